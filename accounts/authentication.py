@@ -1,0 +1,68 @@
+"""DRF authentication for viewers (the cinema's JWT) and internal services (a shared key).
+
+Neither touches the database: the access endpoint must stay at one query per request.
+"""
+
+import hmac
+
+from django.conf import settings
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.request import Request
+
+from accounts.principals import InternalService, Viewer
+from accounts.tokens import TokenError, decode_token
+
+SERVICE_KEY_HEADER = "HTTP_X_SERVICE_KEY"
+
+
+class ViewerJWTAuthentication(BaseAuthentication):
+    """Authenticate `Authorization: Bearer <jwt>` issued by the cinema's auth service."""
+
+    keyword = b"bearer"
+
+    def authenticate(self, request: Request) -> tuple[Viewer, str] | None:
+        header = get_authorization_header(request).split()
+        if not header:
+            return None
+        if header[0].lower() != self.keyword or len(header) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Send the token as 'Authorization: Bearer <token>'.", code="token_malformed"
+            )
+        try:
+            token = header[1].decode("ascii")
+            claims = decode_token(token)
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("The token is not valid.", code="token_invalid") from exc
+        except TokenError as exc:
+            raise exceptions.AuthenticationFailed(str(exc), code=exc.code) from exc
+        viewer = Viewer(user_id=claims.user_id, email=claims.email, language=claims.language)
+        return viewer, token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="billing"'
+
+
+def service_key_is_valid(presented: str, keys: list[str]) -> bool:
+    """Compare a presented key with every configured key in constant time."""
+    presented_bytes = presented.encode()
+    matched = False
+    for key in keys:
+        # No early exit: the time taken does not tell which key, or how much of one, matched.
+        matched |= hmac.compare_digest(presented_bytes, key.encode())
+    return matched
+
+
+class ServiceKeyAuthentication(BaseAuthentication):
+    """Authenticate another cinema service by its `X-Service-Key` header."""
+
+    def authenticate(self, request: Request) -> tuple[InternalService, None] | None:
+        presented = request.META.get(SERVICE_KEY_HEADER)
+        if presented is None:
+            return None
+        if not service_key_is_valid(presented, settings.BILLING_SERVICE_KEYS):
+            raise exceptions.AuthenticationFailed("The service key is not valid.", code="service_key_invalid")
+        return InternalService(), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return "X-Service-Key"

@@ -1,0 +1,39 @@
+"""Who is calling: a viewer with the cinema's JWT, or another cinema service."""
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from accounts.models import BillingAccount
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A cinema user, as their verified token describes them."""
+
+    user_id: str
+    email: str = ""
+    language: str = "en"
+    is_authenticated = True
+
+    @cached_property
+    def account(self) -> BillingAccount:
+        """Return the viewer's billing account, creating it on their first request."""
+        from accounts.services import account_get_or_create
+
+        return account_get_or_create(user_id=self.user_id, email=self.email, language=self.language)
+
+
+@dataclass(frozen=True)
+class InternalService:
+    """Another cinema service holding one of the configured service keys."""
+
+    is_authenticated = True
+
+
+def viewer_of(request: Any) -> Viewer:
+    """Return the viewer a request was authenticated as (views guarded by IsViewer)."""
+    user = request.user
+    if not isinstance(user, Viewer):
+        raise TypeError("this view must be guarded by the IsViewer permission")
+    return user

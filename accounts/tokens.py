@@ -1,0 +1,84 @@
+"""The cinema auth service's JWTs: verify them, and issue them for demos and tests."""
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from django.conf import settings
+
+# Claims without which a token is refused.
+REQUIRED_CLAIMS = ["exp", "sub"]
+MAX_USER_ID_LENGTH = 128
+
+
+class TokenError(Exception):
+    """A token was refused; `code` says why in a machine-readable way."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: str
+    email: str
+    language: str
+
+
+def _verification_key() -> str:
+    if settings.AUTH_JWT_ALGORITHM == "RS256":
+        return settings.AUTH_JWT_PUBLIC_KEY
+    return settings.AUTH_JWT_SECRET
+
+
+def _language_of(claims: dict[str, Any]) -> str:
+    locale = str(claims.get("locale") or claims.get("lang") or "")
+    return "ru" if locale.lower().startswith("ru") else "en"
+
+
+def decode_token(token: str) -> TokenClaims:
+    """Verify a token's signature, expiry and claims and return who it speaks for."""
+    try:
+        claims = jwt.decode(
+            token,
+            _verification_key(),
+            # Exactly one algorithm: never let the token choose how it is verified.
+            algorithms=[settings.AUTH_JWT_ALGORITHM],
+            options={"require": REQUIRED_CLAIMS, "verify_aud": bool(settings.AUTH_JWT_AUDIENCE)},
+            audience=settings.AUTH_JWT_AUDIENCE or None,
+            issuer=settings.AUTH_JWT_ISSUER or None,
+            leeway=settings.AUTH_JWT_LEEWAY_SECONDS,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise TokenError("token_expired", "The token has expired.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise TokenError("token_invalid", f"The token is not valid: {exc}.") from exc
+    user_id = claims["sub"]
+    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_USER_ID_LENGTH:
+        raise TokenError("token_invalid", "The token's subject is not a valid user id.")
+    email = claims.get("email")
+    return TokenClaims(
+        user_id=user_id,
+        email=email if isinstance(email, str) and "@" in email and len(email) <= 254 else "",
+        language=_language_of(claims),
+    )
+
+
+def issue_token(*, user_id: str, email: str = "", ttl_seconds: int = 3600) -> str:
+    """Return an HS256 token signed with this service's secret, as the auth service would."""
+    if settings.AUTH_JWT_ALGORITHM != "HS256":
+        raise TokenError(
+            "unsupported_algorithm",
+            "Tokens can be issued here only with HS256; RS256 tokens come from the auth service.",
+        )
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_seconds}
+    if email:
+        claims["email"] = email
+    if settings.AUTH_JWT_ISSUER:
+        claims["iss"] = settings.AUTH_JWT_ISSUER
+    if settings.AUTH_JWT_AUDIENCE:
+        claims["aud"] = settings.AUTH_JWT_AUDIENCE
+    return jwt.encode(claims, settings.AUTH_JWT_SECRET, algorithm="HS256")

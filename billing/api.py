@@ -1,0 +1,151 @@
+"""Viewer and internal endpoints for subscriptions and access."""
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsInternalService
+from accounts.principals import viewer_of
+from accounts.services import account_get_or_create
+from billing.errors import DomainError
+from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
+from billing.selectors import access_for_user, subscription_get, subscription_list
+from billing.serializers import AccessOutputSerializer, SubscriptionOutputSerializer
+from payments.selectors import payment_list_for_subscription
+from payments.serializers import PaymentOutputSerializer
+
+
+class SubscriptionNotFound(DomainError):
+    code = "not_found"
+    message = "No such subscription."
+    status_code = 404
+
+
+SUBSCRIPTION_EXAMPLE = {
+    "id": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",
+    "status": "active",
+    "tariff": {"id": 1, "slug": "monthly", "name": "Monthly"},
+    "amount": 39900,
+    "currency": "RUB",
+    "autopay": True,
+    "cancel_at_period_end": False,
+    "current_period_start": "2026-11-01T10:00:00Z",
+    "current_period_end": "2026-12-01T10:00:00Z",
+    "canceled_at": None,
+    "ended_at": None,
+    "created_at": "2026-11-01T09:58:12Z",
+}
+ACCESS_EXAMPLE = {
+    "has_access": True,
+    "subscription": {
+        "id": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",
+        "status": "active",
+        "tariff": {"id": 1, "slug": "monthly", "name": "Monthly"},
+        "current_period_end": "2026-12-01T10:00:00Z",
+        "autopay": True,
+        "cancel_at_period_end": False,
+    },
+}
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="List the caller's subscriptions, newest first",
+    responses={200: SubscriptionOutputSerializer(many=True), **VIEWER_ERRORS},
+    examples=[
+        OpenApiExample(
+            "One subscription",
+            value={"count": 1, "next": None, "previous": None, "results": [SUBSCRIPTION_EXAMPLE]},
+            response_only=True,
+        )
+    ],
+)
+class SubscriptionListApi(ListAPIView):
+    serializer_class = SubscriptionOutputSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return subscription_list(account=viewer_of(self.request).account)
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="Get one of the caller's subscriptions",
+    responses={200: SubscriptionOutputSerializer, 404: NOT_FOUND, **VIEWER_ERRORS},
+    examples=[OpenApiExample("Active", value=SUBSCRIPTION_EXAMPLE, response_only=True)],
+)
+class SubscriptionDetailApi(APIView):
+    def get(self, request: Request, subscription_id: UUID) -> Response:
+        subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
+        if subscription is None:
+            raise SubscriptionNotFound()
+        return Response(SubscriptionOutputSerializer(subscription).data)
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="List the payments of one of the caller's subscriptions",
+    responses={200: PaymentOutputSerializer(many=True), 404: NOT_FOUND, **VIEWER_ERRORS},
+)
+class SubscriptionPaymentListApi(ListAPIView):
+    serializer_class = PaymentOutputSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        subscription = subscription_get(
+            account=viewer_of(self.request).account, subscription_id=self.kwargs["subscription_id"]
+        )
+        if subscription is None:
+            raise SubscriptionNotFound()
+        return payment_list_for_subscription(subscription=subscription)
+
+
+def _access_response(access: Any) -> Response:
+    return Response(AccessOutputSerializer(access).data)
+
+
+@extend_schema(
+    tags=["access"],
+    summary="Whether the caller may watch now (the frontend polls this)",
+    description=(
+        "`has_access` is true for a trialing or active subscription, and for a past-due one "
+        "within the grace period. One indexed database query per request."
+    ),
+    responses={200: AccessOutputSerializer, **VIEWER_ERRORS},
+    examples=[
+        OpenApiExample("Watching", value=ACCESS_EXAMPLE, response_only=True),
+        OpenApiExample(
+            "No subscription", value={"has_access": False, "subscription": None}, response_only=True
+        ),
+    ],
+)
+class AccessApi(APIView):
+    def get(self, request: Request) -> Response:
+        viewer = viewer_of(request)
+        result = access_for_user(user_id=viewer.user_id)
+        if not result.account_exists:
+            # The viewer's first request: open their billing account. Later requests
+            # find it in the same single query that reads their access.
+            account_get_or_create(user_id=viewer.user_id, email=viewer.email, language=viewer.language)
+        return _access_response(result.access)
+
+
+@extend_schema(
+    tags=["internal"],
+    summary="Whether a cinema user may watch now (for internal services)",
+    description="Authenticated with `X-Service-Key`. Unknown users have no access.",
+    responses={
+        200: AccessOutputSerializer,
+        401: error_response("service_key_invalid", "The service key is not valid.", "No valid key"),
+    },
+    examples=[OpenApiExample("Watching", value=ACCESS_EXAMPLE, response_only=True)],
+)
+class InternalAccessApi(APIView):
+    permission_classes = [IsInternalService]
+
+    def get(self, request: Request, user_id: str) -> Response:
+        return _access_response(access_for_user(user_id=user_id).access)

@@ -1,0 +1,111 @@
+"""Domain errors and the one JSON error shape every endpoint answers with.
+
+`{"error": {"code": "...", "message": "...", "details": {...}}}`: `code` is stable and
+machine-readable, `message` is for people, `details` carries field errors or context.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class DomainError(Exception):
+    """A business rule refused the request; maps to a 4xx answer with a stable code."""
+
+    code: str = "domain_error"
+    message: str = "The request cannot be carried out."
+    status_code: int = status.HTTP_400_BAD_REQUEST
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.message
+        self.details = details or {}
+        super().__init__(self.message)
+
+
+class InvalidStatusTransition(DomainError):
+    code = "invalid_status_transition"
+    message = "The subscription cannot move to that status from its current one."
+    status_code = status.HTTP_409_CONFLICT
+
+
+class LiveSubscriptionExists(DomainError):
+    code = "subscription_already_exists"
+    message = "You already have a subscription that is active or awaiting payment."
+    status_code = status.HTTP_409_CONFLICT
+
+
+class TariffUnavailable(DomainError):
+    code = "tariff_unavailable"
+    message = "This tariff does not exist or can no longer be subscribed to."
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the JSON body of an error answer."""
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _code_of(exc: exceptions.APIException) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "validation_error"
+    codes = exc.get_codes()
+    return codes if isinstance(codes, str) else exc.default_code
+
+
+def _message_of(exc: exceptions.APIException) -> str:
+    if isinstance(exc, exceptions.ValidationError):
+        return "The request has invalid fields."
+    detail = exc.detail
+    return str(detail) if not isinstance(detail, list | dict) else str(exc.default_detail)
+
+
+def _details_of(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        return detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    return {}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Answer every API error, ours or the framework's, in the one error shape."""
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    response.data = error_body(_code_of(exc), _message_of(exc), _details_of(exc))
+    return response
+
+
+def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Answer an unknown URL with the JSON error shape."""
+    return JsonResponse(error_body("not_found", "Not found."), status=404)
+
+
+def json_server_error(request: HttpRequest) -> HttpResponse:
+    """Answer an unexpected failure with the JSON error shape (the traceback is logged)."""
+    return JsonResponse(
+        error_body("internal_error", "Something went wrong on our side. Please retry."),
+        status=500,
+    )
+
+
+def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Answer a request Django itself rejected (e.g. a bad Host header) as JSON."""
+    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+
+
+def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Answer a forbidden request outside DRF as JSON."""
+    return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)

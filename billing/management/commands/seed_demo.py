@@ -1,0 +1,97 @@
+"""Load the demo: tariffs, staff logins and a demo viewer, then print where everything is.
+
+Demo data only: it never runs from a migration and refuses to run under production settings.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+
+from accounts.services import account_get_or_create
+from accounts.tokens import issue_token
+from tariffs.models import PeriodUnit, Tariff
+
+DEMO_PASSWORD = "billing-demo"  # noqa: S105 (a published demo password, never used in production)
+DEMO_VIEWER_ID = "demo-viewer"
+DEMO_VIEWER_EMAIL = "viewer@example.com"
+# Staff login → the role group it belongs to (groups come from the accounts migrations).
+DEMO_STAFF = {"manager": "Manager", "support": "Support", "accountant": "Accounting"}
+DEMO_TARIFFS: list[dict[str, Any]] = [
+    {
+        "slug": "monthly",
+        "name": "Monthly",
+        "description": "Every film and series in HD, billed every month.",
+        "amount": 39900,
+        "period_unit": PeriodUnit.MONTH,
+        "trial_days": 0,
+        "is_active": True,
+        "display_order": 10,
+    },
+    {
+        "slug": "yearly",
+        "name": "Yearly",
+        "description": "Twelve months for the price of ten, with a 7-day free trial.",
+        "amount": 399000,
+        "period_unit": PeriodUnit.YEAR,
+        "trial_days": 7,
+        "is_active": True,
+        "display_order": 20,
+    },
+    {
+        "slug": "legacy-monthly",
+        "name": "Monthly (2024 price)",
+        "description": "No longer sold; kept for viewers who subscribed before.",
+        "amount": 29900,
+        "period_unit": PeriodUnit.MONTH,
+        "trial_days": 0,
+        "is_active": False,
+        "display_order": 90,
+    },
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo tariffs, staff users and a demo viewer (idempotent), and print the logins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default=settings.PUBLIC_BASE_URL)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if getattr(settings, "BILLING_PRODUCTION", False):
+            raise CommandError("Demo data is never loaded under production settings.")
+        with transaction.atomic():
+            for tariff in DEMO_TARIFFS:
+                Tariff.objects.update_or_create(slug=tariff["slug"], defaults=tariff)
+            for username, group_name in DEMO_STAFF.items():
+                self._staff_user(username, group_name)
+            account_get_or_create(user_id=DEMO_VIEWER_ID, email=DEMO_VIEWER_EMAIL)
+        token = issue_token(user_id=DEMO_VIEWER_ID, email=DEMO_VIEWER_EMAIL, ttl_seconds=30 * 24 * 3600)
+        self._print_banner(options["base_url"].rstrip("/"), token)
+
+    def _staff_user(self, username: str, group_name: str) -> None:
+        user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+        user.is_staff = True
+        user.email = f"{username}@example.com"
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+        group = Group.objects.filter(name=group_name).first()
+        if group is not None:
+            user.groups.add(group)
+
+    def _print_banner(self, base: str, token: str) -> None:
+        logins = ", ".join(DEMO_STAFF)
+        lines = [
+            "",
+            "Cinema billing is starting (Ctrl-C stops web, worker and beat).",
+            f"  API docs      {base}/api/docs/",
+            f"  Admin         {base}/admin/   logins: {logins} / password: {DEMO_PASSWORD}",
+            f"  Health        {base}/healthz/  {base}/readyz/",
+            f"  Demo viewer   {DEMO_VIEWER_ID} ({DEMO_VIEWER_EMAIL}), token valid 30 days:",
+            f"    {token}",
+            f"  Try it        curl -H 'Authorization: Bearer {token[:16]}…' {base}/api/v1/access/",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,110 @@
+"""The subscription engine's state: one row per subscription of a billing account."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import CURRENCY_CODE_REGEX
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING = "pending", _("pending payment")
+    TRIALING = "trialing", _("trialing")
+    ACTIVE = "active", _("active")
+    PAST_DUE = "past_due", _("past due")
+    CANCELED = "canceled", _("canceled")
+    EXPIRED = "expired", _("expired")
+
+
+# A live subscription is one that is not over yet; an account has at most one.
+LIVE_STATUSES = (
+    SubscriptionStatus.PENDING,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+)
+# Statuses that are inside a paid (or trial) period, so the period must be known.
+PERIOD_STATUSES = (
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+)
+
+
+class Subscription(models.Model):
+    """A billing account's subscription to a tariff, at the price locked at signup.
+
+    Status changes go through `billing.services`, which refuse invalid transitions.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(
+        "accounts.BillingAccount",
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        verbose_name=_("account"),
+    )
+    tariff = models.ForeignKey(
+        "tariffs.Tariff",
+        on_delete=models.PROTECT,
+        related_name="subscriptions",
+        verbose_name=_("tariff"),
+    )
+    # The price is copied at signup: a tariff's later price change never reaches it.
+    amount = models.PositiveBigIntegerField(_("price (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=SubscriptionStatus.choices,
+        default=SubscriptionStatus.PENDING,
+    )
+    autopay = models.BooleanField(_("autopay"), default=True)
+    cancel_at_period_end = models.BooleanField(_("cancel at period end"), default=False)
+    # Periods are counted from this instant, so month ends stay anchored (31 Jan → 29 Feb
+    # → 31 Mar) instead of drifting to the shortest month's day.
+    billing_anchor = models.DateTimeField(_("billing anchor"), null=True, blank=True)
+    current_period_start = models.DateTimeField(_("current period start"), null=True, blank=True)
+    current_period_end = models.DateTimeField(_("current period end"), null=True, blank=True)
+    canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(status__in=LIVE_STATUSES),
+                name="one_live_subscription_per_account",
+                violation_error_message=_("The account already has a live subscription."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=SubscriptionStatus.values),
+                name="subscription_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(currency__regex=CURRENCY_CODE_REGEX),
+                name="subscription_currency_iso",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=PERIOD_STATUSES)
+                | Q(
+                    current_period_start__isnull=False,
+                    current_period_end__gt=models.F("current_period_start"),
+                ),
+                name="subscription_period_set_when_running",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "current_period_end"], name="subscription_due_idx"),
+            models.Index(fields=["account", "-created_at"], name="subscription_account_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} · {self.tariff.name} · {self.get_status_display()}"

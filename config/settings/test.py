@@ -1,0 +1,17 @@
+"""Settings for the test suite: PostgreSQL and Redis on localhost unless told otherwise."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import DATABASES, env
+
+DATABASES["default"] = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing")
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTH_JWT_ALGORITHM = "HS256"
+AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
+BILLING_SERVICE_KEYS = ["test-service-key"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,30 @@
+"""URL map of the billing service."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from billing.errors import json_not_found
+from config.health import healthz, readyz
+
+api_v1 = [
+    path("", include("tariffs.urls")),
+    path("", include("billing.urls")),
+    path("", include("payments.urls")),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Any other path under /api/ answers in the API's error shape, DEBUG or not.
+    re_path(r"^api/", json_not_found),
+    path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
+    path("readyz/", readyz, name="readyz"),
+]
+
+handler400 = "billing.errors.json_bad_request"
+handler403 = "billing.errors.json_permission_denied"
+handler404 = "billing.errors.json_not_found"
+handler500 = "billing.errors.json_server_error"

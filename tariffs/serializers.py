@@ -1,0 +1,18 @@
+from rest_framework import serializers
+
+from tariffs.models import Tariff
+
+
+class PeriodSerializer(serializers.Serializer):
+    unit = serializers.CharField(source="period_unit", help_text="`month` or `year`.")
+    count = serializers.IntegerField(source="period_count", help_text="Units per billing period.")
+
+
+class TariffOutputSerializer(serializers.ModelSerializer):
+    amount = serializers.IntegerField(help_text="Price per period in minor units (39900 is 399.00).")
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+    period = PeriodSerializer(source="*")
+
+    class Meta:
+        model = Tariff
+        fields = ["id", "slug", "name", "description", "amount", "currency", "period", "trial_days"]
