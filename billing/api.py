@@ -17,6 +17,7 @@ from billing.errors import DomainError
 from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
 from billing.selectors import access_for_user, subscription_get, subscription_list
 from billing.serializers import AccessOutputSerializer, SubscriptionOutputSerializer
+from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription
 from payments.serializers import PaymentOutputSerializer
 
@@ -91,6 +92,13 @@ class SubscriptionDetailApi(APIView):
     tags=["subscriptions"],
     summary="List the payments of one of the caller's subscriptions",
     responses={200: PaymentOutputSerializer(many=True), 404: NOT_FOUND, **VIEWER_ERRORS},
+    examples=[
+        OpenApiExample(
+            "One payment",
+            value={"count": 1, "next": None, "previous": None, "results": [PAYMENT_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class SubscriptionPaymentListApi(ListAPIView):
     serializer_class = PaymentOutputSerializer

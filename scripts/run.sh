@@ -11,7 +11,7 @@ export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://${HOST}:${PORT}}"
 export PYTHONUNBUFFERED=1
 PATH="$PWD/.venv/bin:$PATH"
 
-mkdir -p var/broker/queue var/broker/processed
+mkdir -p var/broker/queue var/broker/processed var/static
 python manage.py migrate --no-input -v 0
 python manage.py seed_demo --base-url "$PUBLIC_BASE_URL"
 

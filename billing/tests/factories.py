@@ -14,6 +14,15 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Subscription
 
+    class Params:
+        # A subscription created at subscribe time, before any payment: no period yet.
+        pending = factory.Trait(
+            status=SubscriptionStatus.PENDING,
+            billing_anchor=None,
+            current_period_start=None,
+            current_period_end=None,
+        )
+
     account = factory.SubFactory(BillingAccountFactory)
     tariff = factory.SubFactory(TariffFactory)
     amount = factory.SelfAttribute("tariff.amount")
@@ -22,10 +31,3 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     billing_anchor = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
     current_period_start = factory.SelfAttribute("billing_anchor")
     current_period_end = factory.LazyAttribute(lambda s: s.current_period_start + timedelta(days=30))
-
-
-class PendingSubscriptionFactory(SubscriptionFactory):
-    status = SubscriptionStatus.PENDING
-    billing_anchor = None
-    current_period_start = None
-    current_period_end = None
