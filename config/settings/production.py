@@ -15,6 +15,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600)
+# HTTPS only, subdomains included; `preload` only signals consent, submitting the domain to
+# the preload list stays a deliberate act of the domain's owner.
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 # Health probes come over plain HTTP from the orchestrator.
@@ -22,3 +26,4 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
 # Marks settings under which demo-only tools (demo data, the billing clock, the Stripe
 # sandbox) refuse to run.
 BILLING_PRODUCTION = True
+STOREFRONT_ENABLED = False
