@@ -1,0 +1,78 @@
+"""Payment gateways: one interface (`base`), one module per provider, and `get_gateway()`.
+
+Settings are read when `get_gateway()` is called, never at import time, so tests can override
+them and the gateway follows.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from payments.gateways.base import PaymentGateway
+
+__all__ = ["PaymentGateway", "get_gateway", "is_stripe_api_base"]
+
+
+@dataclass(frozen=True, slots=True)
+class _GatewaySettings:
+    api_key: str
+    webhook_secret: str
+    api_base: str
+    api_version: str
+    timeout: float
+    max_retries: int
+    production: bool
+
+
+def get_gateway() -> PaymentGateway:
+    """Return the payment gateway configured by the current settings.
+
+    One instance is kept per distinct set of values, so its HTTP connections are reused.
+    """
+    return _build_gateway(
+        _GatewaySettings(
+            api_key=getattr(settings, "STRIPE_SECRET_KEY", "") or "",
+            webhook_secret=getattr(settings, "STRIPE_WEBHOOK_SECRET", "") or "",
+            api_base=getattr(settings, "STRIPE_API_BASE", "") or "",
+            api_version=getattr(settings, "STRIPE_API_VERSION", "") or "",
+            timeout=float(getattr(settings, "STRIPE_TIMEOUT_SECONDS", 10)),
+            max_retries=int(getattr(settings, "STRIPE_MAX_RETRIES", 2)),
+            production=bool(getattr(settings, "BILLING_PRODUCTION", False)),
+        )
+    )
+
+
+def is_stripe_api_base(url: str) -> bool:
+    """Return whether `url` is an HTTPS address on Stripe's own domain."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and (host == "stripe.com" or host.endswith(".stripe.com"))
+
+
+@functools.lru_cache(maxsize=8)
+def _build_gateway(config: _GatewaySettings) -> PaymentGateway:
+    if not config.api_key:
+        raise ImproperlyConfigured("STRIPE_SECRET_KEY is not set")
+    # The offline sandbox (or any emulator) accepts every card and moves no money: pointing a
+    # production deployment at it would hand out access for free, so refuse to start at all.
+    if config.production and config.api_base and not is_stripe_api_base(config.api_base):
+        raise ImproperlyConfigured(
+            f"STRIPE_API_BASE={config.api_base!r} is not Stripe; "
+            "a Stripe sandbox cannot be used when BILLING_PRODUCTION is true"
+        )
+    # Imported here so that importing this package does not load the Stripe SDK.
+    from payments.gateways.stripe import StripeGateway
+
+    return StripeGateway(
+        api_key=config.api_key,
+        webhook_secret=config.webhook_secret,
+        api_base=config.api_base or None,
+        api_version=config.api_version or None,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+    )

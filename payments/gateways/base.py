@@ -1,0 +1,382 @@
+"""The payment gateway interface, the plain values it takes and returns, and the errors it raises.
+
+Nothing here knows about Stripe's SDK or about Django models: the domain codes against these
+types only, so a provider (Stripe, the offline sandbox, a test fake) can be swapped underneath.
+
+Conventions at this boundary:
+- money is an integer amount in minor units plus an ISO 4217 code in upper case ("EUR");
+- times are timezone-aware datetimes in UTC;
+- every call that changes something at the provider carries the caller's idempotency key,
+  derived from what is being paid (see docs/gateway.md), never a random one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+CheckoutMode = Literal["payment", "setup"]
+CheckoutStatus = Literal["open", "complete", "expired"]
+CheckoutPaymentStatus = Literal["paid", "unpaid", "no_payment_required"]
+
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+def _require_currency(currency: str) -> None:
+    # Upper case on our side, lower case on Stripe's: refusing anything else here stops a
+    # lower-case code from leaking into our rows through a careless round trip.
+    if not _CURRENCY_RE.match(currency):
+        raise ValueError(f"currency must be an upper-case ISO 4217 code, got {currency!r}")
+
+
+def _require_aware(value: datetime | None, name: str) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware")
+
+
+def _require_key(key: str) -> None:
+    # Stripe keeps keys of up to 255 characters; an empty key would make the SDK invent a
+    # random one, which is exactly what a retried payment must never get.
+    if not key or len(key) > 255:
+        raise ValueError("idempotency_key must be 1..255 characters")
+
+
+# --- requests -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRequest:
+    """Create the provider-side customer of one billing account."""
+
+    account_ref: str
+    email: str
+    idempotency_key: str
+
+    def __post_init__(self) -> None:
+        _require_key(self.idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    """Open a hosted checkout page.
+
+    In "payment" mode `amount` and `product_name` are required: they are the price we locked,
+    sent as one line item. In "setup" mode they are not used (nothing is charged), while
+    `currency` still is, because the provider picks the payment methods it offers by currency.
+    """
+
+    mode: CheckoutMode
+    customer_id: str
+    amount: int | None
+    currency: str
+    product_name: str | None
+    client_reference_id: str
+    metadata: dict[str, str]
+    save_payment_method: bool
+    success_url: str
+    cancel_url: str
+    expires_at: datetime | None
+    locale: str | None
+    idempotency_key: str
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("payment", "setup"):
+            raise ValueError(f"unknown checkout mode {self.mode!r}")
+        if self.mode == "payment":
+            if self.amount is None or self.amount <= 0:
+                raise ValueError("a payment checkout needs a positive amount")
+            if not self.product_name:
+                raise ValueError("a payment checkout needs a product name")
+        _require_currency(self.currency)
+        _require_aware(self.expires_at, "expires_at")
+        _require_key(self.idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class OffSessionCharge:
+    """Charge a saved payment method while the customer is away (renewals, dunning retries)."""
+
+    customer_id: str
+    payment_method_id: str
+    amount: int
+    currency: str
+    description: str
+    metadata: dict[str, str]
+    idempotency_key: str
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0:
+            raise ValueError("an off-session charge needs a positive amount")
+        _require_currency(self.currency)
+        _require_key(self.idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    """Refund part or all of a payment; `amount=None` refunds whatever is left."""
+
+    payment_intent_id: str
+    amount: int | None
+    reason: str | None
+    metadata: dict[str, str]
+    idempotency_key: str
+
+    def __post_init__(self) -> None:
+        if self.amount is not None and self.amount <= 0:
+            raise ValueError("a refund amount must be positive")
+        _require_key(self.idempotency_key)
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Ask for a page of the provider's events, for reconciliation when webhooks were missed.
+
+    `created_after` is strict: events created in that very second or earlier are left out.
+    """
+
+    created_after: datetime | None = None
+    starting_after: str | None = None
+    limit: int = 100
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 100:
+            raise ValueError("limit must be between 1 and 100")
+        _require_aware(self.created_after, "created_after")
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CardInfo:
+    """What we may show of a saved card: never its number."""
+
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """A hosted checkout page and how far the customer got with it."""
+
+    id: str
+    url: str | None
+    status: CheckoutStatus
+    payment_status: CheckoutPaymentStatus
+    payment_intent_id: str | None
+    setup_intent_id: str | None
+    customer_id: str | None
+    client_reference_id: str | None
+    metadata: dict[str, str]
+    amount_total: int | None
+    currency: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentIntentInfo:
+    """One attempt to collect money and its latest outcome.
+
+    `status` is the provider's own word ("succeeded", "processing", "requires_payment_method",
+    "requires_action", "canceled", ...); the failure fields come from the last failed attempt.
+    """
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    customer_id: str | None
+    payment_method_id: str | None
+    latest_charge_id: str | None
+    failure_code: str | None
+    decline_code: str | None
+    failure_message: str | None
+    metadata: dict[str, str]
+    card: CardInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetupIntentInfo:
+    """A payment method being saved without a charge (checkout in "setup" mode)."""
+
+    id: str
+    status: str
+    customer_id: str | None
+    payment_method_id: str | None
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RefundInfo:
+    """A refund and its status ("pending", "succeeded", "failed", "canceled", ...)."""
+
+    id: str
+    status: str
+    amount: int
+    currency: str
+    payment_intent_id: str | None
+    failure_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayEvent:
+    """One provider event; `object` is the plain JSON of the object it is about."""
+
+    id: str
+    type: str
+    created: datetime
+    object_id: str | None
+    object: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """A page of events in the provider's order (Stripe: newest first)."""
+
+    events: list[GatewayEvent] = field(default_factory=list)
+    has_more: bool = False
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+class GatewayError(Exception):
+    """Base of every error a gateway raises; `retryable` says whether trying again may help."""
+
+    default_retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retryable: bool | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.retryable = self.default_retryable if retryable is None else retryable
+        self.http_status = http_status
+        self.request_id = request_id
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
+            f"retryable={self.retryable!r}, http_status={self.http_status!r})"
+        )
+
+
+class CardDeclined(GatewayError):
+    """The card was refused; `decline_code` is the issuer's reason when the provider gives one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decline_code: str | None = None,
+        payment_intent_id: str | None = None,
+        code: str | None = "card_declined",
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=False, http_status=http_status, request_id=request_id)
+        self.decline_code = decline_code
+        self.payment_intent_id = payment_intent_id
+
+
+class AuthenticationRequired(GatewayError):
+    """The issuer wants the customer present (3-D Secure): an off-session charge cannot finish."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        payment_intent_id: str | None = None,
+        code: str | None = "authentication_required",
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, retryable=False, http_status=http_status, request_id=request_id)
+        self.payment_intent_id = payment_intent_id
+
+
+class RateLimited(GatewayError):
+    """The provider asked us to slow down."""
+
+    default_retryable = True
+
+
+class TemporaryGatewayError(GatewayError):
+    """Network trouble, a timeout, a 5xx or a lock timeout: the same call may succeed later."""
+
+    default_retryable = True
+
+
+class PermanentGatewayError(GatewayError):
+    """The request itself is wrong (invalid, unauthorised, not found): retrying cannot help."""
+
+
+class InvalidWebhookSignature(GatewayError):
+    """A webhook body was not signed by the provider with our secret, or is too old."""
+
+
+# --- the interface ------------------------------------------------------------------------
+
+
+class PaymentGateway(Protocol):
+    """What the billing domain needs from a payment provider."""
+
+    def create_customer(self, request: CustomerRequest) -> str:
+        """Create the provider-side customer of a billing account and return its id."""
+        ...
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        """Open a hosted checkout page for a locked price, or to save a payment method."""
+        ...
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """Return the checkout session as the provider sees it now."""
+        ...
+
+    def expire_checkout_session(self, session_id: str, idempotency_key: str) -> CheckoutSession:
+        """Close an open checkout page so that it can no longer be paid."""
+        ...
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo:
+        """Return a payment attempt, with the card it used when that is a card."""
+        ...
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+        """Return a setup intent, to learn which payment method a setup checkout saved."""
+        ...
+
+    def retrieve_payment_method(self, payment_method_id: str) -> CardInfo:
+        """Return the displayable details of a saved card."""
+        ...
+
+    def charge_off_session(self, charge: OffSessionCharge) -> PaymentIntentInfo:
+        """Charge a saved payment method without the customer; raise on decline or 3-D Secure."""
+        ...
+
+    def create_refund(self, request: RefundRequest) -> RefundInfo:
+        """Refund part or all of a payment."""
+        ...
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo:
+        """Return a refund as the provider sees it now."""
+        ...
+
+    def list_events(self, query: EventQuery) -> EventPage:
+        """Return one page of the provider's events."""
+        ...
+
+    def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
+        """Verify a webhook's signature on its raw body and return the event it carries."""
+        ...

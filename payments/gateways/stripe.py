@@ -1,0 +1,352 @@
+"""The Stripe gateway: the billing service's only caller of the Stripe SDK.
+
+Everything is passed per instance (API key, API version, base address, timeout), nothing is
+set on the `stripe` module and no Django setting is read here, so two gateways (real Stripe
+and the offline sandbox, say) can live in one process. Stripe objects never leave this module:
+they are turned into the plain dataclasses of `payments.gateways.base` on the way out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import stripe
+
+from payments.gateways.base import (
+    AuthenticationRequired,
+    CardDeclined,
+    CardInfo,
+    CheckoutRequest,
+    CheckoutSession,
+    CustomerRequest,
+    EventPage,
+    EventQuery,
+    GatewayError,
+    GatewayEvent,
+    InvalidWebhookSignature,
+    OffSessionCharge,
+    PaymentIntentInfo,
+    PermanentGatewayError,
+    RefundInfo,
+    RefundRequest,
+    SetupIntentInfo,
+)
+from payments.gateways.retry import RetryPolicy
+from payments.gateways.stripe_mapping import (
+    ACCOUNT_REF_METADATA_KEY,
+    card_from_stripe,
+    checkout_session_from_stripe,
+    event_from_stripe,
+    gateway_error_from_stripe,
+    payment_intent_from_stripe,
+    refund_from_stripe,
+    setup_intent_from_stripe,
+)
+
+if TYPE_CHECKING:
+    from stripe import RequestOptions
+    from stripe.params import (
+        CustomerCreateParams,
+        EventListParams,
+        PaymentIntentCreateParams,
+        RefundCreateParams,
+    )
+    from stripe.params.checkout import SessionCreateParams
+
+T = TypeVar("T")
+
+# Stripe's documented webhook tolerance: a signed body older than this is refused as a replay.
+WEBHOOK_TOLERANCE_SECONDS = 300
+
+
+class StripeGateway:
+    """Talk to Stripe, or to a Stripe-compatible server at `api_base`, through the official SDK.
+
+    Retries: the SDK's own retries are switched off and this class retries temporary failures
+    itself (`max_retries` times, exponential backoff from `retry_base_delay`), always resending
+    the caller's idempotency key. One retry budget instead of two stacked ones, and delays the
+    tests can shrink (the SDK's have a fixed floor of half a second).
+    """
+
+    def __init__(
+        self,
+        api_key: str,
+        webhook_secret: str,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        timeout: float = 10,
+        max_retries: int = 2,
+        *,
+        retry_base_delay: float = 0.5,
+        retry_max_delay: float = 8.0,
+        webhook_tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key is required")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if webhook_tolerance <= 0:
+            # The SDK treats a tolerance of 0 as "accept any age", which would allow replays.
+            raise ValueError("webhook_tolerance must be positive")
+        self._webhook_secret = webhook_secret
+        self._webhook_tolerance = webhook_tolerance
+        self._retry = RetryPolicy(
+            max_retries=max_retries, base_delay=retry_base_delay, max_delay=retry_max_delay, sleep=sleep
+        )
+        self._client = stripe.StripeClient(
+            api_key,
+            # None keeps the API version the installed SDK was generated for.
+            stripe_version=api_version or None,
+            # The SDK joins base and path ("/v1/..."), so a trailing slash would double up.
+            base_addresses={"api": api_base.rstrip("/")} if api_base else None,
+            max_network_retries=0,
+            http_client=stripe.RequestsClient(timeout=timeout),
+        )
+
+    # --- customers ------------------------------------------------------------------------
+
+    def create_customer(self, request: CustomerRequest) -> str:
+        """Create the Stripe customer of a billing account and return its id."""
+        params: CustomerCreateParams = {"metadata": {ACCOUNT_REF_METADATA_KEY: request.account_ref}}
+        if request.email:
+            params["email"] = request.email
+        customer = self._call(
+            "create_customer",
+            lambda: self._client.v1.customers.create(params=params, options=_keyed(request.idempotency_key)),
+        )
+        return customer.id
+
+    # --- checkout -------------------------------------------------------------------------
+
+    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
+        """Open a Stripe Checkout page for a locked price ("payment") or to save a card ("setup")."""
+        params = build_checkout_params(request)
+        session = self._call(
+            "create_checkout_session",
+            lambda: self._client.v1.checkout.sessions.create(
+                params=params, options=_keyed(request.idempotency_key)
+            ),
+        )
+        return checkout_session_from_stripe(session.to_dict())
+
+    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
+        """Return the Checkout Session as Stripe sees it now."""
+        session = self._call(
+            "retrieve_checkout_session", lambda: self._client.v1.checkout.sessions.retrieve(session_id)
+        )
+        return checkout_session_from_stripe(session.to_dict())
+
+    def expire_checkout_session(self, session_id: str, idempotency_key: str) -> CheckoutSession:
+        """Expire an open Checkout Session so that it can no longer be paid."""
+        options = _keyed(idempotency_key)
+        session = self._call(
+            "expire_checkout_session",
+            lambda: self._client.v1.checkout.sessions.expire(session_id, options=options),
+        )
+        return checkout_session_from_stripe(session.to_dict())
+
+    # --- intents and payment methods ------------------------------------------------------
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo:
+        """Return a PaymentIntent with its payment method expanded, for the card details."""
+        intent = self._call(
+            "retrieve_payment_intent",
+            lambda: self._client.v1.payment_intents.retrieve(
+                payment_intent_id, params={"expand": ["payment_method"]}
+            ),
+        )
+        return payment_intent_from_stripe(intent.to_dict())
+
+    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+        """Return a SetupIntent, to learn which payment method a setup checkout saved."""
+        intent = self._call(
+            "retrieve_setup_intent", lambda: self._client.v1.setup_intents.retrieve(setup_intent_id)
+        )
+        return setup_intent_from_stripe(intent.to_dict())
+
+    def retrieve_payment_method(self, payment_method_id: str) -> CardInfo:
+        """Return the displayable details of a saved card; refuse other kinds of method."""
+        method = self._call(
+            "retrieve_payment_method",
+            lambda: self._client.v1.payment_methods.retrieve(payment_method_id),
+        )
+        card = card_from_stripe(method.to_dict())
+        if card is None:
+            raise PermanentGatewayError(
+                f"payment method {payment_method_id} is not a card", code="payment_method_not_card"
+            )
+        return card
+
+    def charge_off_session(self, charge: OffSessionCharge) -> PaymentIntentInfo:
+        """Create and confirm an off-session PaymentIntent on a saved payment method.
+
+        Raise CardDeclined or AuthenticationRequired when the charge did not go through, also
+        when the server answers 200 with a failed intent instead of Stripe's 402.
+        """
+        params = build_off_session_params(charge)
+        intent = self._call(
+            "charge_off_session",
+            lambda: self._client.v1.payment_intents.create(
+                params=params, options=_keyed(charge.idempotency_key)
+            ),
+        )
+        info = payment_intent_from_stripe(intent.to_dict())
+        if info.status == "requires_action":
+            raise AuthenticationRequired(
+                "the payment needs the customer to authenticate", payment_intent_id=info.id
+            )
+        if info.status == "requires_payment_method":
+            raise CardDeclined(
+                info.failure_message or "the payment was declined",
+                decline_code=info.decline_code,
+                payment_intent_id=info.id,
+                code=info.failure_code or "card_declined",
+            )
+        return info
+
+    # --- refunds --------------------------------------------------------------------------
+
+    def create_refund(self, request: RefundRequest) -> RefundInfo:
+        """Refund part (`amount`) or the rest (`amount=None`) of a PaymentIntent."""
+        params: RefundCreateParams = {
+            "payment_intent": request.payment_intent_id,
+            "metadata": dict(request.metadata),
+        }
+        if request.amount is not None:
+            params["amount"] = request.amount
+        if request.reason:
+            params["reason"] = request.reason
+        refund = self._call(
+            "create_refund",
+            lambda: self._client.v1.refunds.create(params=params, options=_keyed(request.idempotency_key)),
+        )
+        return refund_from_stripe(refund.to_dict())
+
+    def retrieve_refund(self, refund_id: str) -> RefundInfo:
+        """Return a refund as Stripe sees it now."""
+        refund = self._call("retrieve_refund", lambda: self._client.v1.refunds.retrieve(refund_id))
+        return refund_from_stripe(refund.to_dict())
+
+    # --- events ---------------------------------------------------------------------------
+
+    def list_events(self, query: EventQuery) -> EventPage:
+        """Return one page of Stripe events, newest first as Stripe lists them."""
+        params: EventListParams = {"limit": query.limit}
+        if query.created_after is not None:
+            # Stripe's `created` has whole seconds, so "after t" is "after floor(t)".
+            params["created"] = {"gt": math.floor(query.created_after.timestamp())}
+        if query.starting_after:
+            params["starting_after"] = query.starting_after
+        page = self._call("list_events", lambda: self._client.v1.events.list(params=params))
+        return EventPage(
+            events=[event_from_stripe(event.to_dict()) for event in page.data],
+            has_more=bool(page.has_more),
+        )
+
+    def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
+        """Verify the Stripe-Signature header on the raw body and return the event it carries."""
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload, signature_header, self._webhook_secret, self._webhook_tolerance
+            )
+        except stripe.SignatureVerificationError as exc:
+            raise gateway_error_from_stripe(exc) from exc
+        except (UnicodeDecodeError, ValueError) as exc:
+            # The SDK decodes the body before hashing it; a body that is not UTF-8 is not ours.
+            raise InvalidWebhookSignature(
+                f"unreadable webhook body: {exc}", code="invalid_signature"
+            ) from exc
+        try:
+            data = json.loads(payload)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            return event_from_stripe(data)
+        except (ValueError, GatewayError) as exc:
+            # Correctly signed yet not an event: refuse it the same way, the sender is at fault.
+            raise InvalidWebhookSignature(
+                f"signed webhook body is not a Stripe event: {exc}", code="invalid_payload"
+            ) from exc
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        """Run one SDK call with our error mapping and retries."""
+
+        def attempt() -> T:
+            try:
+                return call()
+            except stripe.StripeError as exc:
+                raise gateway_error_from_stripe(exc) from exc
+
+        return self._retry.run(attempt, operation=operation)
+
+
+def build_checkout_params(request: CheckoutRequest) -> SessionCreateParams:
+    """Return the Checkout Session parameters for a request (amounts in minor units)."""
+    params: SessionCreateParams = {
+        "mode": request.mode,
+        "customer": request.customer_id,
+        "client_reference_id": request.client_reference_id,
+        "metadata": dict(request.metadata),
+        "success_url": request.success_url,
+        "cancel_url": request.cancel_url,
+    }
+    if request.expires_at is not None:
+        params["expires_at"] = math.floor(request.expires_at.timestamp())
+    if request.locale:
+        params["locale"] = request.locale
+    if request.mode == "payment":
+        if request.amount is None or not request.product_name:
+            raise ValueError("a payment checkout needs an amount and a product name")
+        # One line item built from price_data: the price we locked for this payment, not a
+        # catalogue Price object at Stripe that could change under us.
+        params["line_items"] = [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": request.currency.lower(),
+                    "unit_amount": request.amount,
+                    "product_data": {"name": request.product_name},
+                },
+            }
+        ]
+        # The PaymentIntent carries the same metadata, so a payment_intent.* event can be
+        # matched to our payment without fetching the session.
+        params["payment_intent_data"] = {"metadata": dict(request.metadata)}
+        if request.save_payment_method:
+            params["payment_intent_data"]["setup_future_usage"] = "off_session"
+    else:
+        # Setup mode with dynamic payment methods needs a currency to choose them by.
+        params["currency"] = request.currency.lower()
+        params["setup_intent_data"] = {"metadata": dict(request.metadata)}
+    return params
+
+
+def build_off_session_params(charge: OffSessionCharge) -> PaymentIntentCreateParams:
+    """Return the PaymentIntent parameters that charge a saved payment method off-session."""
+    params: PaymentIntentCreateParams = {
+        "amount": charge.amount,
+        "currency": charge.currency.lower(),
+        "customer": charge.customer_id,
+        "payment_method": charge.payment_method_id,
+        "off_session": True,
+        "confirm": True,
+        "metadata": dict(charge.metadata),
+        # Expanded so that the result carries the card it was paid with.
+        "expand": ["payment_method"],
+    }
+    if charge.description:
+        params["description"] = charge.description
+    return params
+
+
+def _keyed(idempotency_key: str) -> RequestOptions:
+    # An empty key would let the SDK invent a random one, silently losing idempotency.
+    if not idempotency_key:
+        raise ValueError("an idempotency key is required for this call")
+    return {"idempotency_key": idempotency_key}

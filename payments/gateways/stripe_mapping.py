@@ -1,0 +1,287 @@
+"""Translate what the Stripe SDK returns and raises into the gateway's plain values and errors.
+
+Objects arrive here as plain JSON dicts (`StripeObject.to_dict()`), never as SDK types, so the
+same code reads Stripe, the offline sandbox and localstripe, which sometimes expands a field
+(an object) where Stripe sends an id (a string).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import stripe
+
+from payments.gateways.base import (
+    AuthenticationRequired,
+    CardDeclined,
+    CardInfo,
+    CheckoutPaymentStatus,
+    CheckoutSession,
+    CheckoutStatus,
+    GatewayError,
+    GatewayEvent,
+    InvalidWebhookSignature,
+    PaymentIntentInfo,
+    PermanentGatewayError,
+    RateLimited,
+    RefundInfo,
+    SetupIntentInfo,
+    TemporaryGatewayError,
+)
+
+# The metadata key under which a Stripe customer carries our billing account reference.
+ACCOUNT_REF_METADATA_KEY = "account_ref"
+
+_L = TypeVar("_L", bound=str)
+
+_CHECKOUT_STATUSES: tuple[CheckoutStatus, ...] = ("open", "complete", "expired")
+_CHECKOUT_PAYMENT_STATUSES: tuple[CheckoutPaymentStatus, ...] = ("paid", "unpaid", "no_payment_required")
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+def gateway_error_from_stripe(exc: stripe.StripeError) -> GatewayError:
+    """Return the gateway error that stands for a Stripe SDK exception.
+
+    This is the one place where SDK exceptions become ours; docs/gateway.md has the table.
+    """
+    body = _error_body(exc)
+    message = exc.user_message or type(exc).__name__
+    # Some SDK exceptions (RateLimitError, AuthenticationError) drop the body's code.
+    code = exc.code or _str_or_none(body.get("code"))
+    status = exc.http_status
+    request_id = exc.request_id
+    common: dict[str, Any] = {"http_status": status, "request_id": request_id}
+
+    if isinstance(exc, stripe.SignatureVerificationError):
+        return InvalidWebhookSignature(message, code="invalid_signature")
+
+    if isinstance(exc, stripe.CardError):
+        decline_code = _str_or_none(body.get("decline_code"))
+        payment_intent_id = _id_of(body.get("payment_intent"))
+        # Stripe reports an off-session charge that needs 3-D Secure as a card error with
+        # code (and decline_code) "authentication_required"; the domain must treat it apart
+        # from a plain decline, since the customer can still pay by authenticating.
+        if "authentication_required" in (code, decline_code):
+            return AuthenticationRequired(message, payment_intent_id=payment_intent_id, **common)
+        return CardDeclined(
+            message,
+            decline_code=decline_code,
+            payment_intent_id=payment_intent_id,
+            code=code or "card_declined",
+            **common,
+        )
+
+    error: GatewayError
+    if isinstance(exc, stripe.RateLimitError):
+        # Stripe sends lock timeouts (another request holds the object) as 429 too; those are
+        # about contention on one object, not our request rate.
+        if code == "lock_timeout":
+            error = TemporaryGatewayError(message, code=code, **common)
+        else:
+            error = RateLimited(message, code=code or "rate_limit", **common)
+    elif isinstance(exc, stripe.APIConnectionError):
+        # Connection refused, reset, DNS, read timeout: the request may or may not have been
+        # applied, which is exactly what the idempotency key makes safe to retry.
+        error = TemporaryGatewayError(message, code=code or "api_connection_error", **common)
+    elif isinstance(exc, stripe.AuthenticationError):
+        error = PermanentGatewayError(message, code=code or "authentication_error", **common)
+    elif isinstance(exc, stripe.PermissionError):
+        error = PermanentGatewayError(message, code=code or "permission_error", **common)
+    elif isinstance(exc, stripe.IdempotencyError):
+        # The same key was sent with different parameters: a bug in how we derive keys.
+        error = PermanentGatewayError(message, code=code or "idempotency_error", **common)
+    elif isinstance(exc, stripe.InvalidRequestError):
+        error = PermanentGatewayError(message, code=code or "invalid_request_error", **common)
+    elif isinstance(exc, stripe.APIError) and (status is None or status >= 500 or status == 409):
+        # 409 is Stripe's "another request with this idempotency key is still in progress".
+        error = TemporaryGatewayError(message, code=code or "api_error", **common)
+    else:
+        # Anything else, e.g. a non-JSON 404 from a server that lacks the endpoint.
+        error = PermanentGatewayError(message, code=code or "api_error", **common)
+
+    # Stripe may say outright whether a retry can help (e.g. "false" when the idempotency
+    # layer would only replay the stored 500); its word beats our guess.
+    should_retry = _header(exc.headers, "stripe-should-retry")
+    if should_retry == "true":
+        error.retryable = True
+    elif should_retry == "false":
+        error.retryable = False
+    return error
+
+
+def _error_body(exc: stripe.StripeError) -> Mapping[str, Any]:
+    body = exc.json_body
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return body["error"]
+    return {}
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    # The SDK hands back requests' case-insensitive dict, other HTTP clients a plain one.
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return str(value).lower()
+    return None
+
+
+# --- objects ------------------------------------------------------------------------------
+
+
+def checkout_session_from_stripe(data: Mapping[str, Any]) -> CheckoutSession:
+    """Return our view of a Stripe Checkout Session."""
+    return CheckoutSession(
+        id=_required_str(data, "id"),
+        url=_str_or_none(data.get("url")),
+        status=_one_of(data.get("status"), _CHECKOUT_STATUSES, "checkout status"),
+        payment_status=_one_of(
+            data.get("payment_status"), _CHECKOUT_PAYMENT_STATUSES, "checkout payment status"
+        ),
+        payment_intent_id=_id_of(data.get("payment_intent")),
+        setup_intent_id=_id_of(data.get("setup_intent")),
+        customer_id=_id_of(data.get("customer")),
+        client_reference_id=_str_or_none(data.get("client_reference_id")),
+        metadata=_metadata(data.get("metadata")),
+        amount_total=_int_or_none(data.get("amount_total")),
+        currency=_currency_or_none(data.get("currency")),
+        expires_at=_timestamp(data.get("expires_at"), "expires_at"),
+    )
+
+
+def card_from_stripe(data: Mapping[str, Any]) -> CardInfo | None:
+    """Return the card details of a PaymentMethod, or None when it is not a card."""
+    card = data.get("card")
+    if data.get("type") != "card" or not isinstance(card, Mapping):
+        return None
+    return CardInfo(
+        payment_method_id=_required_str(data, "id"),
+        brand=str(card.get("brand") or ""),
+        last4=str(card.get("last4") or ""),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+    )
+
+
+def payment_intent_from_stripe(data: Mapping[str, Any]) -> PaymentIntentInfo:
+    """Return our view of a PaymentIntent; `payment_method` may be expanded or an id."""
+    payment_method = data.get("payment_method")
+    card = card_from_stripe(payment_method) if isinstance(payment_method, Mapping) else None
+    error = data.get("last_payment_error")
+    error = error if isinstance(error, Mapping) else {}
+    return PaymentIntentInfo(
+        id=_required_str(data, "id"),
+        status=_required_str(data, "status"),
+        amount=int(data.get("amount") or 0),
+        currency=_currency(data.get("currency")),
+        customer_id=_id_of(data.get("customer")),
+        payment_method_id=_id_of(payment_method),
+        latest_charge_id=_id_of(data.get("latest_charge")),
+        failure_code=_str_or_none(error.get("code")),
+        decline_code=_str_or_none(error.get("decline_code")),
+        failure_message=_str_or_none(error.get("message")),
+        metadata=_metadata(data.get("metadata")),
+        card=card,
+    )
+
+
+def setup_intent_from_stripe(data: Mapping[str, Any]) -> SetupIntentInfo:
+    """Return our view of a SetupIntent."""
+    return SetupIntentInfo(
+        id=_required_str(data, "id"),
+        status=_required_str(data, "status"),
+        customer_id=_id_of(data.get("customer")),
+        payment_method_id=_id_of(data.get("payment_method")),
+        metadata=_metadata(data.get("metadata")),
+    )
+
+
+def refund_from_stripe(data: Mapping[str, Any]) -> RefundInfo:
+    """Return our view of a Refund."""
+    return RefundInfo(
+        id=_required_str(data, "id"),
+        status=_required_str(data, "status"),
+        amount=int(data.get("amount") or 0),
+        currency=_currency(data.get("currency")),
+        payment_intent_id=_id_of(data.get("payment_intent")),
+        failure_reason=_str_or_none(data.get("failure_reason")),
+    )
+
+
+def event_from_stripe(data: Mapping[str, Any]) -> GatewayEvent:
+    """Return our view of an Event, carrying `data.object` as a plain JSON dict."""
+    payload = data.get("data")
+    obj = payload.get("object") if isinstance(payload, Mapping) else None
+    if not isinstance(obj, Mapping):
+        raise PermanentGatewayError("event has no data.object", code="unexpected_response")
+    return GatewayEvent(
+        id=_required_str(data, "id"),
+        type=_required_str(data, "type"),
+        created=_timestamp(data.get("created"), "created"),
+        object_id=_str_or_none(obj.get("id")),
+        object=dict(obj),
+    )
+
+
+# --- small readers ------------------------------------------------------------------------
+
+
+def _unexpected(what: str) -> PermanentGatewayError:
+    # A response we cannot read is a contract break with the provider, not a reason to retry.
+    return PermanentGatewayError(f"unexpected provider response: {what}", code="unexpected_response")
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, Mapping):
+        return _str_or_none(value.get("id"))
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _required_str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise _unexpected(f"missing {key}")
+    return value
+
+
+def _currency(value: Any) -> str:
+    currency = _currency_or_none(value)
+    if currency is None:
+        raise _unexpected("missing currency")
+    return currency
+
+
+def _currency_or_none(value: Any) -> str | None:
+    # Stripe speaks lower case; our rows and dataclasses hold upper case.
+    return value.upper() if isinstance(value, str) and value else None
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {str(key): str(item) for key, item in value.items()}
+
+
+def _timestamp(value: Any, what: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _unexpected(f"missing {what}")
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _one_of(value: Any, allowed: tuple[_L, ...], what: str) -> _L:
+    for candidate in allowed:
+        if value == candidate:
+            return candidate
+    raise _unexpected(f"{what} {value!r}")
