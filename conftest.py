@@ -32,3 +32,27 @@ def service_client() -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_SERVICE_KEY="test-service-key")
     return client
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server():
+    """Start one offline Stripe sandbox for the whole test session."""
+    from payments.sandbox import start_sandbox
+
+    handle = start_sandbox(webhook_secret="whsec_billing_tests", timeout_hold_seconds=3)  # noqa: S106
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def stripe_sandbox(_sandbox_server, settings):
+    """Point the payments gateway at a freshly reset sandbox; return its control API."""
+    from payments.tests.sandbox_helpers import Control
+
+    control = Control(_sandbox_server)
+    control.post("/reset")
+    control.delete("/faults")
+    control.post("/config", {"webhook_url": None})
+    settings.STRIPE_API_BASE = _sandbox_server.base_url
+    settings.STRIPE_TIMEOUT_SECONDS = 2
+    return control

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,13 +13,29 @@ from rest_framework.views import APIView
 from accounts.permissions import IsInternalService
 from accounts.principals import viewer_of
 from accounts.services import account_get_or_create
-from billing.errors import DomainError
+from billing.errors import DomainError, LiveSubscriptionExists, TariffUnavailable
+from billing.idempotency import (
+    IdempotencyKeyReused,
+    idempotent_answer_get,
+    idempotent_answer_store,
+    request_fingerprint,
+    validate_key,
+)
 from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
 from billing.selectors import access_for_user, subscription_get, subscription_list
-from billing.serializers import AccessOutputSerializer, SubscriptionOutputSerializer
+from billing.serializers import (
+    AccessOutputSerializer,
+    SubscribeInputSerializer,
+    SubscribeOutputSerializer,
+    SubscriptionOutputSerializer,
+)
+from billing.subscribe import PaymentProviderUnavailable, subscribe
+from billing.validation import validated
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription
 from payments.serializers import PaymentOutputSerializer
+from tariffs.models import Tariff
+from tariffs.selectors import tariff_get_by_reference
 
 
 class SubscriptionNotFound(DomainError):
@@ -55,23 +71,127 @@ ACCESS_EXAMPLE = {
 }
 
 
-@extend_schema(
-    tags=["subscriptions"],
-    summary="List the caller's subscriptions, newest first",
-    responses={200: SubscriptionOutputSerializer(many=True), **VIEWER_ERRORS},
-    examples=[
-        OpenApiExample(
-            "One subscription",
-            value={"count": 1, "next": None, "previous": None, "results": [SUBSCRIPTION_EXAMPLE]},
-            response_only=True,
-        )
-    ],
-)
+class PromoCodeInvalid(DomainError):
+    code = "promo_code_invalid"
+    message = "This promo code does not exist, has expired or cannot be used for this tariff."
+    status_code = 400
+
+
+def _tariff_by_reference(reference: str) -> Tariff:
+    tariff = tariff_get_by_reference(reference=reference)
+    if tariff is None:
+        raise TariffUnavailable(details={"tariff": reference})
+    return tariff
+
+
+SUBSCRIBE_EXAMPLE = {
+    "subscription": {
+        **SUBSCRIPTION_EXAMPLE,
+        "status": "pending",
+        "current_period_start": None,
+        "current_period_end": None,
+    },
+    "payment": {
+        **PAYMENT_EXAMPLE,
+        "status": "pending",
+        "paid_at": None,
+        "period_start": None,
+        "period_end": None,
+    },
+    "checkout": {
+        "id": "0c6a3f0e-7f4f-4a51-9d1e-6f4b1b9b2a10",
+        "mode": "payment",
+        "status": "open",
+        "url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+        "expires_at": "2026-11-01T10:58:12Z",
+    },
+    "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_a1b2c3",
+}
+
+
 class SubscriptionListApi(ListAPIView):
     serializer_class = SubscriptionOutputSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
         return subscription_list(account=viewer_of(self.request).account)
+
+    @extend_schema(
+        tags=["subscriptions"],
+        summary="List the caller's subscriptions, newest first",
+        responses={200: SubscriptionOutputSerializer(many=True), **VIEWER_ERRORS},
+        examples=[
+            OpenApiExample(
+                "One subscription",
+                value={"count": 1, "next": None, "previous": None, "results": [SUBSCRIPTION_EXAMPLE]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        tags=["subscriptions"],
+        summary="Subscribe to a tariff: get a Stripe Checkout link",
+        description=(
+            "Creates a pending subscription at the tariff's current price and a checkout page to "
+            "pay it. The same viewer and tariff with an unpaid checkout get that checkout back. "
+            "Send `Idempotency-Key` to make retries safe: the same key returns the same answer. "
+            "The client never sends an amount."
+        ),
+        request=SubscribeInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Up to 255 characters.",
+            )
+        ],
+        responses={
+            201: SubscribeOutputSerializer,
+            200: SubscribeOutputSerializer,
+            400: error_response(
+                "tariff_unavailable", TariffUnavailable.message, "Unknown or inactive tariff"
+            ),
+            409: error_response(
+                "subscription_already_exists", LiveSubscriptionExists.message, "Already subscribed"
+            ),
+            422: error_response("idempotency_key_reused", IdempotencyKeyReused.message, "Key reused"),
+            503: error_response(
+                "payment_provider_unavailable", PaymentProviderUnavailable.message, "Retry later"
+            ),
+            **VIEWER_ERRORS,
+        },
+        examples=[
+            OpenApiExample("Monthly", value={"tariff": "monthly", "autopay": True}, request_only=True),
+            OpenApiExample(
+                "Checkout opened", value=SUBSCRIBE_EXAMPLE, response_only=True, status_codes=["201", "200"]
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        account = viewer_of(request).account
+        data = validated(SubscribeInputSerializer, request.data)
+        key = request.headers.get("Idempotency-Key")
+        fingerprint = request_fingerprint("subscribe", data)
+        if key is not None:
+            stored = idempotent_answer_get(account=account, key=validate_key(key), fingerprint=fingerprint)
+            if stored is not None:
+                return Response(stored.body, status=stored.status)
+        tariff = _tariff_by_reference(data["tariff"])
+        if data.get("promo_code"):
+            raise PromoCodeInvalid(details={"promo_code": data["promo_code"]})
+        result = subscribe(account=account, tariff=tariff, autopay=data["autopay"])
+        body = SubscribeOutputSerializer(result).data
+        status_code = 201 if result.created else 200
+        if key is not None:
+            stored = idempotent_answer_store(
+                account=account, key=key, fingerprint=fingerprint, status=201, body=body
+            )
+            return Response(stored.body, status=stored.status)
+        return Response(body, status=status_code)
 
 
 @extend_schema(

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -88,24 +89,35 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Answer an unknown URL with the JSON error shape."""
-    return JsonResponse(error_body("not_found", "Not found."), status=404)
+    """Answer an unknown URL: JSON under /api/, Django's page elsewhere (admin, pages)."""
+    if _is_api(request):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception or Http404())
 
 
 def json_server_error(request: HttpRequest) -> HttpResponse:
-    """Answer an unexpected failure with the JSON error shape (the traceback is logged)."""
-    return JsonResponse(
-        error_body("internal_error", "Something went wrong on our side. Please retry."),
-        status=500,
-    )
+    """Answer an unexpected failure (the traceback is logged): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(
+            error_body("internal_error", "Something went wrong on our side. Please retry."), status=500
+        )
+    return defaults.server_error(request)
 
 
 def json_bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Answer a request Django itself rejected (e.g. a bad Host header) as JSON."""
-    return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    """Answer a request Django itself rejected (e.g. a bad Host header): JSON under /api/."""
+    if _is_api(request):
+        return JsonResponse(error_body("bad_request", "Bad request."), status=400)
+    return defaults.bad_request(request, exception or Exception())
 
 
 def json_permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """Answer a forbidden request outside DRF as JSON."""
-    return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+    """Answer a forbidden request outside DRF: JSON under /api/, a page for staff in admin."""
+    if _is_api(request):
+        return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
+    return defaults.permission_denied(request, exception or DjangoPermissionDenied())

@@ -104,7 +104,37 @@ class Subscription(models.Model):
         indexes = [
             models.Index(fields=["status", "current_period_end"], name="subscription_due_idx"),
             models.Index(fields=["account", "-created_at"], name="subscription_account_idx"),
+            # The admin lists subscriptions newest first.
+            models.Index(fields=["-created_at"], name="subscription_created_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.account} · {self.tariff.name} · {self.get_status_display()}"
+
+
+class IdempotentRequest(models.Model):
+    """The answer given to a viewer's request sent with an `Idempotency-Key` header.
+
+    The same key again gets the same answer and changes nothing; the same key with other
+    parameters is refused.
+    """
+
+    account = models.ForeignKey(
+        "accounts.BillingAccount", on_delete=models.CASCADE, related_name="idempotent_requests"
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    # A hash of the operation and its parameters, so a reused key with other input is caught.
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(_("response status"))
+    response_body = models.JSONField(_("response body"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("idempotent request")
+        verbose_name_plural = _("idempotent requests")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "key"], name="idempotency_key_unique_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key

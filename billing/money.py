@@ -51,3 +51,37 @@ def format_money(amount: int, currency: str) -> str:
     """Return a human-readable amount such as "399.00 RUB" or "500 JPY"."""
     exponent = minor_unit_exponent(currency)
     return f"{to_major_units(amount, currency):,.{exponent}f} {currency.upper()}"
+
+
+# The largest amount a money column (a signed 64-bit integer) can hold.
+MAX_MINOR_UNITS = 2**63 - 1
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """Return the amount in minor units as an exact integer (123.45 RUB → 12345).
+
+    Trailing zeros are exact and accepted (123.450 RUB → 12345). Raise ValueError when
+    the amount has more decimals than the currency allows (123.456 RUB), since rounding
+    would change the price, and when it is not finite or too large for a money column.
+    """
+    sign, digits, exponent = amount.as_tuple()
+    if not isinstance(exponent, int):
+        raise ValueError(f"{amount} is not a finite amount")
+    places = minor_unit_exponent(currency)
+    # Work on the digits, not with Decimal arithmetic: that rounds at the context's
+    # precision, and huge exponents must be refused before any power of ten is built.
+    significant = "".join(map(str, digits)).lstrip("0")
+    if not significant:
+        return 0
+    shift = exponent + places
+    if shift < 0:
+        if len(significant) - len(significant.rstrip("0")) < -shift:
+            raise ValueError(f"{amount} has more than {places} decimal places for {currency.upper()}")
+        minor = int(significant[:shift])
+    elif len(significant) + shift > len(str(MAX_MINOR_UNITS)):
+        raise ValueError(f"{amount} {currency.upper()} is too large")
+    else:
+        minor = int(significant) * 10**shift
+    if minor > MAX_MINOR_UNITS:
+        raise ValueError(f"{amount} {currency.upper()} is too large")
+    return -minor if sign else minor

@@ -1,6 +1,9 @@
+from typing import Any
+
 from rest_framework import serializers
 
 from billing.models import Subscription
+from payments.serializers import PaymentOutputSerializer
 
 
 class TariffRefSerializer(serializers.Serializer):
@@ -43,3 +46,34 @@ class AccessSubscriptionSerializer(serializers.Serializer):
 class AccessOutputSerializer(serializers.Serializer):
     has_access = serializers.BooleanField()
     subscription = AccessSubscriptionSerializer(allow_null=True)
+
+
+class SubscribeInputSerializer(serializers.Serializer):
+    tariff = serializers.CharField(help_text="The tariff's id or slug.", max_length=64)
+    promo_code = serializers.CharField(required=False, allow_blank=False, max_length=64)
+    autopay = serializers.BooleanField(required=False, default=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # The client never sends an amount, or anything else we would silently ignore.
+        if isinstance(data, dict):
+            unexpected = sorted(set(data) - set(self.fields))
+            if unexpected:
+                raise serializers.ValidationError(
+                    {name: ["This field is not accepted."] for name in unexpected}
+                )
+        return super().to_internal_value(data)
+
+
+class CheckoutOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    mode = serializers.CharField(help_text="`payment`, or `setup` for a trial that saves the card only.")
+    status = serializers.CharField()
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class SubscribeOutputSerializer(serializers.Serializer):
+    subscription = SubscriptionOutputSerializer()
+    payment = PaymentOutputSerializer(allow_null=True)
+    checkout = CheckoutOutputSerializer()
+    checkout_url = serializers.URLField(source="checkout.url")

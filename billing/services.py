@@ -71,15 +71,17 @@ def subscription_create(*, account: BillingAccount, tariff: Tariff, autopay: boo
 
 
 @transaction.atomic
-def subscription_start(*, subscription: Subscription, started_at: datetime) -> Subscription:
-    """Start the first period of a paid-for (or trial) subscription.
+def subscription_start(
+    *, subscription: Subscription, started_at: datetime, trial_days: int = 0
+) -> Subscription:
+    """Start the first period of a paid-for subscription, or its trial.
 
     With trial days the subscription is trialing until the trial ends, and the billing
     anchor is the trial's end, so paid periods are counted from there.
     """
     tariff = subscription.tariff
-    if tariff.trial_days:
-        trial_end = started_at + timedelta(days=tariff.trial_days)
+    if trial_days:
+        trial_end = started_at + timedelta(days=trial_days)
         return _transition(
             subscription,
             S.TRIALING,

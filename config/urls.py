@@ -5,7 +5,9 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.errors import json_not_found
+from billing.pages import storefront
 from config.health import healthz, readyz
+from payments.pages import checkout_cancel, checkout_success
 
 api_v1 = [
     path("", include("tariffs.urls")),
@@ -20,6 +22,9 @@ urlpatterns = [
     # Any other path under /api/ answers in the API's error shape, DEBUG or not.
     re_path(r"^api/", json_not_found),
     path("admin/", admin.site.urls),
+    path("storefront/", storefront, name="storefront"),
+    path("checkout/success/", checkout_success, name="checkout-success"),
+    path("checkout/cancel/", checkout_cancel, name="checkout-cancel"),
     path("healthz/", healthz, name="healthz"),
     path("readyz/", readyz, name="readyz"),
 ]

@@ -4,17 +4,23 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
 from billing.errors import DomainError
-from billing.openapi import NOT_FOUND, VIEWER_ERRORS
+from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
+from payments.gateways import get_gateway
+from payments.gateways.base import InvalidWebhookSignature
 from payments.selectors import payment_get, payment_list
-from payments.serializers import PaymentOutputSerializer
+from payments.serializers import CheckoutStatusOutputSerializer, PaymentOutputSerializer
+from payments.services.checkout import checkout_status
+from payments.services.webhooks import webhook_event_record
 
 
 class PaymentNotFound(DomainError):
@@ -71,3 +77,77 @@ class PaymentDetailApi(APIView):
         if payment is None:
             raise PaymentNotFound()
         return Response(PaymentOutputSerializer(payment).data)
+
+
+class WebhookSignatureInvalid(DomainError):
+    code = "invalid_signature"
+    message = "The Stripe-Signature header does not match this body."
+    status_code = 400
+
+
+@extend_schema(
+    tags=["webhooks"],
+    summary="Receive Stripe events",
+    description=(
+        "Stripe's webhook endpoint. The signature is verified on the raw body (5-minute "
+        "tolerance); each event is stored once and processed by a worker."
+    ),
+    request=None,
+    responses={
+        200: inline_serializer(
+            "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
+        ),
+        400: error_response("invalid_signature", WebhookSignatureInvalid.message, "Not signed by Stripe"),
+    },
+    examples=[OpenApiExample("Stored", value={"received": True, "duplicate": False}, response_only=True)],
+)
+class StripeWebhookApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []
+
+    def post(self, request: Request) -> Response:
+        signature = request.headers.get("Stripe-Signature", "")
+        try:
+            event = get_gateway().parse_webhook(request.body, signature)
+        except InvalidWebhookSignature as exc:
+            raise WebhookSignatureInvalid() from exc
+        _, created = webhook_event_record(event=event)
+        return Response({"received": True, "duplicate": not created})
+
+
+CHECKOUT_STATUS_EXAMPLE = {
+    "id": "0c6a3f0e-7f4f-4a51-9d1e-6f4b1b9b2a10",
+    "status": "complete",
+    "payment_status": "succeeded",
+    "subscription_status": "active",
+    "failure_code": "",
+    "failure_message": "",
+}
+
+
+@extend_schema(
+    tags=["checkout"],
+    summary="How a checkout ended (the result page polls this)",
+    description=(
+        "Public: the checkout id in the return URL is the only key. While the checkout is open "
+        "the service re-reads it from Stripe, so a lost webhook never leaves the page waiting."
+    ),
+    responses={200: CheckoutStatusOutputSerializer, 404: NOT_FOUND},
+    examples=[OpenApiExample("Paid", value=CHECKOUT_STATUS_EXAMPLE, response_only=True)],
+)
+class CheckoutStatusApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request, checkout_id: UUID) -> Response:
+        checkout = checkout_status(checkout_id=checkout_id)
+        if checkout is None:
+            raise CheckoutNotFound()
+        return Response(CheckoutStatusOutputSerializer(checkout).data)
+
+
+class CheckoutNotFound(DomainError):
+    code = "not_found"
+    message = "No such checkout."
+    status_code = 404

@@ -55,6 +55,9 @@ class Payment(models.Model):
     stripe_charge_id = models.CharField(
         _("Stripe charge id"), max_length=255, null=True, blank=True, db_index=True
     )
+    # The card as Stripe reports it (brand and last four digits only, never the number).
+    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
+    card_last4 = models.CharField(_("card last 4"), max_length=4, blank=True)
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.TextField(_("failure message"), blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
@@ -142,3 +145,123 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{format_money(self.amount, self.currency)} · {self.get_status_display()}"
+
+
+class CheckoutMode(models.TextChoices):
+    PAYMENT = "payment", _("payment")
+    SETUP = "setup", _("save a card (no charge)")
+
+
+class CheckoutStatus(models.TextChoices):
+    OPEN = "open", _("open")
+    COMPLETE = "complete", _("complete")
+    EXPIRED = "expired", _("expired")
+
+
+class CheckoutSession(models.Model):
+    """A hosted Stripe Checkout page opened for a subscription.
+
+    In payment mode it collects one payment; in setup mode (trials) it saves a card without
+    a charge. Its id is the idempotency key of the Stripe call that creates the page, so a
+    retried request can never open a second page.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(
+        "billing.Subscription",
+        on_delete=models.PROTECT,
+        related_name="checkout_sessions",
+        verbose_name=_("subscription"),
+    )
+    payment = models.ForeignKey(
+        Payment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="checkout_sessions",
+        verbose_name=_("payment"),
+    )
+    mode = models.CharField(_("mode"), max_length=16, choices=CheckoutMode.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
+    )
+    # Empty until Stripe has answered: the row is written first, then the page is opened.
+    stripe_session_id = models.CharField(
+        _("Stripe Checkout Session id"), max_length=255, null=True, blank=True, unique=True
+    )
+    url = models.URLField(_("checkout URL"), max_length=2048, blank=True)
+    expires_at = models.DateTimeField(_("expires at"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("checkout session")
+        verbose_name_plural = _("checkout sessions")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=CheckoutStatus.values), name="checkout_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(mode=CheckoutMode.SETUP, payment__isnull=True)
+                | Q(mode=CheckoutMode.PAYMENT, payment__isnull=False),
+                name="checkout_payment_iff_payment_mode",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.stripe_session_id or str(self.id)
+
+
+class WebhookEventStatus(models.TextChoices):
+    RECEIVED = "received", _("received")
+    PROCESSED = "processed", _("processed")
+    IGNORED = "ignored", _("ignored (type not handled)")
+    FAILED = "failed", _("failed")
+
+
+class WebhookEventSource(models.TextChoices):
+    WEBHOOK = "webhook", _("webhook")
+    RECONCILIATION = "reconciliation", _("reconciliation")
+
+
+class WebhookEvent(models.Model):
+    """One Stripe event, stored once by its id whatever the number of deliveries."""
+
+    event_id = models.CharField(_("Stripe event id"), max_length=255, unique=True)
+    type = models.CharField(_("type"), max_length=128, db_index=True)
+    object_id = models.CharField(_("object id"), max_length=255, blank=True, db_index=True)
+    provider_created_at = models.DateTimeField(_("created at Stripe"))
+    # data.object of the event: Stripe ids, amounts, statuses, card brand and last four.
+    payload = models.JSONField(_("payload"))
+    source = models.CharField(
+        _("source"),
+        max_length=16,
+        choices=WebhookEventSource.choices,
+        default=WebhookEventSource.WEBHOOK,
+    )
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=WebhookEventStatus.choices,
+        default=WebhookEventStatus.RECEIVED,
+    )
+    attempts = models.PositiveIntegerField(_("processing attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
+        ordering = ["-received_at"]
+        permissions = [("reprocess_webhookevent", _("Can reprocess Stripe events"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=WebhookEventStatus.values), name="webhook_event_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "received_at"], name="webhook_event_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
-from payments.models import Payment
+from payments.models import CheckoutSession, Payment
 
 
 class PaymentOutputSerializer(serializers.ModelSerializer):
+    subscription = serializers.UUIDField(source="subscription_id", read_only=True)
     amount = serializers.IntegerField(help_text="In minor units.")
     refunded_amount = serializers.IntegerField(help_text="In minor units.")
 
@@ -24,3 +25,15 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "paid_at",
             "created_at",
         ]
+
+
+class CheckoutStatusOutputSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(help_text="`open`, `complete` or `expired`.")
+    payment_status = serializers.CharField(source="payment.status", allow_null=True, default=None)
+    subscription_status = serializers.CharField(source="subscription.status")
+    failure_code = serializers.CharField(source="payment.failure_code", default="")
+    failure_message = serializers.CharField(source="payment.failure_message", default="")
+
+    class Meta:
+        model = CheckoutSession
+        fields = ["id", "status", "payment_status", "subscription_status", "failure_code", "failure_message"]

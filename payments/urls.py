@@ -1,8 +1,10 @@
 from django.urls import path
 
-from payments.api import PaymentDetailApi, PaymentListApi
+from payments.api import CheckoutStatusApi, PaymentDetailApi, PaymentListApi, StripeWebhookApi
 
 urlpatterns = [
     path("payments/", PaymentListApi.as_view(), name="payment-list"),
     path("payments/<uuid:payment_id>/", PaymentDetailApi.as_view(), name="payment-detail"),
+    path("checkouts/<uuid:checkout_id>/", CheckoutStatusApi.as_view(), name="checkout-status"),
+    path("webhooks/stripe/", StripeWebhookApi.as_view(), name="stripe-webhook"),
 ]

@@ -75,7 +75,9 @@ class TestCreate:
 
 class TestStart:
     def test_paid_subscription_becomes_active_for_one_period_from_payment(self):
-        subscription = SubscriptionFactory(pending=True, tariff=TariffFactory(period_unit="month", period_count=1))
+        subscription = SubscriptionFactory(
+            pending=True, tariff=TariffFactory(period_unit="month", period_count=1)
+        )
         started = subscription_start(subscription=subscription, started_at=NOW)
         assert started.status == S.ACTIVE
         assert started.current_period_start == NOW
@@ -83,8 +85,10 @@ class TestStart:
         assert started.billing_anchor == NOW
 
     def test_trial_tariff_starts_trialing_until_trial_end(self):
-        subscription = SubscriptionFactory(pending=True, tariff=TariffFactory(trial_days=7, period_unit="year"))
-        started = subscription_start(subscription=subscription, started_at=NOW)
+        subscription = SubscriptionFactory(
+            pending=True, tariff=TariffFactory(trial_days=7, period_unit="year")
+        )
+        started = subscription_start(subscription=subscription, started_at=NOW, trial_days=7)
         assert started.status == S.TRIALING
         assert started.current_period_end == NOW + timedelta(days=7)
         assert started.billing_anchor == NOW + timedelta(days=7)

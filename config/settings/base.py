@@ -150,6 +150,24 @@ BILLING_SERVICE_KEYS = env.list("BILLING_SERVICE_KEYS", default=[])
 # How long a past_due subscription keeps access while its renewal is retried.
 BILLING_GRACE_PERIOD = timedelta(days=env.int("BILLING_GRACE_PERIOD_DAYS", default=3))
 
+# --- Stripe and checkout ------------------------------------------------------------
+# With a secret key and no API base, real Stripe is used; `make run` points the API base at
+# the offline sandbox (payments/sandbox), which production settings refuse.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="")
+STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
+STRIPE_MAX_RETRIES = env.int("STRIPE_MAX_RETRIES", default=2)
+# How long a checkout page stays payable (Stripe accepts 30 minutes to 24 hours).
+CHECKOUT_SESSION_TTL = timedelta(minutes=env.int("CHECKOUT_SESSION_TTL_MINUTES", default=60))
+# Where Stripe sends the viewer back; default to this service's own result pages.
+CHECKOUT_SUCCESS_URL = env("CHECKOUT_SUCCESS_URL", default=f"{PUBLIC_BASE_URL}/checkout/success/")
+CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{PUBLIC_BASE_URL}/checkout/cancel/")
+
+# The demo storefront at /storefront/ (a stand-in for the cinema's frontend).
+STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
+
 # True only under production settings: demo-only tools refuse to run there.
 BILLING_PRODUCTION = False
 
@@ -162,6 +180,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")

@@ -11,6 +11,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_JWT_ALGORITHM = "HS256"
 AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 BILLING_SERVICE_KEYS = ["test-service-key"]
+# Tests point STRIPE_API_BASE at a sandbox or emulator they start themselves.
+STRIPE_SECRET_KEY = "sk_test_billing_tests"
+STRIPE_WEBHOOK_SECRET = "whsec_billing_tests"
+STRIPE_MAX_RETRIES = 0
+PUBLIC_BASE_URL = "http://testserver"
+CHECKOUT_SUCCESS_URL = "http://testserver/checkout/success/"
+CHECKOUT_CANCEL_URL = "http://testserver/checkout/cancel/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

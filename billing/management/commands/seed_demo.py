@@ -86,6 +86,7 @@ class Command(BaseCommand):
         lines = [
             "",
             "Cinema billing is starting (Ctrl-C stops web, worker and beat).",
+            f"  Storefront    {base}/storefront/   (subscribe as the demo viewer; test card 4242 4242 4242 4242)",
             f"  API docs      {base}/api/docs/",
             f"  Admin         {base}/admin/   logins: {logins} / password: {DEMO_PASSWORD}",
             f"  Health        {base}/healthz/  {base}/readyz/",

@@ -1,0 +1,189 @@
+"""Staff roles are groups made by a migration; each opens exactly its part of the admin.
+
+The billing account admin's behaviour for those roles is proved here too.
+"""
+
+import importlib
+from io import StringIO
+from types import SimpleNamespace
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.urls import reverse
+
+from accounts.models import BillingAccount, Language
+from accounts.tests.factories import BillingAccountFactory
+from billing.tests.factories import SubscriptionFactory
+from tariffs.tests.factories import TariffFactory
+
+pytestmark = pytest.mark.django_db
+
+roles_migration = importlib.import_module("accounts.migrations.0002_roles")
+stripe_event_roles_migration = importlib.import_module("accounts.migrations.0005_roles_stripe_events")
+
+EXPECTED_PERMISSIONS = {
+    "Manager": {
+        "tariffs.add_tariff",
+        "tariffs.change_tariff",
+        "tariffs.delete_tariff",
+        "tariffs.view_tariff",
+        "billing.view_subscription",
+    },
+    "Support": {
+        "accounts.view_billingaccount",
+        "billing.view_subscription",
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.add_refund",
+        "payments.view_webhookevent",
+        "payments.reprocess_webhookevent",
+        "payments.view_checkoutsession",
+    },
+    "Accounting": {
+        "tariffs.view_tariff",
+        "accounts.view_billingaccount",
+        "billing.view_subscription",
+        "payments.view_payment",
+        "payments.view_refund",
+        "payments.view_webhookevent",
+        "payments.view_checkoutsession",
+    },
+}
+
+
+def permissions_of(role: str) -> set[str]:
+    permissions = Group.objects.get(name=role).permissions.select_related("content_type")
+    return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
+
+
+def staff_in(role: str) -> User:
+    user = User.objects.create_user(username=role.lower(), is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+class TestRolesMigration:
+    @pytest.mark.parametrize("role", EXPECTED_PERMISSIONS)
+    def test_migrate_gives_each_role_exactly_its_permissions(self, role):
+        assert permissions_of(role) == EXPECTED_PERMISSIONS[role]
+
+    def test_members_get_the_roles_permissions(self):
+        support = staff_in("Support")
+
+        assert support.has_perm("payments.add_refund")
+        assert not support.has_perm("payments.change_payment")
+        assert not support.has_perm("tariffs.view_tariff")
+
+    def test_migration_reverses_and_applies_again(self):
+        state_apps = MigrationLoader(connection).project_state(("accounts", "0002_roles")).apps
+        schema_editor = SimpleNamespace(connection=connection)
+
+        roles_migration.remove_roles(state_apps, schema_editor)
+        assert not Group.objects.filter(name__in=EXPECTED_PERMISSIONS).exists()
+
+        roles_migration.create_roles(state_apps, schema_editor)
+        later_apps = MigrationLoader(connection).project_state(("accounts", "0005_roles_stripe_events")).apps
+        stripe_event_roles_migration.grant(later_apps, schema_editor)
+        assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
+
+    def test_demo_staff_log_in_with_their_roles(self, client):
+        TariffFactory()
+        call_command("seed_demo", stdout=StringIO())
+        opens = {}
+        for username in ("manager", "support", "accountant"):
+            assert client.login(username=username, password="billing-demo")
+            opens[username] = {
+                page: client.get(reverse(f"admin:{page}")).status_code
+                for page in ("tariffs_tariff_add", "payments_payment_changelist")
+            }
+            client.logout()
+
+        assert opens == {
+            "manager": {"tariffs_tariff_add": 200, "payments_payment_changelist": 403},
+            "support": {"tariffs_tariff_add": 403, "payments_payment_changelist": 200},
+            "accountant": {"tariffs_tariff_add": 403, "payments_payment_changelist": 200},
+        }
+
+
+class TestBillingAccountAdmin:
+    changelist_url = reverse("admin:accounts_billingaccount_changelist")
+
+    @staticmethod
+    def change_url(account: BillingAccount) -> str:
+        return reverse("admin:accounts_billingaccount_change", args=[account.pk])
+
+    @pytest.fixture
+    def superuser_client(self, client):
+        client.force_login(User.objects.create_superuser(username="root", email="root@example.com"))
+        return client
+
+    def test_accounts_are_never_added_by_hand(self, superuser_client):
+        changelist = superuser_client.get(self.changelist_url)
+
+        assert changelist.context["has_add_permission"] is False
+        assert superuser_client.get(reverse("admin:accounts_billingaccount_add")).status_code == 403
+
+    def test_only_email_and_language_can_be_changed(self, superuser_client):
+        account = BillingAccountFactory(
+            user_id="viewer-1", email="old@example.com", stripe_customer_id="cus_1"
+        )
+
+        page = superuser_client.get(self.change_url(account)).content.decode()
+        response = superuser_client.post(
+            self.change_url(account),
+            {
+                "user_id": "someone-else",
+                "stripe_customer_id": "cus_other",
+                "email": "new@example.com",
+                "language": Language.RUSSIAN,
+                "subscriptions-TOTAL_FORMS": "0",
+                "subscriptions-INITIAL_FORMS": "0",
+            },
+        )
+
+        assert 'name="email"' in page
+        assert 'name="language"' in page
+        assert 'name="user_id"' not in page
+        assert 'name="stripe_customer_id"' not in page
+        assert response.status_code == 302
+        account.refresh_from_db()
+        assert (account.user_id, account.stripe_customer_id) == ("viewer-1", "cus_1")
+        assert (account.email, account.language) == ("new@example.com", Language.RUSSIAN)
+
+    def test_account_page_lists_its_subscriptions(self, superuser_client):
+        subscription = SubscriptionFactory(tariff=TariffFactory(name="Monthly HD", amount=39900))
+
+        content = superuser_client.get(self.change_url(subscription.account)).content.decode()
+
+        assert "Monthly HD" in content
+        assert "399.00 RUB" in content
+        assert str(subscription.pk) in content
+
+    def test_search_finds_account_by_exact_user_id_email_or_stripe_customer_id(self, superuser_client):
+        account = BillingAccountFactory(
+            user_id="viewer-1", email="anna@example.com", stripe_customer_id="cus_1"
+        )
+        BillingAccountFactory(user_id="viewer-11", email="hanna@example.com", stripe_customer_id="cus_11")
+
+        found = {
+            term: list(superuser_client.get(self.changelist_url, {"q": term}).context["cl"].result_list)
+            for term in ("viewer-1", "ANNA@example.com", "cus_1")
+        }
+
+        assert found == {"viewer-1": [account], "ANNA@example.com": [account], "cus_1": [account]}
+
+    def test_support_reads_accounts_but_cannot_change_them(self, client):
+        account = BillingAccountFactory(email="old@example.com")
+        client.force_login(staff_in("Support"))
+
+        page = client.get(self.change_url(account))
+        posted = client.post(self.change_url(account), {"email": "new@example.com", "language": "en"})
+
+        assert page.status_code == 200
+        assert 'name="email"' not in page.content.decode()
+        assert posted.status_code == 403
+        account.refresh_from_db()
+        assert account.email == "old@example.com"

@@ -1,0 +1,82 @@
+"""Subscribe: from a viewer's choice of tariff to a Stripe Checkout page, exactly once.
+
+All subscribes of one account run one after another under a lock on the account row, so
+however many requests arrive at once, an account has at most one open checkout: a repeat
+gets the open checkout back, a different choice replaces it.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import BillingAccount
+from billing.errors import DomainError, LiveSubscriptionExists
+from billing.models import Subscription, SubscriptionStatus
+from billing.services import subscription_cancel_now, subscription_create
+from payments.gateways.base import GatewayError
+from payments.models import CheckoutSession, CheckoutStatus, Payment
+from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
+from tariffs.models import Tariff
+
+
+class PaymentProviderUnavailable(DomainError):
+    code = "payment_provider_unavailable"
+    message = "The payment provider is not answering right now. Please retry in a moment."
+    status_code = 503
+
+
+@dataclass(frozen=True)
+class SubscribeResult:
+    subscription: Subscription
+    payment: Payment | None
+    checkout: CheckoutSession
+    created: bool
+
+
+def _open_checkout_of(subscription: Subscription) -> CheckoutSession | None:
+    return subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).order_by("-created_at").first()
+
+
+def _prepare(*, account: BillingAccount, tariff: Tariff, autopay: bool) -> tuple[CheckoutSession, bool]:
+    """Under the account lock, find the checkout to hand out or write a new one."""
+    with transaction.atomic():
+        BillingAccount.objects.select_for_update().get(pk=account.pk)
+        pending = Subscription.objects.filter(account=account, status=SubscriptionStatus.PENDING).first()
+        if pending is not None:
+            checkout = _open_checkout_of(pending)
+            same_choice = pending.tariff_id == tariff.pk and pending.autopay == autopay
+            if same_choice and checkout is not None and checkout_is_reusable(checkout, now=timezone.now()):
+                return checkout, False
+            # A different choice, or a page about to expire: close the old one first.
+            for stale in pending.checkout_sessions.filter(status=CheckoutStatus.OPEN):
+                if not checkout_abandon(checkout=stale):
+                    raise LiveSubscriptionExists()
+            pending.refresh_from_db()
+            if pending.status == SubscriptionStatus.PENDING:
+                subscription_cancel_now(subscription=pending, at=timezone.now())
+        subscription = subscription_create(account=account, tariff=tariff, autopay=autopay)
+        # One free trial per account: a viewer who had any subscription before pays at once.
+        first_subscription = (
+            not Subscription.objects.filter(account=account).exclude(pk=subscription.pk).exists()
+        )
+        trial = bool(tariff.trial_days) and first_subscription
+        return checkout_prepare(subscription=subscription, trial=trial), True
+
+
+def subscribe(*, account: BillingAccount, tariff: Tariff, autopay: bool = True) -> SubscribeResult:
+    """Return a Stripe Checkout page for the viewer's chosen tariff.
+
+    Raises `LiveSubscriptionExists` when the account already has a running subscription,
+    `TariffUnavailable` for an inactive tariff and `PaymentProviderUnavailable` when Stripe
+    cannot be reached; a retry then reuses the same checkout and idempotency key.
+    """
+    try:
+        checkout, created = _prepare(account=account, tariff=tariff, autopay=autopay)
+        checkout = checkout_open(checkout_id=checkout.pk)
+    except GatewayError as exc:
+        raise PaymentProviderUnavailable(details={"provider_error": exc.code or type(exc).__name__}) from exc
+    checkout = CheckoutSession.objects.select_related("subscription__tariff", "payment").get(pk=checkout.pk)
+    return SubscribeResult(
+        subscription=checkout.subscription, payment=checkout.payment, checkout=checkout, created=created
+    )

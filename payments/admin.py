@@ -1,0 +1,248 @@
+"""Admin of payments and refunds: read-only, since money moves only through the services."""
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import account_ids_matching, uuid_or_none
+from billing.admin import ReadOnlyAdminMixin
+from billing.models import Subscription
+from billing.money import format_money
+from payments.models import CheckoutSession, Payment, Refund, WebhookEvent
+from payments.services.webhooks import webhook_event_reprocess
+from tariffs.admin import CurrencyListFilter
+
+
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = ("id", "amount_money", "status", "reason", "stripe_refund_id", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+
+    @admin.display(description=_("amount"))
+    def amount_money(self, refund: Refund) -> str:
+        return format_money(refund.amount, refund.currency)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "account_user_id",
+        "kind",
+        "status",
+        "amount_money",
+        "refunded_money",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("status", "kind", CurrencyListFilter, "created_at")
+    list_select_related = ("subscription__account",)
+    # Searched by get_search_results below; listed here for the search box and its help.
+    search_fields = (
+        "subscription__account__user_id",
+        "subscription__account__email",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "id",
+    )
+    search_help_text = _(
+        "Exact cinema user id, email, Stripe customer, Checkout Session, PaymentIntent "
+        "or charge id, or payment id."
+    )
+    # The table holds millions of rows: no second COUNT(*) of all of them on every page.
+    show_full_result_count = False
+    fields = (
+        "id",
+        "subscription",
+        "kind",
+        "status",
+        "amount_money",
+        "refunded_money",
+        "period_start",
+        "period_end",
+        "idempotency_key",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "card_brand",
+        "card_last4",
+        "failure_code",
+        "failure_message",
+        "paid_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = [RefundInline]
+
+    @admin.display(description=_("cinema user id"), ordering="subscription__account__user_id")
+    def account_user_id(self, payment: Payment) -> str:
+        return payment.subscription.account.user_id
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, payment: Payment) -> str:
+        return format_money(payment.amount, payment.currency)
+
+    @admin.display(description=_("refunded"), ordering="refunded_amount")
+    def refunded_money(self, payment: Payment) -> str:
+        return format_money(payment.refunded_amount, payment.currency)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # The account's subscriptions are looked up first so that every branch of the
+        # final OR is an indexed column of the payments table.
+        subscription_ids = list(
+            Subscription.objects.filter(account_id__in=account_ids_matching(term)).values_list(
+                "pk", flat=True
+            )
+        )
+        match = (
+            Q(subscription_id__in=subscription_ids)
+            | Q(stripe_checkout_session_id=term)
+            | Q(stripe_payment_intent_id=term)
+            | Q(stripe_charge_id=term)
+        )
+        if (payment_id := uuid_or_none(term)) is not None:
+            match |= Q(pk=payment_id)
+        return queryset.filter(match), False
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "payment", "amount_money", "status", "reason", "stripe_refund_id", "created_at")
+    list_filter = ("status", "reason", "created_at")
+    list_select_related = ("payment",)
+    # Searched by get_search_results below; listed here for the search box and its help.
+    search_fields = ("stripe_refund_id", "payment__subscription__account__user_id", "id")
+    search_help_text = _("Exact Stripe refund id, cinema user id, email or refund id.")
+    show_full_result_count = False
+    fields = (
+        "id",
+        "payment",
+        "amount_money",
+        "status",
+        "reason",
+        "comment",
+        "stripe_refund_id",
+        "failure_reason",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, refund: Refund) -> str:
+        return format_money(refund.amount, refund.currency)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Refund], search_term: str
+    ) -> tuple[QuerySet[Refund], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        payment_ids = list(
+            Payment.objects.filter(subscription__account_id__in=account_ids_matching(term)).values_list(
+                "pk", flat=True
+            )
+        )
+        match = Q(payment_id__in=payment_ids) | Q(stripe_refund_id=term)
+        if (refund_id := uuid_or_none(term)) is not None:
+            match |= Q(pk=refund_id)
+        return queryset.filter(match), False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("event_id", "type", "status", "source", "attempts", "provider_created_at", "received_at")
+    list_filter = ("status", "source", "type")
+    search_fields = ("event_id", "object_id")
+    search_help_text = _("Exact Stripe event id, or the id of the object it is about (cs_…, pi_…, ch_…).")
+    show_full_result_count = False
+    actions = ["reprocess"]
+    fields = (
+        "event_id",
+        "type",
+        "object_id",
+        "status",
+        "source",
+        "attempts",
+        "last_error",
+        "provider_created_at",
+        "received_at",
+        "processed_at",
+        "payload",
+    )
+    readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[WebhookEvent], search_term: str
+    ) -> tuple[QuerySet[WebhookEvent], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(event_id=term) | Q(object_id=term)), False
+
+    @admin.action(description=_("Process the selected events again"), permissions=["reprocess"])
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        events = list(queryset)
+        for event in events:
+            webhook_event_reprocess(event=event)
+        self.message_user(
+            request, _("%(count)d event(s) queued for processing.") % {"count": len(events)}, messages.SUCCESS
+        )
+
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.reprocess_webhookevent")
+
+
+@admin.register(CheckoutSession)
+class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "account_user_id",
+        "mode",
+        "status",
+        "stripe_session_id",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = ("status", "mode")
+    list_select_related = ("subscription__account",)
+    search_fields = ("stripe_session_id", "id")
+    search_help_text = _("Exact Stripe Checkout Session id or checkout id.")
+    show_full_result_count = False
+    fields = (
+        "id",
+        "subscription",
+        "payment",
+        "mode",
+        "status",
+        "stripe_session_id",
+        "url",
+        "expires_at",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("cinema user id"))
+    def account_user_id(self, checkout: CheckoutSession) -> str:
+        return checkout.subscription.account.user_id
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[CheckoutSession], search_term: str
+    ) -> tuple[QuerySet[CheckoutSession], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        match = Q(stripe_session_id=term)
+        if (checkout_id := uuid_or_none(term)) is not None:
+            match |= Q(pk=checkout_id)
+        return queryset.filter(match), False

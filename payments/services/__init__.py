@@ -1,0 +1,1 @@
+"""Writes to payments, checkouts and Stripe events, split by flow: `checkout`, `webhooks`."""

@@ -1,0 +1,186 @@
+"""Stripe events: store each once, then route it to a handler that is safe to run twice or late.
+
+Stripe delivers events at least once and in any order, so:
+- an event is stored by its id with insert-or-ignore, and a repeated delivery changes nothing;
+- handlers treat the payload as a hint and re-read the object from Stripe (`checkout_sync`)
+  or only ever move amounts forward (`charge.refunded`);
+- every event keeps its processing status and last error, for support to see and replay.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from payments.gateways.base import GatewayError, GatewayEvent
+from payments.models import (
+    CheckoutSession,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WebhookEvent,
+    WebhookEventSource,
+    WebhookEventStatus,
+)
+from payments.services.checkout import checkout_sync
+
+logger = logging.getLogger(__name__)
+
+
+def webhook_event_record(
+    *, event: GatewayEvent, source: str = WebhookEventSource.WEBHOOK
+) -> tuple[WebhookEvent, bool]:
+    """Store an event unless it is already stored; return it and whether it is new.
+
+    A new event is handed to a worker once the row is committed.
+    """
+    try:
+        with transaction.atomic():
+            stored = WebhookEvent.objects.create(
+                event_id=event.id,
+                type=event.type,
+                object_id=event.object_id or "",
+                provider_created_at=event.created,
+                payload=event.object,
+                source=source,
+            )
+    except IntegrityError:
+        return WebhookEvent.objects.get(event_id=event.id), False
+    from payments.tasks import process_webhook_event
+
+    transaction.on_commit(lambda: process_webhook_event.delay(stored.pk))
+    return stored, True
+
+
+def _sync_checkout_session(event: WebhookEvent) -> None:
+    checkout_sync(stripe_session_id=event.object_id)
+
+
+def _sync_checkout_of_payment_intent(event: WebhookEvent) -> None:
+    # Checkout's payment intents carry our checkout id; the session tells the whole story.
+    checkout_id = (event.payload.get("metadata") or {}).get("checkout_id")
+    checkout = None
+    if isinstance(checkout_id, str) and _is_uuid(checkout_id):
+        checkout = CheckoutSession.objects.filter(pk=checkout_id).first()
+    if checkout is None:
+        payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
+        checkout = payment.checkout_sessions.exclude(stripe_session_id=None).first() if payment else None
+    if checkout is not None and checkout.stripe_session_id:
+        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+
+
+def _record_charge_refunds(event: WebhookEvent) -> None:
+    """Apply refunds seen on a charge, including ones made in Stripe's dashboard."""
+    charge: dict[str, Any] = event.payload
+    intent_id = charge.get("payment_intent")
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update().filter(stripe_payment_intent_id=intent_id).first()
+            if intent_id
+            else None
+        ) or Payment.objects.select_for_update().filter(stripe_charge_id=charge.get("id")).first()
+        if payment is None:
+            return
+        for refund in (charge.get("refunds") or {}).get("data") or []:
+            Refund.objects.get_or_create(
+                stripe_refund_id=refund["id"],
+                defaults={
+                    "payment": payment,
+                    "amount": refund["amount"],
+                    "currency": payment.currency,
+                    "status": _refund_status(refund.get("status")),
+                    "comment": "Refunded in Stripe",
+                },
+            )
+        # Amounts only move forward, so a late or repeated event can never undo a refund.
+        refunded = min(max(payment.refunded_amount, int(charge.get("amount_refunded") or 0)), payment.amount)
+        if refunded != payment.refunded_amount:
+            payment.refunded_amount = refunded
+            payment.status = (
+                PaymentStatus.REFUNDED if refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+            )
+            payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+
+
+def _refund_status(stripe_status: str | None) -> str:
+    return {
+        "succeeded": RefundStatus.SUCCEEDED,
+        "failed": RefundStatus.FAILED,
+        "canceled": RefundStatus.CANCELED,
+    }.get(stripe_status or "", RefundStatus.PENDING)
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+HANDLERS: dict[str, Callable[[WebhookEvent], None]] = {
+    "checkout.session.completed": _sync_checkout_session,
+    "checkout.session.async_payment_succeeded": _sync_checkout_session,
+    "checkout.session.async_payment_failed": _sync_checkout_session,
+    "checkout.session.expired": _sync_checkout_session,
+    "payment_intent.succeeded": _sync_checkout_of_payment_intent,
+    "payment_intent.payment_failed": _sync_checkout_of_payment_intent,
+    "charge.refunded": _record_charge_refunds,
+}
+
+
+class EventProcessingFailed(Exception):
+    """A handler failed; the event is marked failed and may be retried."""
+
+    def __init__(self, event_id: str, retryable: bool):
+        self.retryable = retryable
+        super().__init__(f"processing of {event_id} failed")
+
+
+def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
+    """Run the handler of a stored event once; record its status and error.
+
+    The event row is locked while it is handled, so concurrent workers cannot handle one
+    event twice; a worker that finds it locked leaves it to the one holding it.
+    Raises `EventProcessingFailed` after recording a failure.
+    """
+    failure: EventProcessingFailed | None = None
+    with transaction.atomic():
+        event = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
+        if event is None or event.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED):
+            return event
+        handler = HANDLERS.get(event.type)
+        event.attempts += 1
+        if handler is None:
+            event.status = WebhookEventStatus.IGNORED
+        else:
+            try:
+                with transaction.atomic():
+                    handler(event)
+                event.status, event.last_error = WebhookEventStatus.PROCESSED, ""
+            except Exception as exc:
+                logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
+                event.status, event.last_error = (
+                    WebhookEventStatus.FAILED,
+                    f"{type(exc).__name__}: {exc}"[:2000],
+                )
+                failure = EventProcessingFailed(
+                    event.event_id, retryable=not isinstance(exc, GatewayError) or exc.retryable
+                )
+        event.processed_at = timezone.now()
+        event.save(update_fields=["status", "last_error", "attempts", "processed_at"])
+    if failure is not None:
+        raise failure
+    return event
+
+
+def webhook_event_reprocess(*, event: WebhookEvent) -> None:
+    """Queue a stored event to be handled again (support's replay from admin)."""
+    from payments.tasks import process_webhook_event
+
+    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEventStatus.RECEIVED)
+    transaction.on_commit(lambda: process_webhook_event.delay(event.pk))

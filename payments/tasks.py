@@ -1,0 +1,18 @@
+"""Celery tasks of the payments app: thin adapters around services, owning retries."""
+
+from celery import shared_task
+from celery.app.task import Task
+
+from payments.services.webhooks import EventProcessingFailed, webhook_event_process
+
+MAX_EVENT_RETRIES = 8
+
+
+@shared_task(bind=True, max_retries=MAX_EVENT_RETRIES, acks_late=True)
+def process_webhook_event(self: Task, event_pk: int) -> None:
+    """Handle one stored Stripe event; retry transient failures with exponential backoff."""
+    try:
+        webhook_event_process(event_pk=event_pk)
+    except EventProcessingFailed as exc:
+        if exc.retryable and self.request.retries < MAX_EVENT_RETRIES:
+            raise self.retry(countdown=min(5 * 2**self.request.retries, 600)) from exc
