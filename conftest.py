@@ -34,6 +34,16 @@ def service_client() -> APIClient:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _real_billing_time():
+    """Start and end every test on real billing time."""
+    from billing import clock
+
+    clock.reset()
+    yield
+    clock.reset()
+
+
 @pytest.fixture(scope="session")
 def _sandbox_server():
     """Start one offline Stripe sandbox for the whole test session."""

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsInternalService
 from accounts.principals import viewer_of
 from accounts.services import account_get_or_create
+from billing import clock
 from billing.errors import DomainError, LiveSubscriptionExists, TariffUnavailable
 from billing.idempotency import (
     IdempotencyKeyReused,
@@ -21,15 +22,18 @@ from billing.idempotency import (
     request_fingerprint,
     validate_key,
 )
+from billing.models import Subscription
 from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
 from billing.selectors import access_for_user, subscription_get, subscription_list
 from billing.serializers import (
     AccessOutputSerializer,
+    AutopayInputSerializer,
     SubscribeInputSerializer,
     SubscribeOutputSerializer,
     SubscriptionOutputSerializer,
 )
-from billing.subscribe import PaymentProviderUnavailable, subscribe
+from billing.services import CannotResume, subscription_resume, subscription_set_autopay
+from billing.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
 from billing.validation import validated
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription
@@ -230,6 +234,89 @@ class SubscriptionPaymentListApi(ListAPIView):
         if subscription is None:
             raise SubscriptionNotFound()
         return payment_list_for_subscription(subscription=subscription)
+
+
+class SubscriptionActionApi(APIView):
+    """Base of the endpoints that change one of the caller's subscriptions."""
+
+    def subscription(self, request: Request, subscription_id: UUID) -> Subscription:
+        subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
+        if subscription is None:
+            raise SubscriptionNotFound()
+        return subscription
+
+    def answer(self, subscription: Subscription) -> Response:
+        fresh = subscription_get(account=subscription.account, subscription_id=subscription.pk)
+        return Response(SubscriptionOutputSerializer(fresh).data)
+
+
+ACTION_RESPONSES: dict[int, Any] = {
+    200: SubscriptionOutputSerializer,
+    404: NOT_FOUND,
+    409: error_response("subscription_ended", "This subscription has already ended.", "Not possible now"),
+    **VIEWER_ERRORS,
+}
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="Turn automatic renewal on or off",
+    description="Without autopay the subscription ends at its period end; with it the saved card is charged.",
+    request=AutopayInputSerializer,
+    responses=ACTION_RESPONSES,
+    examples=[
+        OpenApiExample("Off", value={"enabled": False}, request_only=True),
+        OpenApiExample("Subscription", value={**SUBSCRIPTION_EXAMPLE, "autopay": False}, response_only=True),
+    ],
+)
+class SubscriptionAutopayApi(SubscriptionActionApi):
+    def post(self, request: Request, subscription_id: UUID) -> Response:
+        data = validated(AutopayInputSerializer, request.data)
+        subscription = self.subscription(request, subscription_id)
+        return self.answer(subscription_set_autopay(subscription=subscription, enabled=data["enabled"]))
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="Cancel: access stays to the period end, nothing renews",
+    description=(
+        "A running subscription is set to end at its period end (resume undoes it before then); "
+        "an unpaid one is canceled at once and its checkout closed; a past-due one ends at once."
+    ),
+    request=None,
+    responses=ACTION_RESPONSES,
+    examples=[
+        OpenApiExample(
+            "Canceled",
+            value={
+                **SUBSCRIPTION_EXAMPLE,
+                "cancel_at_period_end": True,
+                "canceled_at": "2026-11-20T08:00:00Z",
+            },
+            response_only=True,
+        )
+    ],
+)
+class SubscriptionCancelApi(SubscriptionActionApi):
+    def post(self, request: Request, subscription_id: UUID) -> Response:
+        subscription = self.subscription(request, subscription_id)
+        return self.answer(subscription_cancel_by_viewer(subscription=subscription))
+
+
+@extend_schema(
+    tags=["subscriptions"],
+    summary="Resume a canceled subscription before its period ends",
+    request=None,
+    responses={
+        **ACTION_RESPONSES,
+        409: error_response("cannot_resume", CannotResume.message, "Not resumable"),
+    },
+    examples=[OpenApiExample("Resumed", value=SUBSCRIPTION_EXAMPLE, response_only=True)],
+)
+class SubscriptionResumeApi(SubscriptionActionApi):
+    def post(self, request: Request, subscription_id: UUID) -> Response:
+        subscription = self.subscription(request, subscription_id)
+        return self.answer(subscription_resume(subscription=subscription, at=clock.now()))
 
 
 def _access_response(access: Any) -> Response:

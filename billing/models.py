@@ -68,6 +68,10 @@ class Subscription(models.Model):
     billing_anchor = models.DateTimeField(_("billing anchor"), null=True, blank=True)
     current_period_start = models.DateTimeField(_("current period start"), null=True, blank=True)
     current_period_end = models.DateTimeField(_("current period end"), null=True, blank=True)
+    # Set when a trial starts: an account gets one trial, ever.
+    trial_end = models.DateTimeField(_("trial end"), null=True, blank=True)
+    # Dunning: when the renewal that failed is tried again (None: no retry is planned).
+    next_renewal_attempt_at = models.DateTimeField(_("next renewal attempt"), null=True, blank=True)
     canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -103,6 +107,11 @@ class Subscription(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "current_period_end"], name="subscription_due_idx"),
+            models.Index(
+                fields=["next_renewal_attempt_at"],
+                condition=Q(status="past_due"),
+                name="subscription_retry_due_idx",
+            ),
             models.Index(fields=["account", "-created_at"], name="subscription_account_idx"),
             # The admin lists subscriptions newest first.
             models.Index(fields=["-created_at"], name="subscription_created_idx"),

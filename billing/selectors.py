@@ -5,10 +5,10 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import FilteredRelation, Q, QuerySet
-from django.utils import timezone
+from django.db.models import FilteredRelation, Prefetch, Q, QuerySet
 
 from accounts.models import BillingAccount
+from billing import clock
 from billing.access import grants_access
 from billing.models import LIVE_STATUSES, Subscription
 
@@ -91,15 +91,26 @@ def access_for_user(*, user_id: str, now: datetime | None = None) -> AccountAcce
         status=subscription.status,
         current_period_end=subscription.current_period_end,
         will_renew=subscription.autopay and not subscription.cancel_at_period_end,
-        now=now or timezone.now(),
+        now=now or clock.now(),
         grace=settings.BILLING_GRACE_PERIOD,
     )
     return AccountAccess(account_exists=True, access=Access(has_access, subscription))
 
 
 def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
-    """Return an account's subscriptions, newest first."""
-    return Subscription.objects.filter(account=account).select_related("tariff")
+    """Return an account's subscriptions, newest first, with any renewal awaiting the viewer."""
+    from payments.models import CheckoutSession, CheckoutStatus, PaymentKind
+
+    open_renewal_checkouts = CheckoutSession.objects.filter(
+        status=CheckoutStatus.OPEN, payment__kind=PaymentKind.RENEWAL
+    ).order_by("-created_at")
+    return (
+        Subscription.objects.filter(account=account)
+        .select_related("tariff", "account")
+        .prefetch_related(
+            Prefetch("checkout_sessions", queryset=open_renewal_checkouts, to_attr="open_renewal_checkouts")
+        )
+    )
 
 
 def subscription_get(*, account: BillingAccount, subscription_id: UUID) -> Subscription | None:

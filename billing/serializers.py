@@ -15,6 +15,14 @@ class TariffRefSerializer(serializers.Serializer):
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     tariff = TariffRefSerializer()
     amount = serializers.IntegerField(help_text="Price per period in minor units, locked at signup.")
+    payment_action_url = serializers.SerializerMethodField(
+        help_text="When the bank asks the viewer to confirm a renewal: the page to pay it on."
+    )
+
+    def get_payment_action_url(self, subscription: Subscription) -> str | None:
+        # Prefetched by the selectors: the open checkouts of renewal payments.
+        pending_actions = getattr(subscription, "open_renewal_checkouts", [])
+        return next((checkout.url for checkout in pending_actions if checkout.url), None)
 
     class Meta:
         model = Subscription
@@ -28,6 +36,9 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "cancel_at_period_end",
             "current_period_start",
             "current_period_end",
+            "trial_end",
+            "next_renewal_attempt_at",
+            "payment_action_url",
             "canceled_at",
             "ended_at",
             "created_at",
@@ -46,6 +57,10 @@ class AccessSubscriptionSerializer(serializers.Serializer):
 class AccessOutputSerializer(serializers.Serializer):
     has_access = serializers.BooleanField()
     subscription = AccessSubscriptionSerializer(allow_null=True)
+
+
+class AutopayInputSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField()
 
 
 class SubscribeInputSerializer(serializers.Serializer):

@@ -85,6 +85,7 @@ def subscription_start(
         return _transition(
             subscription,
             S.TRIALING,
+            trial_end=trial_end,
             billing_anchor=trial_end,
             current_period_start=started_at,
             current_period_end=trial_end,
@@ -102,9 +103,101 @@ def subscription_start(
 
 
 @transaction.atomic
-def subscription_mark_past_due(*, subscription: Subscription) -> Subscription:
-    """Mark a subscription whose renewal failed as past due; access holds for the grace period."""
-    return _transition(subscription, S.PAST_DUE)
+def subscription_mark_past_due(
+    *, subscription: Subscription, retry_at: datetime | None = None
+) -> Subscription:
+    """Record that the renewal due at the period end failed; `retry_at` is the next try.
+
+    Access holds for the grace period after the period end (see billing.access).
+    """
+    locked = _locked(subscription)
+    if locked.status == S.PAST_DUE:
+        locked.next_renewal_attempt_at = retry_at
+        locked.save(update_fields=["next_renewal_attempt_at", "updated_at"])
+        return locked
+    return _transition(locked, S.PAST_DUE, next_renewal_attempt_at=retry_at)
+
+
+@transaction.atomic
+def subscription_renew(
+    *, subscription: Subscription, period_start: datetime, period_end: datetime
+) -> Subscription:
+    """Move a subscription into the period a renewal paid for, exactly once per period.
+
+    A late or repeated call for a period already entered changes nothing.
+    """
+    locked = _locked(subscription)
+    if locked.current_period_end != period_start:
+        return locked
+    changes = {
+        "current_period_start": period_start,
+        "current_period_end": period_end,
+        "next_renewal_attempt_at": None,
+    }
+    if locked.status == S.ACTIVE:
+        for field, value in changes.items():
+            setattr(locked, field, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        return locked
+    return _transition(locked, S.ACTIVE, **changes)
+
+
+class CannotChangeEndedSubscription(InvalidStatusTransition):
+    code = "subscription_ended"
+    message = "This subscription has already ended."
+
+
+class CannotResume(InvalidStatusTransition):
+    code = "cannot_resume"
+    message = "Only a subscription set to end at its period end can be resumed, before that end."
+
+
+@transaction.atomic
+def subscription_set_autopay(*, subscription: Subscription, enabled: bool) -> Subscription:
+    """Turn automatic renewal on or off; without it the subscription ends at its period end."""
+    locked = _locked(subscription)
+    if locked.status not in LIVE_STATUSES:
+        raise CannotChangeEndedSubscription()
+    locked.autopay = enabled
+    locked.save(update_fields=["autopay", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def subscription_cancel(*, subscription: Subscription, at: datetime) -> Subscription:
+    """Cancel at the viewer's request: access stays to the period end, nothing renews.
+
+    The flag is set under the row lock the renewal job takes, so a renewal that was
+    already picked up sees it before charging. A past-due subscription has no paid
+    period left and ends at once.
+    """
+    locked = _locked(subscription)
+    if locked.status in (S.TRIALING, S.ACTIVE):
+        locked.cancel_at_period_end = True
+        locked.canceled_at = at
+        locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+        return locked
+    if locked.status == S.PAST_DUE:
+        return _transition(locked, S.CANCELED, canceled_at=at, ended_at=at, next_renewal_attempt_at=None)
+    raise CannotChangeEndedSubscription(details={"status": locked.status})
+
+
+@transaction.atomic
+def subscription_resume(*, subscription: Subscription, at: datetime) -> Subscription:
+    """Undo a cancel before the period ends."""
+    locked = _locked(subscription)
+    running = locked.status in (S.TRIALING, S.ACTIVE)
+    if not (
+        running
+        and locked.cancel_at_period_end
+        and locked.current_period_end
+        and at < locked.current_period_end
+    ):
+        raise CannotResume(details={"status": locked.status})
+    locked.cancel_at_period_end = False
+    locked.canceled_at = None
+    locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+    return locked
 
 
 @transaction.atomic
@@ -116,4 +209,4 @@ def subscription_cancel_now(*, subscription: Subscription, at: datetime) -> Subs
 @transaction.atomic
 def subscription_expire(*, subscription: Subscription, at: datetime) -> Subscription:
     """End a subscription that ran out: canceled at period end, or dunning exhausted."""
-    return _transition(subscription, S.EXPIRED, ended_at=at)
+    return _transition(subscription, S.EXPIRED, ended_at=at, next_renewal_attempt_at=None)

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import BillingAccount
+from billing import clock
 from billing.errors import DomainError, LiveSubscriptionExists
 from billing.models import Subscription, SubscriptionStatus
-from billing.services import subscription_cancel_now, subscription_create
+from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
 from payments.gateways.base import GatewayError
 from payments.models import CheckoutSession, CheckoutStatus, Payment
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
@@ -38,6 +39,36 @@ def _open_checkout_of(subscription: Subscription) -> CheckoutSession | None:
     return subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).order_by("-created_at").first()
 
 
+def pending_subscription_abandon(*, subscription: Subscription) -> bool:
+    """Close the checkouts of a pending subscription and cancel it.
+
+    Returns False if a checkout turned out to be paid meanwhile: the subscription then
+    started instead, and stays.
+    """
+    for checkout in subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN):
+        if not checkout_abandon(checkout=checkout):
+            return False
+    subscription.refresh_from_db()
+    if subscription.status == SubscriptionStatus.PENDING:
+        subscription_cancel_now(subscription=subscription, at=clock.now())
+    return True
+
+
+def subscription_cancel_by_viewer(*, subscription: Subscription) -> Subscription:
+    """Cancel at the viewer's request: an unpaid one at once, a running one at its period end."""
+    if subscription.status == SubscriptionStatus.PENDING:
+        try:
+            pending_subscription_abandon(subscription=subscription)
+        except GatewayError as exc:
+            raise PaymentProviderUnavailable() from exc
+        subscription.refresh_from_db()
+        if subscription.status != SubscriptionStatus.PENDING:
+            # Paid while being canceled: it is running now, so it ends at its period end.
+            return subscription_cancel(subscription=subscription, at=clock.now())
+        return subscription
+    return subscription_cancel(subscription=subscription, at=clock.now())
+
+
 def _prepare(*, account: BillingAccount, tariff: Tariff, autopay: bool) -> tuple[CheckoutSession, bool]:
     """Under the account lock, find the checkout to hand out or write a new one."""
     with transaction.atomic():
@@ -49,18 +80,12 @@ def _prepare(*, account: BillingAccount, tariff: Tariff, autopay: bool) -> tuple
             if same_choice and checkout is not None and checkout_is_reusable(checkout, now=timezone.now()):
                 return checkout, False
             # A different choice, or a page about to expire: close the old one first.
-            for stale in pending.checkout_sessions.filter(status=CheckoutStatus.OPEN):
-                if not checkout_abandon(checkout=stale):
-                    raise LiveSubscriptionExists()
-            pending.refresh_from_db()
-            if pending.status == SubscriptionStatus.PENDING:
-                subscription_cancel_now(subscription=pending, at=timezone.now())
+            if not pending_subscription_abandon(subscription=pending):
+                raise LiveSubscriptionExists()
         subscription = subscription_create(account=account, tariff=tariff, autopay=autopay)
-        # One free trial per account: a viewer who had any subscription before pays at once.
-        first_subscription = (
-            not Subscription.objects.filter(account=account).exclude(pk=subscription.pk).exists()
-        )
-        trial = bool(tariff.trial_days) and first_subscription
+        # One free trial per account, ever: a viewer who had one pays at once.
+        had_trial = Subscription.objects.filter(account=account, trial_end__isnull=False).exists()
+        trial = bool(tariff.trial_days) and not had_trial
         return checkout_prepare(subscription=subscription, trial=trial), True
 
 

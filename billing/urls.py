@@ -3,9 +3,12 @@ from django.urls import path
 from billing.api import (
     AccessApi,
     InternalAccessApi,
+    SubscriptionAutopayApi,
+    SubscriptionCancelApi,
     SubscriptionDetailApi,
     SubscriptionListApi,
     SubscriptionPaymentListApi,
+    SubscriptionResumeApi,
 )
 
 urlpatterns = [
@@ -17,6 +20,21 @@ urlpatterns = [
         "subscriptions/<uuid:subscription_id>/payments/",
         SubscriptionPaymentListApi.as_view(),
         name="subscription-payment-list",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/autopay/",
+        SubscriptionAutopayApi.as_view(),
+        name="subscription-autopay",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/cancel/",
+        SubscriptionCancelApi.as_view(),
+        name="subscription-cancel",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/resume/",
+        SubscriptionResumeApi.as_view(),
+        name="subscription-resume",
     ),
     path("access/", AccessApi.as_view(), name="access"),
     path("internal/access/<str:user_id>/", InternalAccessApi.as_view(), name="internal-access"),

@@ -58,6 +58,9 @@ class Payment(models.Model):
     # The card as Stripe reports it (brand and last four digits only, never the number).
     card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
     card_last4 = models.CharField(_("card last 4"), max_length=4, blank=True)
+    # Off-session charges tried for this payment that were declined; each retry uses a new
+    # idempotency key (Stripe replays a stored decline for the same key).
+    failed_attempts = models.PositiveSmallIntegerField(_("declined attempts"), default=0)
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.TextField(_("failure message"), blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
@@ -77,6 +80,13 @@ class Payment(models.Model):
             models.CheckConstraint(condition=Q(kind__in=PaymentKind.values), name="payment_kind_valid"),
             models.CheckConstraint(
                 condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="payment_currency_iso"
+            ),
+            # One renewal payment per subscription and period: a renewal can never be
+            # created, let alone charged, twice.
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(kind="renewal"),
+                name="one_renewal_payment_per_period",
             ),
         ]
         indexes = [

@@ -109,8 +109,16 @@ class TestTransitions:
         S.EXPIRED: lambda s: subscription_expire(subscription=s, at=NOW),
     }
 
-    @pytest.mark.parametrize("source", S.values)
-    @pytest.mark.parametrize("target", [S.PAST_DUE, S.CANCELED, S.EXPIRED])
+    @pytest.mark.parametrize(
+        ("source", "target"),
+        # A second failure of a past-due one reschedules its retry: test_second_failure_moves_the_retry.
+        [
+            (s, t)
+            for s in S.values
+            for t in (S.PAST_DUE, S.CANCELED, S.EXPIRED)
+            if (s, t) != (S.PAST_DUE, S.PAST_DUE)
+        ],
+    )
     def test_each_move_is_allowed_exactly_when_the_lifecycle_says_so(self, source, target):
         subscription = subscription_in(source)
         if target in ALLOWED_TRANSITIONS[source]:
@@ -131,6 +139,14 @@ class TestTransitions:
         assert ALLOWED_TRANSITIONS[final] == frozenset()
         with pytest.raises(InvalidStatusTransition):
             subscription_start(subscription=subscription_in(final), started_at=NOW)
+
+    def test_second_failure_moves_the_retry(self):
+        subscription = subscription_in(S.PAST_DUE)
+        retry_at = NOW + timedelta(days=3)
+        assert (
+            subscription_mark_past_due(subscription=subscription, retry_at=retry_at).next_renewal_attempt_at
+            == retry_at
+        )
 
     def test_cancel_records_when_it_ended(self):
         canceled = subscription_cancel_now(subscription=subscription_in(S.ACTIVE), at=NOW)

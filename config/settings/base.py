@@ -150,6 +150,16 @@ BILLING_SERVICE_KEYS = env.list("BILLING_SERVICE_KEYS", default=[])
 # How long a past_due subscription keeps access while its renewal is retried.
 BILLING_GRACE_PERIOD = timedelta(days=env.int("BILLING_GRACE_PERIOD_DAYS", default=3))
 
+# The demo's movable billing clock (see billing/clock.py); empty = real time only.
+BILLING_CLOCK_FILE = env("BILLING_CLOCK_FILE", default=str(BASE_DIR / "var" / "billing-clock.json"))
+
+# Dunning: days after a failed renewal's due date on which it is tried again.
+BILLING_RENEWAL_RETRY_DAYS = [
+    int(day) for day in env.list("BILLING_RENEWAL_RETRY_DAYS", default=["1", "3", "5"])
+]
+# How many due subscriptions the renewal job reads per batch.
+BILLING_RENEWAL_BATCH_SIZE = env.int("BILLING_RENEWAL_BATCH_SIZE", default=500)
+
 # --- Stripe and checkout ------------------------------------------------------------
 # With a secret key and no API base, real Stripe is used; `make run` points the API base at
 # the offline sandbox (payments/sandbox), which production settings refuse.
@@ -197,6 +207,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Installed into django-celery-beat's tables by beat, where admins can see and tune them.
+CELERY_BEAT_SCHEDULE = {
+    "enqueue-due-renewals": {"task": "billing.tasks.enqueue_due_renewals", "schedule": 60.0},
+    "expire-ended-subscriptions": {"task": "billing.tasks.expire_ended_subscriptions", "schedule": 300.0},
+}
 
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")

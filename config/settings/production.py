@@ -26,4 +26,5 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
 # Marks settings under which demo-only tools (demo data, the billing clock, the Stripe
 # sandbox) refuse to run.
 BILLING_PRODUCTION = True
+BILLING_CLOCK_FILE = ""
 STOREFRONT_ENABLED = False

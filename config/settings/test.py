@@ -1,5 +1,7 @@
 """Settings for the test suite: PostgreSQL and Redis on localhost unless told otherwise."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES, env
 
@@ -13,6 +15,8 @@ AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 BILLING_SERVICE_KEYS = ["test-service-key"]
 # Tests point STRIPE_API_BASE at a sandbox or emulator they start themselves.
 STRIPE_SECRET_KEY = "sk_test_billing_tests"
+# Worker processes started by tests are pointed at the test's sandbox through the environment.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = "whsec_billing_tests"
 STRIPE_MAX_RETRIES = 0
 PUBLIC_BASE_URL = "http://testserver"
@@ -24,3 +28,7 @@ STORAGES = {
 }
 # Tests never serve collected static files.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]
+# Each test run moves its own billing clock (a fixture resets it).
+BILLING_CLOCK_FILE = env(
+    "BILLING_CLOCK_FILE", default=str(BASE_DIR / "var" / f"test-billing-clock-{os.getpid()}.json")
+)

@@ -20,8 +20,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import account_ensure_stripe_customer, account_save_card
+from billing import clock
 from billing.models import Subscription, SubscriptionStatus
-from billing.services import subscription_cancel_now, subscription_start
+from billing.pricing import amount_for_period
+from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     CardInfo,
@@ -65,12 +67,26 @@ def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSess
         id=payment_id,
         subscription=subscription,
         kind=PaymentKind.INITIAL,
-        amount=subscription.amount,
+        amount=amount_for_period(subscription=subscription, period_start=None),
         currency=subscription.currency,
         idempotency_key=f"payment:{payment_id}",
     )
     return CheckoutSession.objects.create(
         subscription=subscription, payment=payment, mode=CheckoutMode.PAYMENT, expires_at=expires_at
+    )
+
+
+def checkout_prepare_for_payment(*, payment: Payment) -> CheckoutSession:
+    """Write a checkout that pays exactly this (renewal) payment, on the viewer's side.
+
+    Used when the bank wants the card holder present: the card entered on that page becomes
+    the saved one.
+    """
+    return CheckoutSession.objects.create(
+        subscription_id=payment.subscription_id,
+        payment=payment,
+        mode=CheckoutMode.PAYMENT,
+        expires_at=timezone.now() + settings.CHECKOUT_SESSION_TTL,
     )
 
 
@@ -87,7 +103,7 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
     return CheckoutRequest(
         mode="setup" if checkout.mode == CheckoutMode.SETUP else "payment",
         customer_id=customer_id,
-        amount=subscription.amount if checkout.mode == CheckoutMode.PAYMENT else None,
+        amount=checkout.payment.amount if checkout.payment is not None else None,
         currency=subscription.currency,
         product_name=subscription.tariff.name,
         client_reference_id=str(checkout.pk),
@@ -112,7 +128,7 @@ def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
     with transaction.atomic():
         checkout = (
             CheckoutSession.objects.select_for_update(of=("self",))
-            .select_related("subscription__account", "subscription__tariff")
+            .select_related("subscription__account", "subscription__tariff", "payment")
             .get(pk=checkout_id)
         )
         if checkout.stripe_session_id:
@@ -178,7 +194,7 @@ def checkout_sync(*, stripe_session_id: str) -> CheckoutSession | None:
 
 
 def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _ProviderView) -> None:
-    now = timezone.now()
+    now = clock.now()
     if checkout.status != CheckoutStatus.COMPLETE:
         checkout.status = CheckoutStatus.COMPLETE
         checkout.save(update_fields=["status", "updated_at"])
@@ -200,7 +216,12 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
             exp_month=card.exp_month,
             exp_year=card.exp_year,
         )
-    if subscription.status == SubscriptionStatus.PENDING:
+    if payment is not None and payment.kind == PaymentKind.RENEWAL:
+        if payment.period_start is not None and payment.period_end is not None:
+            subscription_renew(
+                subscription=subscription, period_start=payment.period_start, period_end=payment.period_end
+            )
+    elif subscription.status == SubscriptionStatus.PENDING:
         trial_days = subscription.tariff.trial_days if checkout.mode == CheckoutMode.SETUP else 0
         started = subscription_start(subscription=subscription, started_at=now, trial_days=trial_days)
         if payment is not None:
@@ -242,7 +263,7 @@ def _apply_expired(checkout: CheckoutSession, payment: Payment | None) -> None:
     subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
     still_payable = subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).exists()
     if subscription.status == SubscriptionStatus.PENDING and not still_payable:
-        subscription_cancel_now(subscription=subscription, at=timezone.now())
+        subscription_cancel_now(subscription=subscription, at=clock.now())
 
 
 def _record_failed_attempt(payment: Payment, intent: PaymentIntentInfo) -> None:

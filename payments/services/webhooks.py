@@ -15,10 +15,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent
 from payments.models import (
     CheckoutSession,
     Payment,
+    PaymentKind,
     PaymentStatus,
     Refund,
     RefundStatus,
@@ -60,17 +62,26 @@ def _sync_checkout_session(event: WebhookEvent) -> None:
     checkout_sync(stripe_session_id=event.object_id)
 
 
-def _sync_checkout_of_payment_intent(event: WebhookEvent) -> None:
-    # Checkout's payment intents carry our checkout id; the session tells the whole story.
-    checkout_id = (event.payload.get("metadata") or {}).get("checkout_id")
+def _sync_payment_intent(event: WebhookEvent) -> None:
+    """Settle what a PaymentIntent event is about, from Stripe's current word on it."""
+    metadata = event.payload.get("metadata") or {}
+    checkout_id = metadata.get("checkout_id")
     checkout = None
     if isinstance(checkout_id, str) and _is_uuid(checkout_id):
         checkout = CheckoutSession.objects.filter(pk=checkout_id).first()
-    if checkout is None:
-        payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
-        checkout = payment.checkout_sessions.exclude(stripe_session_id=None).first() if payment else None
+    payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
+    payment_id = metadata.get("payment_id")
+    if payment is None and isinstance(payment_id, str) and _is_uuid(payment_id):
+        payment = Payment.objects.filter(pk=payment_id).first()
+    if checkout is None and payment is not None:
+        checkout = payment.checkout_sessions.exclude(stripe_session_id=None).first()
     if checkout is not None and checkout.stripe_session_id:
         checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    elif payment is not None and payment.kind == PaymentKind.RENEWAL and event.object_id:
+        # An off-session renewal whose answer we did not get (processing, or lost).
+        from billing.renewals import renewal_apply_intent
+
+        renewal_apply_intent(payment=payment, intent=get_gateway().retrieve_payment_intent(event.object_id))
 
 
 def _record_charge_refunds(event: WebhookEvent) -> None:
@@ -127,8 +138,8 @@ HANDLERS: dict[str, Callable[[WebhookEvent], None]] = {
     "checkout.session.async_payment_succeeded": _sync_checkout_session,
     "checkout.session.async_payment_failed": _sync_checkout_session,
     "checkout.session.expired": _sync_checkout_session,
-    "payment_intent.succeeded": _sync_checkout_of_payment_intent,
-    "payment_intent.payment_failed": _sync_checkout_of_payment_intent,
+    "payment_intent.succeeded": _sync_payment_intent,
+    "payment_intent.payment_failed": _sync_payment_intent,
     "charge.refunded": _record_charge_refunds,
 }
 

@@ -1,0 +1,336 @@
+"""Renewals and dunning: charge the saved card for the next period, exactly once.
+
+A renewal runs under the subscription's row lock (`SELECT … FOR UPDATE SKIP LOCKED`), so two
+jobs over the same due set never charge one subscription twice, and a cancel that commits
+before the lock is taken is seen before any charge. The renewal payment is unique per
+(subscription, period), and the charge's idempotency key derives from the subscription, the
+period and the number of declines already recorded: a worker killed mid-charge and its task
+redelivered sends the same key, so Stripe answers with the first charge instead of a second.
+"""
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from billing import clock
+from billing.models import Subscription, SubscriptionStatus
+from billing.periods import next_period_end
+from billing.pricing import amount_for_period
+from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
+from payments.gateways import get_gateway
+from payments.gateways.base import (
+    AuthenticationRequired,
+    CardDeclined,
+    OffSessionCharge,
+    PaymentIntentInfo,
+    PermanentGatewayError,
+)
+from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind, PaymentStatus
+from payments.services.checkout import checkout_abandon, checkout_open, checkout_prepare_for_payment
+
+logger = logging.getLogger(__name__)
+S = SubscriptionStatus
+
+# Declines a retry cannot fix: the card is gone, blocked or refused for good. Anything else
+# (insufficient funds, a generic decline, the issuer being unavailable) is tried again.
+HARD_DECLINE_CODES = frozenset(
+    {
+        "card_not_supported",
+        "currency_not_supported",
+        "do_not_try_again",
+        "expired_card",
+        "fraudulent",
+        "incorrect_number",
+        "invalid_account",
+        "lost_card",
+        "merchant_blacklist",
+        "no_saved_card",
+        "pickup_card",
+        "restricted_card",
+        "revocation_of_all_authorizations",
+        "revocation_of_authorization",
+        "security_violation",
+        "stolen_card",
+        "stop_payment_order",
+        "transaction_not_allowed",
+    }
+)
+
+
+class RenewalOutcome(enum.StrEnum):
+    RENEWED = "renewed"
+    DECLINED = "declined"
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    PROCESSING = "processing"
+    NOT_DUE = "not_due"
+    LOCKED = "locked"
+
+
+def _due_filter(now: datetime) -> Q:
+    renewing = Q(
+        status__in=(S.ACTIVE, S.TRIALING),
+        autopay=True,
+        cancel_at_period_end=False,
+        current_period_end__lte=now,
+    )
+    retrying = Q(status=S.PAST_DUE, next_renewal_attempt_at__lte=now)
+    return renewing | retrying
+
+
+def renewals_due(*, now: datetime, limit: int, after: UUID | None = None) -> list[UUID]:
+    """Return ids of subscriptions whose renewal (or dunning retry) is due, in id order."""
+    due = Subscription.objects.filter(_due_filter(now))
+    if after is not None:
+        due = due.filter(pk__gt=after)
+    return list(due.order_by("pk").values_list("pk", flat=True)[:limit])
+
+
+def renewal_idempotency_key(payment: Payment) -> str:
+    """Return the key of the next off-session charge of a renewal payment.
+
+    Each declined attempt moves it on (Stripe would replay a stored decline for the same
+    key); anything short of a recorded decline — a crash, a timeout — keeps it.
+    """
+    return (
+        f"renewal:{payment.subscription_id}:{payment.period_start:%Y%m%dT%H%M%SZ}:{payment.failed_attempts}"
+    )
+
+
+@dataclass(frozen=True)
+class _Due:
+    period_start: datetime
+    period_end: datetime
+
+
+def _is_due(subscription: Subscription, now: datetime) -> bool:
+    """Return whether a locked subscription is due: the row-level twin of `_due_filter`."""
+    if subscription.status in (S.ACTIVE, S.TRIALING):
+        period_end = subscription.current_period_end
+        over = period_end is not None and period_end <= now
+        return subscription.autopay and not subscription.cancel_at_period_end and over
+    retry_at = subscription.next_renewal_attempt_at
+    return subscription.status == S.PAST_DUE and retry_at is not None and retry_at <= now
+
+
+def _due_period(subscription: Subscription, now: datetime) -> _Due | None:
+    start, anchor = subscription.current_period_end, subscription.billing_anchor
+    if not _is_due(subscription, now) or start is None or anchor is None:
+        return None
+    tariff = subscription.tariff
+    end = next_period_end(
+        anchor=anchor,
+        period_end=start,
+        unit=tariff.period_unit,
+        count=tariff.period_count,
+    )
+    return _Due(period_start=start, period_end=end)
+
+
+def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
+    payment, _ = Payment.objects.get_or_create(
+        subscription=subscription,
+        kind=PaymentKind.RENEWAL,
+        period_start=due.period_start,
+        defaults={
+            "amount": amount_for_period(subscription=subscription, period_start=due.period_start),
+            "currency": subscription.currency,
+            "period_end": due.period_end,
+            "idempotency_key": f"renewal:{subscription.pk}:{due.period_start:%Y%m%dT%H%M%SZ}",
+        },
+    )
+    return payment
+
+
+def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
+    """Renew one subscription if it is due, charging its saved card off-session.
+
+    Temporary provider failures propagate (nothing is recorded, the caller retries with the
+    same key); declines are recorded and drive dunning.
+    """
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("account", "tariff")
+            .filter(pk=subscription_id)
+            .first()
+        )
+        if subscription is None:
+            return RenewalOutcome.LOCKED
+        now = clock.now()
+        due = _due_period(subscription, now)
+        if due is None:
+            return RenewalOutcome.NOT_DUE
+        payment = _renewal_payment(subscription, due)
+        if payment.status == PaymentStatus.SUCCEEDED:
+            subscription_renew(
+                subscription=subscription, period_start=due.period_start, period_end=due.period_end
+            )
+            return RenewalOutcome.RENEWED
+        if payment.amount == 0:
+            _mark_paid(payment, intent=None, now=now)
+            subscription_renew(
+                subscription=subscription, period_start=due.period_start, period_end=due.period_end
+            )
+            return RenewalOutcome.RENEWED
+        return _charge(subscription, payment, due, now)
+
+
+def _charge(subscription: Subscription, payment: Payment, due: _Due, now: datetime) -> RenewalOutcome:
+    account = subscription.account
+    if not (account.stripe_customer_id and account.default_payment_method_id):
+        _record_decline(subscription, payment, due, code="no_saved_card", message="No card is saved.")
+        return RenewalOutcome.DECLINED
+    try:
+        intent = get_gateway().charge_off_session(
+            OffSessionCharge(
+                customer_id=account.stripe_customer_id,
+                payment_method_id=account.default_payment_method_id,
+                amount=payment.amount,
+                currency=payment.currency,
+                description=f"{subscription.tariff.name} renewal",
+                metadata={
+                    "payment_id": str(payment.pk),
+                    "subscription_id": str(subscription.pk),
+                    "kind": PaymentKind.RENEWAL,
+                },
+                idempotency_key=renewal_idempotency_key(payment),
+            )
+        )
+    except AuthenticationRequired as exc:
+        _record_authentication_required(subscription, payment, due, exc.payment_intent_id)
+        return RenewalOutcome.AUTHENTICATION_REQUIRED
+    except CardDeclined as exc:
+        payment.stripe_payment_intent_id = exc.payment_intent_id or payment.stripe_payment_intent_id
+        _record_decline(
+            subscription,
+            payment,
+            due,
+            code=exc.decline_code or exc.code or "card_declined",
+            message=exc.message,
+        )
+        return RenewalOutcome.DECLINED
+    except PermanentGatewayError as exc:
+        # The saved card cannot be charged at all (e.g. it was removed at Stripe).
+        _record_decline(subscription, payment, due, code="do_not_try_again", message=exc.message)
+        return RenewalOutcome.DECLINED
+    return renewal_apply_intent(payment=payment, intent=intent)
+
+
+def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> RenewalOutcome:
+    """Apply what Stripe says of a renewal's PaymentIntent (the charge's answer, a webhook, a re-read)."""
+    if intent.status == "succeeded":
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            if locked.status != PaymentStatus.SUCCEEDED:
+                _mark_paid(locked, intent=intent, now=clock.now())
+            if locked.period_start is not None and locked.period_end is not None:
+                subscription_renew(
+                    subscription=locked.subscription,
+                    period_start=locked.period_start,
+                    period_end=locked.period_end,
+                )
+        return RenewalOutcome.RENEWED
+    Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id__isnull=True).update(
+        stripe_payment_intent_id=intent.id
+    )
+    return RenewalOutcome.PROCESSING
+
+
+def _mark_paid(payment: Payment, *, intent: PaymentIntentInfo | None, now: datetime) -> None:
+    payment.status = PaymentStatus.SUCCEEDED
+    payment.paid_at = now
+    payment.failure_code = payment.failure_message = ""
+    if intent is not None:
+        payment.stripe_payment_intent_id = intent.id
+        payment.stripe_charge_id = intent.latest_charge_id
+        if intent.card is not None:
+            payment.card_brand, payment.card_last4 = intent.card.brand, intent.card.last4
+    payment.save()
+
+
+def _next_retry(due: _Due, failed_attempts: int) -> datetime | None:
+    schedule = settings.BILLING_RENEWAL_RETRY_DAYS
+    if failed_attempts > len(schedule):
+        return None
+    return due.period_start + timedelta(days=schedule[failed_attempts - 1])
+
+
+def _record_decline(
+    subscription: Subscription, payment: Payment, due: _Due, *, code: str, message: str
+) -> None:
+    payment.failed_attempts += 1
+    payment.status = PaymentStatus.FAILED
+    payment.failure_code, payment.failure_message = code, message
+    payment.save()
+    if code in HARD_DECLINE_CODES:
+        # No retry can help: access holds through the grace period, then the subscription
+        # expires (billing.renewals.subscriptions_expire_due).
+        subscription_mark_past_due(subscription=subscription, retry_at=None)
+        return
+    retry_at = _next_retry(due, payment.failed_attempts)
+    if retry_at is None:
+        subscription_expire(subscription=subscription, at=clock.now())
+    else:
+        subscription_mark_past_due(subscription=subscription, retry_at=retry_at)
+
+
+def _record_authentication_required(
+    subscription: Subscription, payment: Payment, due: _Due, payment_intent_id: str | None
+) -> None:
+    """Ask the viewer to pay this renewal on a Checkout page, where their bank can confirm it."""
+    payment.status = PaymentStatus.FAILED
+    payment.failure_code = "authentication_required"
+    payment.failure_message = "The bank asks the card holder to confirm this payment."
+    payment.stripe_payment_intent_id = payment_intent_id or payment.stripe_payment_intent_id
+    payment.save()
+    subscription_mark_past_due(subscription=subscription, retry_at=None)
+    checkout = checkout_prepare_for_payment(payment=payment)
+    # The page is opened after commit: a Stripe outage then leaves a checkout to open later
+    # (`renewal_checkout_url`) rather than undoing the recorded decline.
+    transaction.on_commit(lambda: _open_quietly(checkout))
+
+
+def _open_quietly(checkout: CheckoutSession) -> None:
+    try:
+        checkout_open(checkout_id=checkout.pk)
+    except Exception:
+        logger.warning("could not open the authentication checkout %s yet", checkout.pk, exc_info=True)
+
+
+def subscriptions_expire_due(*, now: datetime) -> int:
+    """End the subscriptions whose paid time is over; return how many ended.
+
+    Canceled or autopay-off subscriptions end at their period end; past-due ones with no
+    retry left end when the grace period is over.
+    """
+    grace = settings.BILLING_GRACE_PERIOD
+    ending = Subscription.objects.filter(
+        Q(status__in=(S.ACTIVE, S.TRIALING), current_period_end__lte=now)
+        & (Q(cancel_at_period_end=True) | Q(autopay=False))
+        | Q(status=S.PAST_DUE, next_renewal_attempt_at__isnull=True, current_period_end__lte=now - grace)
+    )
+    ended = 0
+    for subscription in ending.iterator():
+        with transaction.atomic():
+            locked = (
+                Subscription.objects.select_for_update(skip_locked=True).filter(pk=subscription.pk).first()
+            )
+            if locked is None or locked.status not in (S.ACTIVE, S.TRIALING, S.PAST_DUE):
+                continue
+            subscription_expire(subscription=locked, at=now)
+            ended += 1
+        # A renewal page the viewer never paid must not take money for an ended subscription.
+        for checkout in CheckoutSession.objects.filter(subscription=subscription, status=CheckoutStatus.OPEN):
+            try:
+                checkout_abandon(checkout=checkout)
+            except Exception:
+                logger.warning(
+                    "could not close checkout %s of ended subscription", checkout.pk, exc_info=True
+                )
+    return ended
