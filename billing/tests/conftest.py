@@ -7,12 +7,11 @@ import pytest
 from billing.models import Subscription
 from payments.models import CheckoutSession
 from payments.services.checkout import checkout_sync
-from tariffs.models import Tariff
 from tariffs.tests.factories import TariffFactory
 
 
 @pytest.fixture
-def monthly_tariff() -> Tariff:
+def monthly_tariff():
     return TariffFactory(slug="monthly", name="Monthly", amount=39900, currency="RUB")
 
 
@@ -30,6 +29,7 @@ def paid_subscription(viewer_client, stripe_sandbox, monthly_tariff) -> Callable
             stripe_sandbox.post(
                 f"/checkout/{checkout.stripe_session_id}/authenticate", {"action": "complete"}
             )
+        assert checkout.stripe_session_id is not None
         checkout_sync(stripe_session_id=checkout.stripe_session_id)
         return Subscription.objects.select_related("account", "tariff").get(pk=checkout.subscription_id)
 
