@@ -26,6 +26,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/hadolint Dockerfile
+	@bash scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
 lint:
