@@ -1,7 +1,6 @@
 """Admin of billing accounts, and the exact search staff use to find an account's rows."""
 
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -9,6 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import BillingAccount
+from billing.admin_base import ReadOnlyAdminMixin
 from billing.models import Subscription
 from billing.money import format_money
 
@@ -39,7 +39,7 @@ def uuid_or_none(term: str) -> uuid.UUID | None:
         return None
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Subscription
     fields = ("id", "tariff", "status", "price", "autopay", "current_period_end", "created_at")
     readonly_fields = fields
@@ -53,15 +53,6 @@ class SubscriptionInline(admin.TabularInline):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
         return super().get_queryset(request).select_related("tariff")
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BillingAccount)

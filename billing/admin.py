@@ -1,30 +1,16 @@
 """Admin of subscriptions: read-only, since every status change goes through billing.services."""
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
+from billing.admin_base import ReadOnlyAdminMixin
 from billing.models import Subscription
 from billing.money import format_money
 from payments.models import Payment
 from tariffs.admin import CurrencyListFilter
-
-
-class ReadOnlyAdminMixin:
-    """Offer no add, change or delete: rows are written by services, never by hand."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from accounts.permissions import IsInternalService
 from accounts.principals import viewer_of
 from accounts.services import account_get_or_create
 from billing import clock
-from billing.errors import DomainError, LiveSubscriptionExists, TariffUnavailable
+from billing.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
 from billing.idempotency import (
     IdempotencyKeyReused,
     idempotent_answer_get,
@@ -23,7 +23,7 @@ from billing.idempotency import (
     validate_key,
 )
 from billing.models import Subscription
-from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
+from billing.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
 from billing.selectors import access_for_user, subscription_get, subscription_list
 from billing.serializers import (
     AccessOutputSerializer,
@@ -40,13 +40,7 @@ from payments.selectors import payment_list_for_subscription
 from payments.serializers import PaymentOutputSerializer
 from tariffs.models import Tariff
 from tariffs.selectors import tariff_get_by_reference
-
-
-class SubscriptionNotFound(DomainError):
-    code = "not_found"
-    message = "No such subscription."
-    status_code = 404
-
+from tariffs.services import PROMO_CODE_ERRORS
 
 SUBSCRIPTION_EXAMPLE = {
     "id": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",
@@ -73,12 +67,6 @@ ACCESS_EXAMPLE = {
         "cancel_at_period_end": False,
     },
 }
-
-
-class PromoCodeInvalid(DomainError):
-    code = "promo_code_invalid"
-    message = "This promo code does not exist, has expired or cannot be used for this tariff."
-    status_code = 400
 
 
 def _tariff_by_reference(reference: str) -> Tariff:
@@ -113,6 +101,21 @@ SUBSCRIBE_EXAMPLE = {
 }
 
 
+def _error_example(error: type[DomainError], details: dict[str, str]) -> OpenApiExample:
+    body = error_body(error.code, error.message, details)
+    return OpenApiExample(error.code, value=body, response_only=True, status_codes=["400"])
+
+
+SUBSCRIBE_BAD_REQUEST = OpenApiResponse(
+    response=ErrorSerializer,
+    description="Unknown or inactive tariff, or a promo code that cannot be used",
+    examples=[
+        _error_example(TariffUnavailable, {"tariff": "no-such-tariff"}),
+        *(_error_example(error, {"promo_code": "WELCOME15"}) for error in PROMO_CODE_ERRORS),
+    ],
+)
+
+
 class SubscriptionListApi(ListAPIView):
     serializer_class = SubscriptionOutputSerializer
 
@@ -141,7 +144,14 @@ class SubscriptionListApi(ListAPIView):
             "Creates a pending subscription at the tariff's current price and a checkout page to "
             "pay it. The same viewer and tariff with an unpaid checkout get that checkout back. "
             "Send `Idempotency-Key` to make retries safe: the same key returns the same answer. "
-            "The client never sends an amount."
+            "The client never sends an amount.\n\n"
+            "`promo_code` (any case) discounts the price for the periods the code allows; the "
+            "first payment shows the discounted amount, and a first period it makes free saves "
+            "the card without a charge (checkout mode `setup`). A code that cannot be used is a "
+            "400: `promo_code_invalid` (unknown or deactivated), `promo_code_not_yet_valid`, "
+            "`promo_code_expired`, `promo_code_not_applicable` (another tariff or currency), "
+            "`promo_code_already_used` (the viewer's own limit) or `promo_code_exhausted` (no "
+            "uses left); nothing is written then."
         ),
         request=SubscribeInputSerializer,
         parameters=[
@@ -156,9 +166,7 @@ class SubscriptionListApi(ListAPIView):
         responses={
             201: SubscribeOutputSerializer,
             200: SubscribeOutputSerializer,
-            400: error_response(
-                "tariff_unavailable", TariffUnavailable.message, "Unknown or inactive tariff"
-            ),
+            400: SUBSCRIBE_BAD_REQUEST,
             409: error_response(
                 "subscription_already_exists", LiveSubscriptionExists.message, "Already subscribed"
             ),
@@ -170,6 +178,9 @@ class SubscriptionListApi(ListAPIView):
         },
         examples=[
             OpenApiExample("Monthly", value={"tariff": "monthly", "autopay": True}, request_only=True),
+            OpenApiExample(
+                "With a promo code", value={"tariff": "monthly", "promo_code": "WELCOME15"}, request_only=True
+            ),
             OpenApiExample(
                 "Checkout opened", value=SUBSCRIBE_EXAMPLE, response_only=True, status_codes=["201", "200"]
             ),
@@ -185,9 +196,9 @@ class SubscriptionListApi(ListAPIView):
             if stored is not None:
                 return Response(stored.body, status=stored.status)
         tariff = _tariff_by_reference(data["tariff"])
-        if data.get("promo_code"):
-            raise PromoCodeInvalid(details={"promo_code": data["promo_code"]})
-        result = subscribe(account=account, tariff=tariff, autopay=data["autopay"])
+        result = subscribe(
+            account=account, tariff=tariff, autopay=data["autopay"], promo_code=data.get("promo_code")
+        )
         body = SubscribeOutputSerializer(result).data
         status_code = 201 if result.created else 200
         if key is not None:
@@ -208,7 +219,7 @@ class SubscriptionDetailApi(APIView):
     def get(self, request: Request, subscription_id: UUID) -> Response:
         subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
         if subscription is None:
-            raise SubscriptionNotFound()
+            raise NotFound("No such subscription.")
         return Response(SubscriptionOutputSerializer(subscription).data)
 
 
@@ -232,7 +243,7 @@ class SubscriptionPaymentListApi(ListAPIView):
             account=viewer_of(self.request).account, subscription_id=self.kwargs["subscription_id"]
         )
         if subscription is None:
-            raise SubscriptionNotFound()
+            raise NotFound("No such subscription.")
         return payment_list_for_subscription(subscription=subscription)
 
 
@@ -242,7 +253,7 @@ class SubscriptionActionApi(APIView):
     def subscription(self, request: Request, subscription_id: UUID) -> Subscription:
         subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
         if subscription is None:
-            raise SubscriptionNotFound()
+            raise NotFound("No such subscription.")
         return subscription
 
     def answer(self, subscription: Subscription) -> Response:

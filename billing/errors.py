@@ -30,6 +30,14 @@ class DomainError(Exception):
         super().__init__(self.message)
 
 
+class NotFound(DomainError):
+    """The object does not exist, or is not the caller's: both answer the same, so ids reveal nothing."""
+
+    code = "not_found"
+    message = "Not found."
+    status_code = status.HTTP_404_NOT_FOUND
+
+
 class InvalidStatusTransition(DomainError):
     code = "invalid_status_transition"
     message = "The subscription cannot move to that status from its current one."

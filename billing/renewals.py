@@ -10,6 +10,7 @@ redelivered sends the same key, so Stripe answers with the first charge instead 
 
 import enum
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -60,6 +61,12 @@ HARD_DECLINE_CODES = frozenset(
         "stop_payment_order",
         "transaction_not_allowed",
     }
+)
+
+
+# Provider errors that mean the saved payment method itself is gone or unusable.
+UNUSABLE_PAYMENT_METHOD_CODES = frozenset(
+    {"resource_missing", "payment_method_unactivated", "payment_method_not_available"}
 )
 
 
@@ -132,12 +139,23 @@ def _due_period(subscription: Subscription, now: datetime) -> _Due | None:
     return _Due(period_start=start, period_end=end)
 
 
+# Renewal payment ids derive from what they pay for: a renewal retried after a crash or a lost
+# answer rebuilds the very same request (metadata included), which Stripe then replays.
+RENEWAL_PAYMENT_NAMESPACE = uuid.UUID("7d2c4a3e-9b1f-4f53-a0a4-0d6f2b3c9e41")
+
+
+def renewal_payment_id(subscription: Subscription, period_start: datetime) -> uuid.UUID:
+    """Return the id of the renewal payment of one subscription's period."""
+    return uuid.uuid5(RENEWAL_PAYMENT_NAMESPACE, f"{subscription.pk}:{period_start.isoformat()}")
+
+
 def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
     payment, _ = Payment.objects.get_or_create(
         subscription=subscription,
         kind=PaymentKind.RENEWAL,
         period_start=due.period_start,
         defaults={
+            "id": renewal_payment_id(subscription, due.period_start),
             "amount": amount_for_period(subscription=subscription, period_start=due.period_start),
             "currency": subscription.currency,
             "period_end": due.period_end,
@@ -216,6 +234,10 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
         )
         return RenewalOutcome.DECLINED
     except PermanentGatewayError as exc:
+        if exc.code not in UNUSABLE_PAYMENT_METHOD_CODES:
+            # Our request is wrong, not the card: record nothing (the transaction rolls back),
+            # so the viewer is never treated as a defaulter for our mistake.
+            raise
         # The saved card cannot be charged at all (e.g. it was removed at Stripe).
         _record_decline(subscription, payment, due, code="do_not_try_again", message=exc.message)
         return RenewalOutcome.DECLINED

@@ -97,6 +97,12 @@ def access_for_user(*, user_id: str, now: datetime | None = None) -> AccountAcce
     return AccountAccess(account_exists=True, access=Access(has_access, subscription))
 
 
+def account_had_trial(*, account_id: int, excluding: UUID | None = None) -> bool:
+    """Return whether an account ever started a trial: there is one per account, ever."""
+    trials = Subscription.objects.filter(account_id=account_id, trial_end__isnull=False)
+    return trials.exclude(pk=excluding).exists() if excluding else trials.exists()
+
+
 def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
     """Return an account's subscriptions, newest first, with any renewal awaiting the viewer."""
     from payments.models import CheckoutSession, CheckoutStatus, PaymentKind

@@ -2,7 +2,9 @@
 
 All subscribes of one account run one after another under a lock on the account row, so
 however many requests arrive at once, an account has at most one open checkout: a repeat
-gets the open checkout back, a different choice replaces it.
+gets the open checkout back, a different choice (another tariff, autopay setting or promo
+code) replaces it. A promo code's use is counted in the same transaction (see
+`tariffs.services`), so a subscribe that fails gives it back.
 """
 
 from dataclasses import dataclass
@@ -14,11 +16,14 @@ from accounts.models import BillingAccount
 from billing import clock
 from billing.errors import DomainError, LiveSubscriptionExists
 from billing.models import Subscription, SubscriptionStatus
+from billing.selectors import account_had_trial
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
 from payments.gateways.base import GatewayError
 from payments.models import CheckoutSession, CheckoutStatus, Payment
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
-from tariffs.models import Tariff
+from tariffs.models import PromoCode, Tariff
+from tariffs.selectors import promo_redemption_for_subscription
+from tariffs.services import promo_code_redeem, promo_code_validate, promo_redemption_record
 
 
 class PaymentProviderUnavailable(DomainError):
@@ -62,42 +67,71 @@ def subscription_cancel_by_viewer(*, subscription: Subscription) -> Subscription
         except GatewayError as exc:
             raise PaymentProviderUnavailable() from exc
         subscription.refresh_from_db()
-        if subscription.status != SubscriptionStatus.PENDING:
+        if subscription.status in (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE):
             # Paid while being canceled: it is running now, so it ends at its period end.
             return subscription_cancel(subscription=subscription, at=clock.now())
         return subscription
     return subscription_cancel(subscription=subscription, at=clock.now())
 
 
-def _prepare(*, account: BillingAccount, tariff: Tariff, autopay: bool) -> tuple[CheckoutSession, bool]:
+def _same_choice(pending: Subscription, *, tariff: Tariff, autopay: bool, promo: PromoCode | None) -> bool:
+    redemption = promo_redemption_for_subscription(subscription_id=pending.pk)
+    pending_promo_id = redemption.promo_id if redemption is not None else None
+    return (
+        pending.tariff_id == tariff.pk
+        and pending.autopay == autopay
+        and pending_promo_id == (promo.pk if promo is not None else None)
+    )
+
+
+def _prepare(
+    *, account: BillingAccount, tariff: Tariff, autopay: bool, promo_code: str | None
+) -> tuple[CheckoutSession, bool]:
     """Under the account lock, find the checkout to hand out or write a new one."""
     with transaction.atomic():
         BillingAccount.objects.select_for_update().get(pk=account.pk)
+        now = clock.now()
         pending = Subscription.objects.filter(account=account, status=SubscriptionStatus.PENDING).first()
+        promo = None
+        if promo_code is not None:
+            # Checked before anything changes, so a code that cannot be used leaves the
+            # viewer's open checkout as it was.
+            promo = promo_code_validate(
+                code=promo_code, account=account, tariff=tariff, at=now, replacing=pending
+            )
         if pending is not None:
             checkout = _open_checkout_of(pending)
-            same_choice = pending.tariff_id == tariff.pk and pending.autopay == autopay
+            same_choice = _same_choice(pending, tariff=tariff, autopay=autopay, promo=promo)
             if same_choice and checkout is not None and checkout_is_reusable(checkout, now=timezone.now()):
                 return checkout, False
-            # A different choice, or a page about to expire: close the old one first.
-            if not pending_subscription_abandon(subscription=pending):
-                raise LiveSubscriptionExists()
+        if promo is not None:
+            # Counted before the old page is closed at Stripe: a code that ran out meanwhile
+            # rolls everything back and leaves that page open.
+            promo_code_redeem(promo=promo, at=now, replacing=pending)
+        if pending is not None and not pending_subscription_abandon(subscription=pending):
+            # The old page (another choice, or about to expire) turned out to be paid
+            # meanwhile: that subscription started instead.
+            raise LiveSubscriptionExists()
         subscription = subscription_create(account=account, tariff=tariff, autopay=autopay)
+        if promo is not None:
+            promo_redemption_record(promo=promo, subscription=subscription)
         # One free trial per account, ever: a viewer who had one pays at once.
-        had_trial = Subscription.objects.filter(account=account, trial_end__isnull=False).exists()
-        trial = bool(tariff.trial_days) and not had_trial
+        trial = bool(tariff.trial_days) and not account_had_trial(account_id=account.pk)
         return checkout_prepare(subscription=subscription, trial=trial), True
 
 
-def subscribe(*, account: BillingAccount, tariff: Tariff, autopay: bool = True) -> SubscribeResult:
-    """Return a Stripe Checkout page for the viewer's chosen tariff.
+def subscribe(
+    *, account: BillingAccount, tariff: Tariff, autopay: bool = True, promo_code: str | None = None
+) -> SubscribeResult:
+    """Return a Stripe Checkout page for the viewer's chosen tariff, less any promo code.
 
     Raises `LiveSubscriptionExists` when the account already has a running subscription,
-    `TariffUnavailable` for an inactive tariff and `PaymentProviderUnavailable` when Stripe
-    cannot be reached; a retry then reuses the same checkout and idempotency key.
+    `TariffUnavailable` for an inactive tariff, a `PromoCodeError` (400) for a promo code
+    that cannot be used, and `PaymentProviderUnavailable` when Stripe cannot be reached; a
+    retry then reuses the same checkout and idempotency key.
     """
     try:
-        checkout, created = _prepare(account=account, tariff=tariff, autopay=autopay)
+        checkout, created = _prepare(account=account, tariff=tariff, autopay=autopay, promo_code=promo_code)
         checkout = checkout_open(checkout_id=checkout.pk)
     except GatewayError as exc:
         raise PaymentProviderUnavailable(details={"provider_error": exc.code or type(exc).__name__}) from exc

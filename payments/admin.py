@@ -1,15 +1,21 @@
 """Admin of payments and refunds: read-only, since money moves only through the services."""
 
+from typing import Any
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing.admin import ReadOnlyAdminMixin
+from billing.admin_base import ReadOnlyAdminMixin
 from billing.models import Subscription
 from billing.money import format_money
-from payments.models import CheckoutSession, Payment, Refund, WebhookEvent
+from payments.models import CheckoutSession, Payment, ReconciliationRun, Refund, WebhookEvent
 from payments.services.webhooks import webhook_event_reprocess
 from tariffs.admin import CurrencyListFilter
 
@@ -246,3 +252,62 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if (checkout_id := uuid_or_none(term)) is not None:
             match |= Q(pk=checkout_id)
         return queryset.filter(match), False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("started_at", "kind", "status", "examined", "fixed", "finished_at", "duration")
+    list_filter = ("kind", "status", "started_at")
+    show_full_result_count = False
+    fields = (
+        "kind",
+        "status",
+        "started_at",
+        "finished_at",
+        "duration",
+        "examined",
+        "fixed",
+        "error",
+        "what_was_fixed",
+    )
+    readonly_fields = fields
+
+    @admin.display(description=_("duration"))
+    def duration(self, run: ReconciliationRun) -> str:
+        if run.finished_at is None:
+            return "-"
+        return f"{(run.finished_at - run.started_at).total_seconds():.1f} s"
+
+    @admin.display(description=_("what was fixed"))
+    def what_was_fixed(self, run: ReconciliationRun) -> str:
+        if not run.fixes:
+            return "-"
+        rows = [self._fix_row(fix) for fix in run.fixes]
+        more = run.fixed - len(run.fixes)
+        if more > 0:
+            rows.append(format_html("<li>{}</li>", _("… and %(count)d more") % {"count": more}))
+        return format_html("<ul>{}</ul>", mark_safe("".join(rows)))  # noqa: S308 - rows are escaped
+
+    @staticmethod
+    def _fix_row(fix: dict[str, Any]) -> str:
+        if "event" in fix:
+            link = reverse("admin:payments_webhookevent_changelist") + "?" + urlencode({"q": fix["event"]})
+            how = _("missed, fed") if fix.get("new", True) else _("stored but never handled, fed")
+            return format_html(
+                '<li><a href="{}">{}</a> {} ({}) → {}</li>',
+                link,
+                fix["event"],
+                fix["type"],
+                how,
+                fix["status"],
+            )
+        what = fix.get("payment") or fix.get("checkout")
+        page = "payment" if fix.get("payment") else "checkoutsession"
+        link = reverse(f"admin:payments_{page}_change", args=[what])
+        changes = "; ".join(
+            f"{name.replace('_', ' ')}: {before or '-'} → {after or '-'}"
+            for name, (before, after) in fix["changes"].items()
+        )
+        return format_html(
+            '<li>{} <a href="{}">{}</a>: {}</li>', page.replace("session", ""), link, what, changes
+        )

@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
-from billing.errors import DomainError
+from billing.errors import DomainError, NotFound
 from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidWebhookSignature
@@ -21,13 +21,6 @@ from payments.selectors import payment_get, payment_list
 from payments.serializers import CheckoutStatusOutputSerializer, PaymentOutputSerializer
 from payments.services.checkout import checkout_status
 from payments.services.webhooks import webhook_event_record
-
-
-class PaymentNotFound(DomainError):
-    code = "not_found"
-    message = "No such payment."
-    status_code = 404
-
 
 PAYMENT_EXAMPLE = {
     "id": "9b2e7c1a-0f3d-4e5a-8c6b-1d2e3f4a5b6c",
@@ -75,7 +68,7 @@ class PaymentDetailApi(APIView):
     def get(self, request: Request, payment_id: UUID) -> Response:
         payment = payment_get(account=viewer_of(request).account, payment_id=payment_id)
         if payment is None:
-            raise PaymentNotFound()
+            raise NotFound("No such payment.")
         return Response(PaymentOutputSerializer(payment).data)
 
 
@@ -143,11 +136,5 @@ class CheckoutStatusApi(APIView):
     def get(self, request: Request, checkout_id: UUID) -> Response:
         checkout = checkout_status(checkout_id=checkout_id)
         if checkout is None:
-            raise CheckoutNotFound()
+            raise NotFound("No such checkout.")
         return Response(CheckoutStatusOutputSerializer(checkout).data)
-
-
-class CheckoutNotFound(DomainError):
-    code = "not_found"
-    message = "No such checkout."
-    status_code = 404

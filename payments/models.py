@@ -275,3 +275,91 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class ReconciliationKind(models.TextChoices):
+    PENDING_PAYMENTS = "pending_payments", _("pending payments")
+    EVENTS = "events", _("missed Stripe events")
+
+
+class ReconciliationRunStatus(models.TextChoices):
+    RUNNING = "running", _("running")
+    OK = "ok", _("ok")
+    FAILED = "failed", _("failed")
+    SKIPPED = "skipped", _("skipped (another run was in progress)")
+
+
+class ReconciliationRun(models.Model):
+    """One pass of a reconciliation job and what it put right."""
+
+    kind = models.CharField(_("kind"), max_length=32, choices=ReconciliationKind.choices)
+    status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=ReconciliationRunStatus.choices,
+        default=ReconciliationRunStatus.RUNNING,
+    )
+    started_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # Payments or checkouts asked about (pending payments), or events read from Stripe (events).
+    examined = models.PositiveIntegerField(_("examined"), default=0)
+    # Payments or checkouts whose state changed, or events we had missed and fed to the handlers.
+    fixed = models.PositiveIntegerField(_("fixed"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    # What changed: [{"payment", "checkout", "subscription", "changes": {what: [before, after]}}]
+    # or [{"event", "type", "status"}]; the list is capped, `fixed` counts them all.
+    fixes = models.JSONField(_("what was fixed"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=ReconciliationKind.values), name="reconciliation_run_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=ReconciliationRunStatus.values),
+                name="reconciliation_run_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "-started_at"], name="reconciliation_run_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.started_at:%Y-%m-%d %H:%M} · {self.get_status_display()}"
+
+
+class ReconciliationCursor(models.Model):
+    """Where one reconciliation job stands, and which run holds it now (one row per kind).
+
+    The lease (`locked_by`, `locked_until`) is taken with one conditional UPDATE, which works
+    alike on PostgreSQL and SQLite and needs no transaction held open over calls to Stripe; a
+    run that dies leaves a lease that simply runs out.
+    """
+
+    kind = models.CharField(_("kind"), max_length=32, choices=ReconciliationKind.choices, unique=True)
+    # The newest Stripe event seen so far (events only): the next run reads on from there.
+    last_event_id = models.CharField(_("last Stripe event id"), max_length=255, blank=True)
+    last_event_created_at = models.DateTimeField(_("last event created at Stripe"), null=True, blank=True)
+    locked_by = models.ForeignKey(
+        ReconciliationRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("held by run"),
+    )
+    locked_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("reconciliation cursor")
+        verbose_name_plural = _("reconciliation cursors")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=ReconciliationKind.values), name="reconciliation_cursor_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.last_event_id or '-'}"

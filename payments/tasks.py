@@ -2,7 +2,9 @@
 
 from celery import shared_task
 from celery.app.task import Task
+from django.conf import settings
 
+from payments.services import reconciliation
 from payments.services.webhooks import EventProcessingFailed, webhook_event_process
 
 MAX_EVENT_RETRIES = 8
@@ -16,3 +18,16 @@ def process_webhook_event(self: Task, event_pk: int) -> None:
     except EventProcessingFailed as exc:
         if exc.retryable and self.request.retries < MAX_EVENT_RETRIES:
             raise self.retry(countdown=min(5 * 2**self.request.retries, 600)) from exc
+
+
+@shared_task
+def reconcile_pending_payments() -> str:
+    """Settle payments pending longer than RECONCILIATION_PENDING_AFTER by asking Stripe."""
+    run = reconciliation.reconcile_pending_payments(older_than=settings.RECONCILIATION_PENDING_AFTER)
+    return run.status
+
+
+@shared_task
+def reconcile_events() -> str:
+    """Feed the Stripe events we never received to the webhook handlers."""
+    return reconciliation.reconcile_events().status

@@ -1,7 +1,7 @@
-"""The catalogue: what a viewer can subscribe to and at what price."""
+"""The catalogue: what a viewer can subscribe to, at what price, and the promo codes that discount it."""
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import CURRENCY_CODE_REGEX, format_money
@@ -55,3 +55,214 @@ class Tariff(models.Model):
     @property
     def price_display(self) -> str:
         return format_money(self.amount, self.currency)
+
+
+class PromoKind(models.TextChoices):
+    PERCENT = "percent", _("percent off")
+    FIXED = "fixed", _("fixed amount off")
+
+
+class PromoDuration(models.TextChoices):
+    ONCE = "once", _("first period only")
+    REPEATING = "repeating", _("a number of periods")
+    FOREVER = "forever", _("every period")
+
+
+# Codes are stored in upper case and matched whatever case the viewer types.
+PROMO_CODE_REGEX = r"^[A-Z0-9][A-Z0-9_-]{2,63}$"
+
+
+class PromoCode(models.Model):
+    """A code a viewer types at subscribe for a discount, within limits managers set.
+
+    Its uses are counted in `times_redeemed` by `tariffs.services.promo_code_redeem` with a
+    conditional UPDATE, so the limit holds however many viewers subscribe at once.
+    """
+
+    code = models.CharField(
+        _("code"),
+        max_length=64,
+        unique=True,
+        help_text=_(
+            "3 to 64 letters, digits, '-' or '_'. Stored in upper case; viewers may type it in any case."
+        ),
+    )
+    description = models.TextField(_("internal note"), blank=True, help_text=_("Never shown to viewers."))
+    kind = models.CharField(_("discount kind"), max_length=8, choices=PromoKind.choices)
+    percent_off = models.PositiveSmallIntegerField(_("percent off"), null=True, blank=True)
+    amount_off = models.PositiveBigIntegerField(
+        _("amount off (minor units)"), null=True, blank=True, help_text=_("In minor units: 10000 is 100.00.")
+    )
+    # Only for a fixed amount: such a code applies to tariffs in this currency only.
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    duration = models.CharField(_("duration"), max_length=16, choices=PromoDuration.choices)
+    duration_periods = models.PositiveSmallIntegerField(
+        _("number of periods"),
+        null=True,
+        blank=True,
+        help_text=_("Only for a discount on a number of periods."),
+    )
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    max_redemptions = models.PositiveIntegerField(
+        _("uses in total"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    # Uses that count toward `max_redemptions`; written only by tariffs.services.
+    times_redeemed = models.PositiveIntegerField(_("times used"), default=0, editable=False)
+    max_per_account = models.PositiveIntegerField(
+        _("uses per viewer"), null=True, blank=True, default=1, help_text=_("Empty: no limit.")
+    )
+    tariffs = models.ManyToManyField(
+        Tariff,
+        blank=True,
+        related_name="promo_codes",
+        verbose_name=_("tariffs"),
+        help_text=_("The tariffs the code applies to; none selected: every tariff."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("promo code")
+        verbose_name_plural = _("promo codes")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(code__regex=PROMO_CODE_REGEX), name="promo_code_format"),
+            models.CheckConstraint(condition=Q(kind__in=PromoKind.values), name="promo_kind_valid"),
+            models.CheckConstraint(
+                # Every comparison is paired with IS NOT NULL: a NULL would let the check pass.
+                condition=Q(
+                    kind=PromoKind.PERCENT,
+                    percent_off__isnull=False,
+                    percent_off__gte=1,
+                    percent_off__lte=100,
+                    amount_off__isnull=True,
+                    currency="",
+                )
+                | Q(
+                    kind=PromoKind.FIXED,
+                    amount_off__isnull=False,
+                    amount_off__gt=0,
+                    percent_off__isnull=True,
+                    currency__regex=CURRENCY_CODE_REGEX,
+                ),
+                name="promo_discount_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    duration=PromoDuration.REPEATING, duration_periods__isnull=False, duration_periods__gte=1
+                )
+                | Q(
+                    duration__in=[PromoDuration.ONCE, PromoDuration.FOREVER],
+                    duration_periods__isnull=True,
+                ),
+                name="promo_duration_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_from__isnull=True)
+                | Q(valid_until__isnull=True)
+                | Q(valid_until__gt=F("valid_from")),
+                name="promo_validity_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True) | Q(max_redemptions__gte=1),
+                name="promo_max_redemptions_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_per_account__isnull=True) | Q(max_per_account__gte=1),
+                name="promo_max_per_account_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def discount_display(self) -> str:
+        return discount_display(self.kind, self.percent_off or self.amount_off or 0, self.currency)
+
+    @property
+    def periods(self) -> int | None:
+        """Return how many periods the discount lasts (None: every period)."""
+        if self.duration == PromoDuration.ONCE:
+            return 1
+        if self.duration == PromoDuration.REPEATING:
+            return self.duration_periods
+        return None
+
+
+def discount_display(kind: str, value: int, currency: str) -> str:
+    """Return a discount as people read it: "15%" or "100.00 RUB"."""
+    if kind == PromoKind.PERCENT:
+        return f"{value}%"
+    return format_money(value, currency)
+
+
+class PromoRedemption(models.Model):
+    """One use of a promo code: the subscription it discounts and what it was promised.
+
+    The discount is copied from the code at subscribe, so a later edit of the code never
+    changes what a viewer was promised.
+    """
+
+    promo = models.ForeignKey(
+        PromoCode, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("promo code")
+    )
+    account = models.ForeignKey(
+        "accounts.BillingAccount",
+        on_delete=models.PROTECT,
+        related_name="promo_redemptions",
+        verbose_name=_("account"),
+    )
+    subscription = models.OneToOneField(
+        "billing.Subscription",
+        on_delete=models.PROTECT,
+        related_name="promo_redemption",
+        verbose_name=_("subscription"),
+    )
+    kind = models.CharField(_("discount kind"), max_length=8, choices=PromoKind.choices)
+    # A percent (1..100) or an amount in minor units of `currency`.
+    value = models.PositiveBigIntegerField(_("discount"))
+    currency = models.CharField(_("currency"), max_length=3, blank=True)
+    periods = models.PositiveSmallIntegerField(
+        _("discounted periods"), null=True, blank=True, help_text=_("Empty: every period.")
+    )
+    # When this use stopped counting toward the code's limits: its subscription ended
+    # without ever starting, or a new subscribe with the same code took it over.
+    released_at = models.DateTimeField(_("given back at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("redeemed at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("promo code redemption")
+        verbose_name_plural = _("promo code redemptions")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=PromoKind.values), name="promo_redemption_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=PromoKind.PERCENT, value__gte=1, value__lte=100, currency="")
+                | Q(kind=PromoKind.FIXED, value__gt=0, currency__regex=CURRENCY_CODE_REGEX),
+                name="promo_redemption_discount_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(periods__isnull=True) | Q(periods__gte=1),
+                name="promo_redemption_periods_positive",
+            ),
+        ]
+        indexes = [
+            # The uses that still count: per-account limits and giving uses back read these.
+            models.Index(
+                fields=["promo", "account"],
+                condition=Q(released_at__isnull=True),
+                name="promo_redemption_counted_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promo} · {self.discount_display}"
+
+    @property
+    def discount_display(self) -> str:
+        return discount_display(self.kind, self.value, self.currency)

@@ -1,8 +1,10 @@
-"""Reads of the catalogue."""
+"""Reads of the catalogue and its promo codes."""
+
+from uuid import UUID
 
 from django.db.models import QuerySet
 
-from tariffs.models import Tariff
+from tariffs.models import PromoCode, PromoRedemption, Tariff
 
 
 def tariff_list_active() -> QuerySet[Tariff]:
@@ -17,3 +19,18 @@ def tariff_get_by_reference(*, reference: str) -> Tariff | None:
     if reference.isascii() and reference.isdigit() and len(reference) <= 18:
         return active.filter(pk=int(reference)).first()
     return active.filter(slug=reference).first()
+
+
+def promo_code_normalize(code: str) -> str:
+    """Return a code as stored: without surrounding spaces, in upper case."""
+    return code.strip().upper()
+
+
+def promo_code_get(*, code: str) -> PromoCode | None:
+    """Return the promo code a viewer typed, whatever its case, or None."""
+    return PromoCode.objects.filter(code=promo_code_normalize(code)).prefetch_related("tariffs").first()
+
+
+def promo_redemption_for_subscription(*, subscription_id: UUID) -> PromoRedemption | None:
+    """Return the promo code redemption that discounts a subscription, if any."""
+    return PromoRedemption.objects.filter(subscription_id=subscription_id).first()

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.django_db
 
 roles_migration = importlib.import_module("accounts.migrations.0002_roles")
 stripe_event_roles_migration = importlib.import_module("accounts.migrations.0005_roles_stripe_events")
+promo_code_roles_migration = importlib.import_module("accounts.migrations.0006_roles_promo_codes")
+reconciliation_roles_migration = importlib.import_module("accounts.migrations.0007_roles_reconciliation")
 
 EXPECTED_PERMISSIONS = {
     "Manager": {
@@ -30,6 +32,11 @@ EXPECTED_PERMISSIONS = {
         "tariffs.change_tariff",
         "tariffs.delete_tariff",
         "tariffs.view_tariff",
+        "tariffs.add_promocode",
+        "tariffs.change_promocode",
+        "tariffs.delete_promocode",
+        "tariffs.view_promocode",
+        "tariffs.view_promoredemption",
         "billing.view_subscription",
     },
     "Support": {
@@ -41,15 +48,19 @@ EXPECTED_PERMISSIONS = {
         "payments.view_webhookevent",
         "payments.reprocess_webhookevent",
         "payments.view_checkoutsession",
+        "payments.view_reconciliationrun",
     },
     "Accounting": {
         "tariffs.view_tariff",
+        "tariffs.view_promocode",
+        "tariffs.view_promoredemption",
         "accounts.view_billingaccount",
         "billing.view_subscription",
         "payments.view_payment",
         "payments.view_refund",
         "payments.view_webhookevent",
         "payments.view_checkoutsession",
+        "payments.view_reconciliationrun",
     },
 }
 
@@ -87,6 +98,12 @@ class TestRolesMigration:
         roles_migration.create_roles(state_apps, schema_editor)
         later_apps = MigrationLoader(connection).project_state(("accounts", "0005_roles_stripe_events")).apps
         stripe_event_roles_migration.grant(later_apps, schema_editor)
+        promo_apps = MigrationLoader(connection).project_state(("accounts", "0006_roles_promo_codes")).apps
+        promo_code_roles_migration.grant(promo_apps, schema_editor)
+        reconciliation_apps = (
+            MigrationLoader(connection).project_state(("accounts", "0007_roles_reconciliation")).apps
+        )
+        reconciliation_roles_migration.grant(reconciliation_apps, schema_editor)
         assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
 
     def test_demo_staff_log_in_with_their_roles(self, client):

@@ -174,6 +174,10 @@ CHECKOUT_SESSION_TTL = timedelta(minutes=env.int("CHECKOUT_SESSION_TTL_MINUTES",
 # Where Stripe sends the viewer back; default to this service's own result pages.
 CHECKOUT_SUCCESS_URL = env("CHECKOUT_SUCCESS_URL", default=f"{PUBLIC_BASE_URL}/checkout/success/")
 CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{PUBLIC_BASE_URL}/checkout/cancel/")
+# Reconciliation: payments pending longer than this are settled by asking Stripe, and the
+# first read of Stripe's event list reaches this far back (later reads go on from a cursor).
+RECONCILIATION_PENDING_AFTER = timedelta(minutes=env.int("RECONCILIATION_PENDING_AFTER_MINUTES", default=15))
+RECONCILIATION_EVENTS_LOOKBACK = timedelta(hours=env.int("RECONCILIATION_EVENTS_LOOKBACK_HOURS", default=72))
 
 # The demo storefront at /storefront/ (a stand-in for the cinema's frontend).
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
@@ -211,6 +215,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "enqueue-due-renewals": {"task": "billing.tasks.enqueue_due_renewals", "schedule": 60.0},
     "expire-ended-subscriptions": {"task": "billing.tasks.expire_ended_subscriptions", "schedule": 300.0},
+    "reconcile-pending-payments": {"task": "payments.tasks.reconcile_pending_payments", "schedule": 300.0},
+    "reconcile-missed-events": {"task": "payments.tasks.reconcile_events", "schedule": 300.0},
 }
 
 # --- Logging ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from accounts.services import account_ensure_stripe_customer, account_save_card
 from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
+from billing.selectors import account_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from payments.gateways import get_gateway
 from payments.gateways.base import (
@@ -53,12 +54,14 @@ def checkout_is_reusable(checkout: CheckoutSession, *, now: datetime) -> bool:
 def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSession:
     """Write the rows of a new checkout for a pending subscription (no call to Stripe).
 
-    A trial saves the card without a charge (setup mode); otherwise the first period's
-    payment is created at the subscription's locked price.
+    A trial saves the card without a charge (setup mode), and so does a first period that a
+    promo code makes free (Stripe Checkout takes no zero payment); otherwise the first
+    period's payment is created at its price (`billing.pricing.amount_for_period`).
     """
     now = timezone.now()
     expires_at = now + settings.CHECKOUT_SESSION_TTL
-    if trial:
+    amount = amount_for_period(subscription=subscription, period_start=None)
+    if trial or amount == 0:
         return CheckoutSession.objects.create(
             subscription=subscription, mode=CheckoutMode.SETUP, expires_at=expires_at
         )
@@ -67,7 +70,7 @@ def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSess
         id=payment_id,
         subscription=subscription,
         kind=PaymentKind.INITIAL,
-        amount=amount_for_period(subscription=subscription, period_start=None),
+        amount=amount,
         currency=subscription.currency,
         idempotency_key=f"payment:{payment_id}",
     )
@@ -222,7 +225,12 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
                 subscription=subscription, period_start=payment.period_start, period_end=payment.period_end
             )
     elif subscription.status == SubscriptionStatus.PENDING:
-        trial_days = subscription.tariff.trial_days if checkout.mode == CheckoutMode.SETUP else 0
+        # A setup checkout is a trial, or a first period a promo code made free: the latter
+        # starts without a trial when the account already had its one.
+        trial = checkout.mode == CheckoutMode.SETUP and not account_had_trial(
+            account_id=subscription.account_id, excluding=subscription.pk
+        )
+        trial_days = subscription.tariff.trial_days if trial else 0
         started = subscription_start(subscription=subscription, started_at=now, trial_days=trial_days)
         if payment is not None:
             payment.period_start, payment.period_end = (
