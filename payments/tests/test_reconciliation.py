@@ -266,7 +266,9 @@ class TestPendingPayments:
             renewal_run(subscription_id=subscription.pk)
         # The renewal task's retry rebuilds the same request: Stripe replays the first charge.
         assert renewal_run(subscription_id=subscription.pk) == RenewalOutcome.RENEWED
-        renewal_intents = [pi for pi in stripe_sandbox.objects("payment_intent") if pi["metadata"].get("kind") == "renewal"]
+        renewal_intents = [
+            pi for pi in stripe_sandbox.objects("payment_intent") if pi["metadata"].get("kind") == "renewal"
+        ]
         assert len(renewal_intents) == 1
         # Reconciliation afterwards finds nothing left to fix.
         reconcile_pending_payments(older_than=NOW)
