@@ -24,6 +24,7 @@ from billing.models import Subscription, SubscriptionStatus
 from billing.periods import next_period_end
 from billing.pricing import amount_for_period
 from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
+from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     AuthenticationRequired,
@@ -274,6 +275,7 @@ def _mark_paid(payment: Payment, *, intent: PaymentIntentInfo | None, now: datet
         if intent.card is not None:
             payment.card_brand, payment.card_last4 = intent.card.brand, intent.card.last4
     payment.save()
+    notify.payment_succeeded(payment=payment)
 
 
 def _next_retry(due: _Due, failed_attempts: int) -> datetime | None:
@@ -294,12 +296,14 @@ def _record_decline(
         # No retry can help: access holds through the grace period, then the subscription
         # expires (billing.renewals.subscriptions_expire_due).
         subscription_mark_past_due(subscription=subscription, retry_at=None)
+        notify.renewal_declined(subscription=subscription, payment=payment)
         return
     retry_at = _next_retry(due, payment.failed_attempts)
     if retry_at is None:
         subscription_expire(subscription=subscription, at=clock.now())
     else:
         subscription_mark_past_due(subscription=subscription, retry_at=retry_at)
+    notify.renewal_declined(subscription=subscription, payment=payment)
 
 
 def _record_authentication_required(
@@ -316,6 +320,7 @@ def _record_authentication_required(
     # The page is opened after commit: a Stripe outage then leaves a checkout to open later
     # (`renewal_checkout_url`) rather than undoing the recorded decline.
     transaction.on_commit(lambda: _open_quietly(checkout))
+    notify.renewal_needs_authentication(subscription=subscription, payment=payment)
 
 
 def _open_quietly(checkout: CheckoutSession) -> None:

@@ -12,6 +12,7 @@ from accounts.models import BillingAccount
 from billing.errors import InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from billing.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 from billing.periods import next_period_end
+from notifications import notify
 from tariffs.models import Tariff
 
 S = SubscriptionStatus
@@ -39,10 +40,12 @@ def _transition(subscription: Subscription, to: str, **changes: object) -> Subsc
         raise InvalidStatusTransition(
             details={"subscription": str(locked.pk), "from": locked.status, "to": to}
         )
+    previous = locked.status
     locked.status = to
     for field, value in changes.items():
         setattr(locked, field, value)
     locked.save(update_fields=["status", "updated_at", *changes])
+    notify.subscription_status_changed(subscription=locked, previous=previous)
     return locked
 
 
@@ -138,8 +141,11 @@ def subscription_renew(
         for field, value in changes.items():
             setattr(locked, field, value)
         locked.save(update_fields=[*changes, "updated_at"])
+        notify.subscription_renewed(subscription=locked)
         return locked
-    return _transition(locked, S.ACTIVE, **changes)
+    renewed = _transition(locked, S.ACTIVE, **changes)
+    notify.subscription_renewed(subscription=renewed)
+    return renewed
 
 
 class CannotChangeEndedSubscription(InvalidStatusTransition):
@@ -173,9 +179,12 @@ def subscription_cancel(*, subscription: Subscription, at: datetime) -> Subscrip
     """
     locked = _locked(subscription)
     if locked.status in (S.TRIALING, S.ACTIVE):
+        newly_canceled = not locked.cancel_at_period_end
         locked.cancel_at_period_end = True
         locked.canceled_at = at
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
+        if newly_canceled:
+            notify.subscription_canceled(subscription=locked)
         return locked
     if locked.status == S.PAST_DUE:
         return _transition(locked, S.CANCELED, canceled_at=at, ended_at=at, next_renewal_attempt_at=None)

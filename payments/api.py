@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -13,13 +13,25 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
-from billing.errors import DomainError, NotFound
-from billing.openapi import NOT_FOUND, VIEWER_ERRORS, error_response
+from billing.errors import DomainError, NotFound, error_body
+from billing.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
+from billing.validation import validated
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidWebhookSignature
 from payments.selectors import payment_get, payment_list
-from payments.serializers import CheckoutStatusOutputSerializer, PaymentOutputSerializer
+from payments.serializers import (
+    CheckoutStatusOutputSerializer,
+    PaymentOutputSerializer,
+    RefundRequestInputSerializer,
+    RefundRequestOutputSerializer,
+)
 from payments.services.checkout import checkout_status
+from payments.services.refunds import (
+    PaymentNotRefundable,
+    RefundRequestExists,
+    RefundWindowClosed,
+    refund_request_create,
+)
 from payments.services.webhooks import webhook_event_record
 
 PAYMENT_EXAMPLE = {
@@ -138,3 +150,55 @@ class CheckoutStatusApi(APIView):
         if checkout is None:
             raise NotFound("No such checkout.")
         return Response(CheckoutStatusOutputSerializer(checkout).data)
+
+
+REFUND_REQUEST_EXAMPLE = {
+    "id": "5d0a8f7e-2c4b-4e1a-9f3d-7b6c5a4e3d21",
+    "payment": PAYMENT_EXAMPLE["id"],
+    "reason": "I was charged after I canceled.",
+    "status": "open",
+    "created_at": "2026-11-03T12:00:00Z",
+}
+
+
+@extend_schema(
+    tags=["payments"],
+    summary="Ask for one of the caller's payments back",
+    description=(
+        "Opens a refund request that support approves (the rest of the payment is refunded) or "
+        "rejects (the viewer is emailed the reason). Only within `REFUND_REQUEST_WINDOW_DAYS` "
+        "(default 14) of the payment, for a paid payment with something left to refund, and one "
+        "open request per payment."
+    ),
+    request=RefundRequestInputSerializer,
+    responses={
+        201: RefundRequestOutputSerializer,
+        400: OpenApiResponse(
+            response=ErrorSerializer,
+            description="Too late, or nothing to refund",
+            examples=[
+                OpenApiExample(
+                    error.code,
+                    value=error_body(error.code, error.message),
+                    response_only=True,
+                    status_codes=["400"],
+                )
+                for error in (RefundWindowClosed, PaymentNotRefundable)
+            ],
+        ),
+        404: NOT_FOUND,
+        409: error_response("refund_request_exists", RefundRequestExists.message, "Already asked"),
+        **VIEWER_ERRORS,
+    },
+    examples=[
+        OpenApiExample("Reason", value={"reason": "I was charged after I canceled."}, request_only=True),
+        OpenApiExample("Opened", value=REFUND_REQUEST_EXAMPLE, response_only=True, status_codes=["201"]),
+    ],
+)
+class PaymentRefundRequestApi(APIView):
+    def post(self, request: Request, payment_id: UUID) -> Response:
+        data = validated(RefundRequestInputSerializer, request.data)
+        refund_request = refund_request_create(
+            account=viewer_of(request).account, payment_id=payment_id, reason=data["reason"]
+        )
+        return Response(RefundRequestOutputSerializer(refund_request).data, status=201)

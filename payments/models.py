@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -103,6 +104,8 @@ class Payment(models.Model):
 
 
 class RefundStatus(models.TextChoices):
+    # Above REFUND_APPROVAL_THRESHOLD: nothing is sent to Stripe until a second staff member approves.
+    AWAITING_APPROVAL = "awaiting_approval", _("awaiting approval")
     PENDING = "pending", _("pending")
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
@@ -128,7 +131,7 @@ class Refund(models.Model):
     amount = models.PositiveBigIntegerField(_("amount (minor units)"))
     currency = models.CharField(_("currency"), max_length=3)
     status = models.CharField(
-        _("status"), max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+        _("status"), max_length=24, choices=RefundStatus.choices, default=RefundStatus.PENDING
     )
     reason = models.CharField(
         _("reason"), max_length=32, choices=RefundReason.choices, default=RefundReason.OTHER
@@ -138,6 +141,27 @@ class Refund(models.Model):
         _("Stripe refund id"), max_length=255, null=True, blank=True, unique=True
     )
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
+    # Whether the subscription ends once this refund has succeeded (chosen by staff).
+    end_access = models.BooleanField(_("ends access"), default=False)
+    # The one-time token of the admin form that asked for this refund: submitting the same
+    # form twice finds this row again instead of refunding twice. Empty for Stripe's own.
+    request_key = models.UUIDField(_("form token"), null=True, blank=True, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -145,6 +169,7 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
+        permissions = [("approve_refund", _("Can approve refunds above the approval threshold"))]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
@@ -155,6 +180,71 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"{format_money(self.amount, self.currency)} · {self.get_status_display()}"
+
+
+class RefundRequestStatus(models.TextChoices):
+    OPEN = "open", _("open")
+    APPROVED = "approved", _("approved")
+    REJECTED = "rejected", _("rejected")
+
+
+class RefundRequest(models.Model):
+    """A viewer's request to get a payment back, decided by support in admin."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refund_requests", verbose_name=_("payment")
+    )
+    account = models.ForeignKey(
+        "accounts.BillingAccount",
+        on_delete=models.PROTECT,
+        related_name="refund_requests",
+        verbose_name=_("account"),
+    )
+    reason = models.TextField(_("viewer's reason"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=RefundRequestStatus.choices, default=RefundRequestStatus.OPEN
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decision_note = models.TextField(_("decision note"), blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    # The refund an approval started.
+    refund = models.OneToOneField(
+        Refund,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refund_request",
+        verbose_name=_("refund"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("refund request")
+        verbose_name_plural = _("refund requests")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RefundRequestStatus.values), name="refund_request_status_valid"
+            ),
+            # One open request per payment: a viewer asking twice gets a 409, even at once.
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(status="open"),
+                name="one_open_refund_request_per_payment",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-created_at"], name="refund_request_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.payment_id} · {self.get_status_display()}"
 
 
 class CheckoutMode(models.TextChoices):

@@ -1,6 +1,8 @@
+from typing import Any
+
 from rest_framework import serializers
 
-from payments.models import CheckoutSession, Payment
+from payments.models import CheckoutSession, Payment, RefundRequest
 
 
 class PaymentOutputSerializer(serializers.ModelSerializer):
@@ -37,3 +39,26 @@ class CheckoutStatusOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = CheckoutSession
         fields = ["id", "status", "payment_status", "subscription_status", "failure_code", "failure_message"]
+
+
+class RefundRequestInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the viewer wants the payment back.")
+
+    def to_internal_value(self, data: Any) -> Any:
+        # Only the reason: the amount is never the viewer's to choose.
+        if isinstance(data, dict):
+            unexpected = sorted(set(data) - set(self.fields))
+            if unexpected:
+                raise serializers.ValidationError(
+                    {name: ["This field is not accepted."] for name in unexpected}
+                )
+        return super().to_internal_value(data)
+
+
+class RefundRequestOutputSerializer(serializers.ModelSerializer):
+    payment = serializers.UUIDField(source="payment_id", read_only=True)
+    status = serializers.CharField(help_text="`open`, `approved` or `rejected`.")
+
+    class Meta:
+        model = RefundRequest
+        fields = ["id", "payment", "reason", "status", "created_at"]

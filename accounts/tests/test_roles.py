@@ -25,6 +25,8 @@ roles_migration = importlib.import_module("accounts.migrations.0002_roles")
 stripe_event_roles_migration = importlib.import_module("accounts.migrations.0005_roles_stripe_events")
 promo_code_roles_migration = importlib.import_module("accounts.migrations.0006_roles_promo_codes")
 reconciliation_roles_migration = importlib.import_module("accounts.migrations.0007_roles_reconciliation")
+refund_roles_migration = importlib.import_module("accounts.migrations.0009_roles_refunds")
+notification_roles_migration = importlib.import_module("accounts.migrations.0008_roles_notifications")
 
 EXPECTED_PERMISSIONS = {
     "Manager": {
@@ -49,6 +51,14 @@ EXPECTED_PERMISSIONS = {
         "payments.reprocess_webhookevent",
         "payments.view_checkoutsession",
         "payments.view_reconciliationrun",
+        "payments.approve_refund",
+        "payments.view_refundrequest",
+        "payments.change_refundrequest",
+        "notifications.view_notice",
+        "notifications.resend_notice",
+        "notifications.view_outboxevent",
+        "notifications.view_eventdelivery",
+        "notifications.redeliver_eventdelivery",
     },
     "Accounting": {
         "tariffs.view_tariff",
@@ -61,6 +71,10 @@ EXPECTED_PERMISSIONS = {
         "payments.view_webhookevent",
         "payments.view_checkoutsession",
         "payments.view_reconciliationrun",
+        "payments.view_refundrequest",
+        "notifications.view_notice",
+        "notifications.view_outboxevent",
+        "notifications.view_eventdelivery",
     },
 }
 
@@ -85,6 +99,8 @@ class TestRolesMigration:
         support = staff_in("Support")
 
         assert support.has_perm("payments.add_refund")
+        assert support.has_perm("payments.approve_refund")
+        assert support.has_perm("payments.change_refundrequest")
         assert not support.has_perm("payments.change_payment")
         assert not support.has_perm("tariffs.view_tariff")
 
@@ -104,6 +120,23 @@ class TestRolesMigration:
             MigrationLoader(connection).project_state(("accounts", "0007_roles_reconciliation")).apps
         )
         reconciliation_roles_migration.grant(reconciliation_apps, schema_editor)
+        notification_apps = (
+            MigrationLoader(connection).project_state(("accounts", "0008_roles_notifications")).apps
+        )
+        notification_roles_migration.grant(notification_apps, schema_editor)
+        refund_apps = MigrationLoader(connection).project_state(("accounts", "0009_roles_refunds")).apps
+        refund_roles_migration.grant(refund_apps, schema_editor)
+        assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
+
+    def test_refund_roles_migration_reverses_and_applies_again(self):
+        refund_apps = MigrationLoader(connection).project_state(("accounts", "0009_roles_refunds")).apps
+        schema_editor = SimpleNamespace(connection=connection)
+
+        refund_roles_migration.revoke(refund_apps, schema_editor)
+        assert not {"payments.approve_refund", "payments.view_refundrequest"} & permissions_of("Support")
+        assert "payments.add_refund" in permissions_of("Support")
+
+        refund_roles_migration.grant(refund_apps, schema_editor)
         assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
 
     def test_demo_staff_log_in_with_their_roles(self, client):

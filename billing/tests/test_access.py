@@ -1,13 +1,17 @@
 """The access answer the frontend polls: cheap (one query) and right in every state."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from accounts.models import BillingAccount
 from accounts.tests.factories import BillingAccountFactory
 from billing.models import SubscriptionStatus
+from billing.selectors import access_for_user
+from billing.serializers import AccessOutputSerializer
 from billing.tests.factories import SubscriptionFactory
 
 S = SubscriptionStatus
@@ -134,3 +138,17 @@ class TestInternalAccess:
         subscription = subscription_ending(timedelta(days=10), status=S.ACTIVE)
         with django_assert_num_queries(1):
             service_client.get(f"/api/v1/internal/access/{subscription.account.user_id}/")
+
+
+class TestAnswerShape:
+    """The endpoint builds its answer directly; the documented serializer must still describe it."""
+
+    @pytest.mark.parametrize("status", [S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PENDING, S.EXPIRED])
+    def test_answer_is_what_the_documented_serializer_gives(self, viewer_client, status):
+        if status == S.PENDING:
+            subscription = SubscriptionFactory(pending=True)
+        else:
+            subscription = subscription_ending(timedelta(days=10), status=status)
+        user_id = subscription.account.user_id
+        documented = AccessOutputSerializer(access_for_user(user_id=user_id).access).data
+        assert access_of(viewer_client, user_id) == json.loads(JSONRenderer().render(documented))

@@ -4,10 +4,13 @@ Every value a deployment may change is read from the environment with django-env
 the default is what a developer needs locally. README.md lists each variable.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -38,6 +41,7 @@ INSTALLED_APPS = [
     "tariffs",
     "billing",
     "payments",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +163,10 @@ BILLING_RENEWAL_RETRY_DAYS = [
 ]
 # How many due subscriptions the renewal job reads per batch.
 BILLING_RENEWAL_BATCH_SIZE = env.int("BILLING_RENEWAL_BATCH_SIZE", default=500)
+# Refunds above this amount (minor units, any currency) wait for a second staff member's approval.
+REFUND_APPROVAL_THRESHOLD = env.int("REFUND_APPROVAL_THRESHOLD", default=500000)
+# How many days after a payment a viewer may ask for it back (POST /payments/{id}/refund-request/).
+REFUND_REQUEST_WINDOW_DAYS = env.int("REFUND_REQUEST_WINDOW_DAYS", default=14)
 
 # --- Stripe and checkout ------------------------------------------------------------
 # With a secret key and no API base, real Stripe is used; `make run` points the API base at
@@ -184,6 +192,38 @@ STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
 
 # True only under production settings: demo-only tools refuse to run there.
 BILLING_PRODUCTION = False
+
+# --- Email and notices to viewers ---------------------------------------------------
+# Django's own email settings, under their own names. Without a backend, mail goes to SMTP
+# on EMAIL_HOST; `make run` prints it to the console instead (local.py).
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "emails"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cinema <billing@localhost>")
+# Days before a period ends that viewers hear their subscription or trial is ending.
+NOTICE_EXPIRING_SOON_DAYS = env.int("NOTICE_EXPIRING_SOON_DAYS", default=3)
+# Tries of one email (with growing waits) before it is marked failed for support to resend.
+NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=8)
+
+# --- Events to the cinema's services (docs/events.md) -------------------------------
+# Endpoints besides those managed in admin: a comma-separated list of URLs that get every
+# event, or JSON: [{"url": "...", "event_types": ["access.granted"], "secret": "..."}].
+EVENT_SIGNING_SECRET = env("EVENT_SIGNING_SECRET", default="")
+_event_endpoints = env("EVENT_ENDPOINTS", default="").strip()
+EVENT_ENDPOINTS: list[dict[str, Any]] = (
+    json.loads(_event_endpoints)
+    if _event_endpoints.startswith("[")
+    else [{"url": url.strip()} for url in _event_endpoints.split(",") if url.strip()]
+)
+if any(not (endpoint.get("secret") or EVENT_SIGNING_SECRET) for endpoint in EVENT_ENDPOINTS):
+    raise ImproperlyConfigured("EVENT_ENDPOINTS needs EVENT_SIGNING_SECRET (or a secret per endpoint).")
+EVENT_DELIVERY_TIMEOUT_SECONDS = env.float("EVENT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
 
 # --- Celery -------------------------------------------------------------------------
 # The embedded default keeps messages in files under var/, so `make run` needs no broker.
@@ -217,6 +257,19 @@ CELERY_BEAT_SCHEDULE = {
     "expire-ended-subscriptions": {"task": "billing.tasks.expire_ended_subscriptions", "schedule": 300.0},
     "reconcile-pending-payments": {"task": "payments.tasks.reconcile_pending_payments", "schedule": 300.0},
     "reconcile-missed-events": {"task": "payments.tasks.reconcile_events", "schedule": 300.0},
+    # Outbox and notices: delivered from the database, so a run that is late or lost (a
+    # broker outage) only delays them. Stale runs are dropped instead of piling up.
+    "dispatch-events": {
+        "task": "notifications.tasks.dispatch_events",
+        "schedule": 5.0,
+        "options": {"expires": 5},
+    },
+    "dispatch-notices": {
+        "task": "notifications.tasks.dispatch_notices",
+        "schedule": 15.0,
+        "options": {"expires": 15},
+    },
+    "record-upcoming-notices": {"task": "notifications.tasks.record_upcoming_notices", "schedule": 600.0},
 }
 
 # --- Logging ------------------------------------------------------------------------

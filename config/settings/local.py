@@ -5,6 +5,8 @@ from config.settings.base import STRIPE_API_BASE, STRIPE_SECRET_KEY, STRIPE_WEBH
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+# Emails are printed by the worker (and kept on the notice in admin) unless told otherwise.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 
 # Without Stripe keys, `make run` talks to the offline sandbox it starts on this port.
 STRIPE_SANDBOX_PORT = env.int("STRIPE_SANDBOX_PORT", default=12111)

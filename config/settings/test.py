@@ -10,6 +10,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EVENT_ENDPOINTS = []
+EVENT_DELIVERY_TIMEOUT_SECONDS = 2.0
 AUTH_JWT_ALGORITHM = "HS256"
 AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 BILLING_SERVICE_KEYS = ["test-service-key"]

@@ -25,6 +25,7 @@ from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
+from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     CardInfo,
@@ -247,6 +248,8 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
             subscription.pk,
             subscription.status,
         )
+    if payment is not None and newly_paid:
+        notify.payment_succeeded(payment=payment)
 
 
 def _mark_paid(payment: Payment, view: _ProviderView, now: datetime) -> None:

@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from billing import clock
 from billing.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
+from notifications.services.notices import notices_record_upcoming
 
 
 class Command(BaseCommand):
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                     outcomes[outcome] = outcomes.get(outcome, 0) + 1
                 after = ids[-1]
             expired += subscriptions_expire_due(now=now)
+            notices_record_upcoming(now=now)  # expiring-soon and trial-ending emails fall due too
         summary = (
             ", ".join(f"{RenewalOutcome(k).value}: {v}" for k, v in sorted(outcomes.items())) or "no renewals"
         )

@@ -1,0 +1,237 @@
+"""What each change of a subscription or payment tells the cinema's services and the viewer.
+
+billing and payments call these at the moment of the change, inside its transaction (one
+line at each emit point). They only write: outbox events (`event_publish`) and notices
+(`notice_record`), both of which vanish with a rolled-back transaction; workers send them
+after the commit.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from billing.models import Subscription, SubscriptionStatus
+from notifications.models import EventType, NoticeKind
+from notifications.payloads import iso, payment_data, subscription_data
+from notifications.services.events import event_publish
+from notifications.services.notices import notice_record
+from payments.models import Payment
+
+S = SubscriptionStatus
+E = EventType
+K = NoticeKind
+
+
+def _locked(subscription_id: Any) -> Subscription:
+    """Return the subscription as it is now, under its row lock (taken by most callers already)."""
+    return (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("account", "tariff")
+        .get(pk=subscription_id)
+    )
+
+
+def _card(payment: Payment, subscription: Subscription) -> dict[str, str]:
+    """Return the card a payment was made with as Stripe reported it (else the saved card)."""
+    if payment.card_last4:
+        return {"card_brand": payment.card_brand, "card_last4": payment.card_last4}
+    account = subscription.account
+    return {"card_brand": account.card_brand, "card_last4": account.card_last4}
+
+
+def _expiry_reason(subscription: Subscription) -> str:
+    if subscription.cancel_at_period_end:
+        return "canceled"
+    if not subscription.autopay:
+        return "autopay_off"
+    return "payment_failed"
+
+
+def subscription_status_changed(*, subscription: Subscription, previous: str) -> None:
+    """Tell what a status change means for access (called by `billing.services._transition`).
+
+    pending → trialing/active and past_due → active grant access; → expired and → canceled
+    revoke it (a pending subscription never had any, so its cancel says nothing).
+    """
+    to = subscription.status
+    data = {"subscription": subscription_data(subscription), "previous_status": previous}
+    if to in (S.TRIALING, S.ACTIVE) and previous in (S.PENDING, S.PAST_DUE):
+        event_publish(type=E.ACCESS_GRANTED, subscription=subscription, payload=data)
+    elif to == S.EXPIRED:
+        event_publish(type=E.ACCESS_REVOKED, subscription=subscription, payload={**data, "reason": "expired"})
+        event_publish(type=E.SUBSCRIPTION_EXPIRED, subscription=subscription, payload=data)
+        notice_record(
+            kind=K.EXPIRED,
+            subscription=subscription,
+            period_start=subscription.current_period_start or subscription.created_at,
+            context={
+                "tariff_name": subscription.tariff.name,
+                "ended_at": iso(subscription.ended_at),
+                "period_end": iso(subscription.current_period_end),
+                "reason": _expiry_reason(subscription),
+            },
+        )
+    elif to == S.CANCELED and previous != S.PENDING:
+        event_publish(
+            type=E.ACCESS_REVOKED, subscription=subscription, payload={**data, "reason": "canceled"}
+        )
+        event_publish(
+            type=E.SUBSCRIPTION_CANCELED,
+            subscription=subscription,
+            payload={**data, "at_period_end": False, "access_until": iso(subscription.ended_at)},
+        )
+
+
+def subscription_canceled(*, subscription: Subscription) -> None:
+    """Tell that the viewer canceled a running subscription: access holds to the period end."""
+    event_publish(
+        type=E.SUBSCRIPTION_CANCELED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "previous_status": subscription.status,
+            "at_period_end": True,
+            "access_until": iso(subscription.current_period_end),
+        },
+    )
+
+
+def subscription_renewed(*, subscription: Subscription) -> None:
+    """Tell that a subscription entered the next period a renewal paid for."""
+    event_publish(
+        type=E.SUBSCRIPTION_RENEWED,
+        subscription=subscription,
+        payload={"subscription": subscription_data(subscription)},
+    )
+
+
+def payment_succeeded(*, payment: Payment) -> None:
+    """Tell that a payment succeeded, and send the viewer a receipt."""
+    subscription = _locked(payment.subscription_id)
+    event_publish(
+        type=E.PAYMENT_SUCCEEDED,
+        subscription=subscription,
+        payload={"subscription": subscription_data(subscription), "payment": payment_data(payment)},
+    )
+    if payment.amount == 0:
+        return  # a period a promo code made free: nothing was charged, nothing to receipt
+    notice_record(
+        kind=K.PAYMENT_SUCCEEDED,
+        subscription=subscription,
+        period_start=payment.period_start or payment.paid_at or payment.created_at,
+        payment=payment,
+        context={
+            "tariff_name": subscription.tariff.name,
+            "payment_id": str(payment.pk),
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "period_start": iso(payment.period_start),
+            "period_end": iso(payment.period_end),
+            "paid_at": iso(payment.paid_at),
+            **_card(payment, subscription),
+        },
+    )
+
+
+def _access_until(subscription: Subscription, period_start: datetime | None) -> str | None:
+    start = period_start or subscription.current_period_end
+    return iso(start + settings.BILLING_GRACE_PERIOD) if start else None
+
+
+def renewal_declined(*, subscription: Subscription, payment: Payment) -> None:
+    """Tell that a renewal charge was declined and what happens next (called once its outcome is recorded).
+
+    When the decline ended the subscription, the expiry notice tells the viewer instead.
+    """
+    subscription = _locked(subscription.pk)
+    event_publish(
+        type=E.PAYMENT_FAILED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "payment": payment_data(payment),
+            "next_retry_at": iso(subscription.next_renewal_attempt_at),
+            "action_required": False,
+        },
+    )
+    if subscription.status != S.PAST_DUE or payment.period_start is None:
+        return
+    notice_record(
+        kind=K.RENEWAL_FAILED,
+        subscription=subscription,
+        period_start=payment.period_start,
+        reference=str(payment.failed_attempts),
+        payment=payment,
+        context={
+            "tariff_name": subscription.tariff.name,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "failure_code": payment.failure_code,
+            "next_retry_at": iso(subscription.next_renewal_attempt_at),
+            "access_until": _access_until(subscription, payment.period_start),
+            **_card(payment, subscription),
+        },
+    )
+
+
+def renewal_needs_authentication(*, subscription: Subscription, payment: Payment) -> None:
+    """Tell that the bank wants the viewer to confirm a renewal, and send them the link."""
+    subscription = _locked(subscription.pk)
+    event_publish(
+        type=E.PAYMENT_FAILED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "payment": payment_data(payment),
+            "next_retry_at": None,
+            "action_required": True,
+        },
+    )
+    if payment.period_start is None:
+        return
+    notice_record(
+        kind=K.AUTHENTICATION_REQUIRED,
+        subscription=subscription,
+        period_start=payment.period_start,
+        payment=payment,
+        context={
+            "tariff_name": subscription.tariff.name,
+            "amount": payment.amount,
+            "currency": payment.currency,
+            "period_start": iso(payment.period_start),
+            "period_end": iso(payment.period_end),
+            "access_until": _access_until(subscription, payment.period_start),
+        },
+    )
+
+
+def payment_refunded(*, payment: Payment, amount: int) -> None:
+    """Tell that `amount` more of a payment was refunded (the payment row already says the total)."""
+    subscription = _locked(payment.subscription_id)
+    event_publish(
+        type=E.PAYMENT_REFUNDED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "payment": payment_data(payment),
+            "refund": {"amount": amount, "currency": payment.currency},
+        },
+    )
+    notice_record(
+        kind=K.REFUND_ISSUED,
+        subscription=subscription,
+        period_start=payment.period_start or payment.paid_at or payment.created_at,
+        reference=f"{payment.pk}:{payment.refunded_amount}",
+        payment=payment,
+        context={
+            "tariff_name": subscription.tariff.name,
+            "refund_amount": amount,
+            "refunded_total": payment.refunded_amount,
+            "payment_amount": payment.amount,
+            "currency": payment.currency,
+            "full": payment.refunded_amount >= payment.amount,
+            "paid_at": iso(payment.paid_at),
+            **_card(payment, subscription),
+        },
+    )

@@ -1,0 +1,29 @@
+"""Celery tasks of notifications: thin adapters around the dispatchers, run by beat and nudged on commit.
+
+Retries are not Celery's: each notice and delivery keeps its own next try in the database,
+so nothing is lost when the broker or a worker goes away; the next run picks it up.
+"""
+
+from celery import shared_task
+
+from billing import clock
+from notifications.services.events import deliveries_dispatch
+from notifications.services.notices import notices_dispatch, notices_record_upcoming
+
+
+@shared_task
+def dispatch_events() -> int:
+    """POST the due event deliveries; return how many were delivered."""
+    return deliveries_dispatch()
+
+
+@shared_task
+def dispatch_notices() -> int:
+    """Send the due notices; return how many were sent."""
+    return notices_dispatch()
+
+
+@shared_task
+def record_upcoming_notices() -> int:
+    """Record the expiring-soon and trial-ending notices due by billing time."""
+    return notices_record_upcoming(now=clock.now())
