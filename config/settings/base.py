@@ -177,6 +177,10 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_API_VERSION = env("STRIPE_API_VERSION", default="")
 STRIPE_TIMEOUT_SECONDS = env.float("STRIPE_TIMEOUT_SECONDS", default=10.0)
 STRIPE_MAX_RETRIES = env.int("STRIPE_MAX_RETRIES", default=2)
+# Outgoing calls to Stripe per second (Stripe allows 25 per endpoint by default; 0 = no limit),
+# shared by every process through this Redis (empty: each process limits itself alone).
+STRIPE_RATE_LIMIT_PER_SECOND = env.int("STRIPE_RATE_LIMIT_PER_SECOND", default=25)
+STRIPE_RATE_LIMIT_REDIS_URL = env("STRIPE_RATE_LIMIT_REDIS_URL", default="")
 # How long a checkout page stays payable (Stripe accepts 30 minutes to 24 hours).
 CHECKOUT_SESSION_TTL = timedelta(minutes=env.int("CHECKOUT_SESSION_TTL_MINUTES", default=60))
 # Where Stripe sends the viewer back; default to this service's own result pages.

@@ -22,6 +22,9 @@ STRIPE_SECRET_KEY = "sk_test_billing_tests"
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_WEBHOOK_SECRET = "whsec_billing_tests"
 STRIPE_MAX_RETRIES = 0
+# The outgoing rate limit is shared through the run's own Redis database, with the worker
+# processes it starts, and never with another test run that uses another database.
+STRIPE_RATE_LIMIT_REDIS_URL = env("STRIPE_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL)
 PUBLIC_BASE_URL = "http://testserver"
 CHECKOUT_SUCCESS_URL = "http://testserver/checkout/success/"
 CHECKOUT_CANCEL_URL = "http://testserver/checkout/cancel/"

@@ -3,8 +3,10 @@
 import logging
 
 from celery.app.task import Task
+from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
+NUDGE_INTERVAL_SECONDS = 1
 
 
 def nudge(task: Task) -> None:
@@ -12,8 +14,12 @@ def nudge(task: Task) -> None:
 
     Nothing depends on it: the rows are committed and beat runs the same dispatcher every
     few seconds. So it neither retries nor waits (a commit must not hang on a broker
-    outage) and never raises into the caller.
+    outage) and never raises into the caller. One nudge a second per process is enough: a
+    burst of commits (a renewal run) must not flood the queue with dispatcher runs that
+    would each find the work already done.
     """
+    if not cache.add(f"nudge:{task.name}", 1, timeout=NUDGE_INTERVAL_SECONDS):
+        return
     try:
         with task.app.producer_or_acquire() as producer:
             producer.connection.ensure_connection(max_retries=0)

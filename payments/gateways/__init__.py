@@ -27,12 +27,16 @@ class _GatewaySettings:
     timeout: float
     max_retries: int
     production: bool
+    rate_limit_per_second: float
+    rate_limit_redis_url: str
 
 
 def get_gateway() -> PaymentGateway:
     """Return the payment gateway configured by the current settings.
 
     One instance is kept per distinct set of values, so its HTTP connections are reused.
+    Every call it sends to Stripe first takes a token from the outgoing rate limit
+    (`STRIPE_RATE_LIMIT_PER_SECOND`, shared through `STRIPE_RATE_LIMIT_REDIS_URL`).
     """
     return _build_gateway(
         _GatewaySettings(
@@ -43,6 +47,8 @@ def get_gateway() -> PaymentGateway:
             timeout=float(getattr(settings, "STRIPE_TIMEOUT_SECONDS", 10)),
             max_retries=int(getattr(settings, "STRIPE_MAX_RETRIES", 2)),
             production=bool(getattr(settings, "BILLING_PRODUCTION", False)),
+            rate_limit_per_second=float(getattr(settings, "STRIPE_RATE_LIMIT_PER_SECOND", 25)),
+            rate_limit_redis_url=getattr(settings, "STRIPE_RATE_LIMIT_REDIS_URL", "") or "",
         )
     )
 
@@ -66,8 +72,20 @@ def _build_gateway(config: _GatewaySettings) -> PaymentGateway:
             "a Stripe sandbox cannot be used when BILLING_PRODUCTION is true"
         )
     # Imported here so that importing this package does not load the Stripe SDK.
+    from payments.gateways.ratelimit import build_rate_limiter, limit_name
     from payments.gateways.stripe import StripeGateway
 
+    if config.rate_limit_per_second < 0:
+        raise ImproperlyConfigured("STRIPE_RATE_LIMIT_PER_SECOND must be 0 (no limit) or more")
+    # One bucket per Stripe account for all its endpoints, so each endpoint stays under the
+    # rate whatever the mix of calls; a call waits for its token no longer than it would
+    # wait for Stripe's answer.
+    limiter = build_rate_limiter(
+        name=limit_name("stripe", config.api_key),
+        rate=config.rate_limit_per_second,
+        redis_url=config.rate_limit_redis_url,
+        max_wait=config.timeout,
+    )
     return StripeGateway(
         api_key=config.api_key,
         webhook_secret=config.webhook_secret,
@@ -75,4 +93,5 @@ def _build_gateway(config: _GatewaySettings) -> PaymentGateway:
         api_version=config.api_version or None,
         timeout=config.timeout,
         max_retries=config.max_retries,
+        limiter=limiter,
     )

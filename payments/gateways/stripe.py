@@ -35,6 +35,7 @@ from payments.gateways.base import (
     RefundRequest,
     SetupIntentInfo,
 )
+from payments.gateways.ratelimit import RateLimiter
 from payments.gateways.retry import RetryPolicy
 from payments.gateways.stripe_mapping import (
     ACCOUNT_REF_METADATA_KEY,
@@ -70,6 +71,9 @@ class StripeGateway:
     itself (`max_retries` times, exponential backoff from `retry_base_delay`), always resending
     the caller's idempotency key. One retry budget instead of two stacked ones, and delays the
     tests can shrink (the SDK's have a fixed floor of half a second).
+
+    Rate limit: with a `limiter`, every request sent (each retry too) first takes a token from
+    it, so all processes sharing the limiter stay under the rate Stripe allows.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class StripeGateway:
         retry_max_delay: float = 8.0,
         webhook_tolerance: int = WEBHOOK_TOLERANCE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        limiter: RateLimiter | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key is required")
@@ -95,6 +100,7 @@ class StripeGateway:
             raise ValueError("webhook_tolerance must be positive")
         self._webhook_secret = webhook_secret
         self._webhook_tolerance = webhook_tolerance
+        self._limiter = limiter
         self._retry = RetryPolicy(
             max_retries=max_retries, base_delay=retry_base_delay, max_delay=retry_max_delay, sleep=sleep
         )
@@ -275,9 +281,11 @@ class StripeGateway:
     # --- plumbing -------------------------------------------------------------------------
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
-        """Run one SDK call with our error mapping and retries."""
+        """Run one SDK call with our error mapping, rate limit and retries."""
 
         def attempt() -> T:
+            if self._limiter is not None:
+                self._limiter.acquire()
             try:
                 return call()
             except stripe.StripeError as exc:
