@@ -1,8 +1,7 @@
-from typing import Any
-
 from rest_framework import serializers
 
 from billing.models import Subscription
+from billing.validation import StrictInputSerializer
 from payments.serializers import PaymentOutputSerializer
 
 
@@ -59,24 +58,15 @@ class AccessOutputSerializer(serializers.Serializer):
     subscription = AccessSubscriptionSerializer(allow_null=True)
 
 
-class AutopayInputSerializer(serializers.Serializer):
+class AutopayInputSerializer(StrictInputSerializer):
     enabled = serializers.BooleanField()
 
 
-class SubscribeInputSerializer(serializers.Serializer):
+class SubscribeInputSerializer(StrictInputSerializer):
+    # The client never sends an amount: unknown fields are refused.
     tariff = serializers.CharField(help_text="The tariff's id or slug.", max_length=64)
     promo_code = serializers.CharField(required=False, allow_blank=False, max_length=64)
     autopay = serializers.BooleanField(required=False, default=True)
-
-    def to_internal_value(self, data: Any) -> Any:
-        # The client never sends an amount, or anything else we would silently ignore.
-        if isinstance(data, dict):
-            unexpected = sorted(set(data) - set(self.fields))
-            if unexpected:
-                raise serializers.ValidationError(
-                    {name: ["This field is not accepted."] for name in unexpected}
-                )
-        return super().to_internal_value(data)
 
 
 class CheckoutOutputSerializer(serializers.Serializer):

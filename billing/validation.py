@@ -5,6 +5,23 @@ from typing import Any
 from rest_framework import serializers
 
 
+class StrictInputSerializer(serializers.Serializer):
+    """An input serializer that refuses fields it does not know, instead of ignoring them.
+
+    A client that sends an amount, or misspells a field, hears so rather than being
+    silently misunderstood.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unexpected = sorted(set(data) - set(self.fields))
+            if unexpected:
+                raise serializers.ValidationError(
+                    {name: ["This field is not accepted."] for name in unexpected}
+                )
+        return super().to_internal_value(data)
+
+
 def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
     """Validate request data with an input serializer and return the clean values.
 

@@ -1,7 +1,6 @@
-from typing import Any
-
 from rest_framework import serializers
 
+from billing.validation import StrictInputSerializer
 from payments.models import CheckoutSession, Payment, RefundRequest
 
 
@@ -41,18 +40,9 @@ class CheckoutStatusOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "payment_status", "subscription_status", "failure_code", "failure_message"]
 
 
-class RefundRequestInputSerializer(serializers.Serializer):
+class RefundRequestInputSerializer(StrictInputSerializer):
+    # Only the reason: the amount is never the viewer's to choose.
     reason = serializers.CharField(max_length=2000, help_text="Why the viewer wants the payment back.")
-
-    def to_internal_value(self, data: Any) -> Any:
-        # Only the reason: the amount is never the viewer's to choose.
-        if isinstance(data, dict):
-            unexpected = sorted(set(data) - set(self.fields))
-            if unexpected:
-                raise serializers.ValidationError(
-                    {name: ["This field is not accepted."] for name in unexpected}
-                )
-        return super().to_internal_value(data)
 
 
 class RefundRequestOutputSerializer(serializers.ModelSerializer):

@@ -356,7 +356,16 @@ def _payment_move_refunded(payment: Payment) -> None:
     succeeded = (
         payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"] or 0
     )
-    refunded = min(max(payment.refunded_amount, succeeded), payment.amount)
+    payment_advance_refunded(payment=payment, refunded_total=succeeded)
+
+
+def payment_advance_refunded(*, payment: Payment, refunded_total: int) -> None:
+    """Raise a locked payment's refunded amount to `refunded_total`, never lowering it.
+
+    Amounts only move forward (and never past the payment), so a late or repeated answer or
+    event can never undo a refund; the viewer hears of each amount that moved.
+    """
+    refunded = min(max(payment.refunded_amount, refunded_total), payment.amount)
     if refunded == payment.refunded_amount:
         return
     refunded_now = refunded - payment.refunded_amount

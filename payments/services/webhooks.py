@@ -15,15 +15,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent
 from payments.models import (
     CheckoutSession,
     Payment,
     PaymentKind,
-    PaymentStatus,
-    RefundStatus,
     WebhookEvent,
     WebhookEventSource,
     WebhookEventStatus,
@@ -96,29 +93,12 @@ def _record_charge_refunds(event: WebhookEvent) -> None:
         ) or Payment.objects.select_for_update().filter(stripe_charge_id=charge.get("id")).first()
         if payment is None:
             return
-        from payments.services.refunds import refund_record_from_stripe
+        from payments.services.refunds import payment_advance_refunded, refund_record_from_stripe
 
         for refund in (charge.get("refunds") or {}).get("data") or []:
             # Ours (by Stripe id or our id in its metadata) moves on; a dashboard one gets a row.
             refund_record_from_stripe(payment=payment, data=refund)
-        # Amounts only move forward, so a late or repeated event can never undo a refund.
-        refunded = min(max(payment.refunded_amount, int(charge.get("amount_refunded") or 0)), payment.amount)
-        if refunded != payment.refunded_amount:
-            refunded_now = refunded - payment.refunded_amount
-            payment.refunded_amount = refunded
-            payment.status = (
-                PaymentStatus.REFUNDED if refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
-            )
-            payment.save(update_fields=["refunded_amount", "status", "updated_at"])
-            notify.payment_refunded(payment=payment, amount=refunded_now)
-
-
-def _refund_status(stripe_status: str | None) -> str:
-    return {
-        "succeeded": RefundStatus.SUCCEEDED,
-        "failed": RefundStatus.FAILED,
-        "canceled": RefundStatus.CANCELED,
-    }.get(stripe_status or "", RefundStatus.PENDING)
+        payment_advance_refunded(payment=payment, refunded_total=int(charge.get("amount_refunded") or 0))
 
 
 def _is_uuid(value: str) -> bool:
