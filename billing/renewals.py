@@ -34,7 +34,12 @@ from payments.gateways.base import (
     PermanentGatewayError,
 )
 from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind, PaymentStatus
-from payments.services.checkout import checkout_abandon, checkout_open, checkout_prepare_for_payment
+from payments.services.checkout import (
+    checkout_abandon,
+    checkout_open,
+    checkout_prepare_for_payment,
+    payment_mark_succeeded,
+)
 
 logger = logging.getLogger(__name__)
 S = SubscriptionStatus
@@ -266,15 +271,7 @@ def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> Rene
 
 
 def _mark_paid(payment: Payment, *, intent: PaymentIntentInfo | None, now: datetime) -> None:
-    payment.status = PaymentStatus.SUCCEEDED
-    payment.paid_at = now
-    payment.failure_code = payment.failure_message = ""
-    if intent is not None:
-        payment.stripe_payment_intent_id = intent.id
-        payment.stripe_charge_id = intent.latest_charge_id
-        if intent.card is not None:
-            payment.card_brand, payment.card_last4 = intent.card.brand, intent.card.last4
-    payment.save()
+    payment_mark_succeeded(payment=payment, intent=intent, card=intent.card if intent else None, now=now)
     notify.payment_succeeded(payment=payment)
 
 

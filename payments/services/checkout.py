@@ -204,7 +204,7 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
         checkout.save(update_fields=["status", "updated_at"])
     newly_paid = payment is not None and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED)
     if payment is not None and newly_paid:
-        _mark_paid(payment, view, now)
+        payment_mark_succeeded(payment=payment, intent=view.payment_intent, card=view.saved_card, now=now)
     subscription = (
         Subscription.objects.select_for_update()
         .select_related("account", "tariff")
@@ -252,15 +252,18 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
         notify.payment_succeeded(payment=payment)
 
 
-def _mark_paid(payment: Payment, view: _ProviderView, now: datetime) -> None:
+def payment_mark_succeeded(
+    *, payment: Payment, intent: PaymentIntentInfo | None, card: CardInfo | None, now: datetime
+) -> None:
+    """Record a locked payment as paid, with Stripe's ids and the card it reports (no number)."""
     payment.status = PaymentStatus.SUCCEEDED
     payment.paid_at = now
     payment.failure_code = payment.failure_message = ""
-    if view.payment_intent is not None:
-        payment.stripe_payment_intent_id = view.payment_intent.id
-        payment.stripe_charge_id = view.payment_intent.latest_charge_id
-    if view.saved_card is not None:
-        payment.card_brand, payment.card_last4 = view.saved_card.brand, view.saved_card.last4
+    if intent is not None:
+        payment.stripe_payment_intent_id = intent.id
+        payment.stripe_charge_id = intent.latest_charge_id
+    if card is not None:
+        payment.card_brand, payment.card_last4 = card.brand, card.last4
     payment.save()
 
 
