@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.models import BillingAccount
 from billing.errors import InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
+from billing.locks import subscription_lock
 from billing.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 from billing.periods import next_period_end
 from notifications import notify
@@ -29,13 +30,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _locked(subscription: Subscription) -> Subscription:
-    """Return the subscription re-read under a row lock (inside the caller's transaction)."""
-    return Subscription.objects.select_for_update().select_related("tariff").get(pk=subscription.pk)
-
-
 def _transition(subscription: Subscription, to: str, **changes: object) -> Subscription:
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     if to not in ALLOWED_TRANSITIONS[locked.status]:
         raise InvalidStatusTransition(
             details={"subscription": str(locked.pk), "from": locked.status, "to": to}
@@ -113,7 +109,7 @@ def subscription_mark_past_due(
 
     Access holds for the grace period after the period end (see billing.access).
     """
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     if locked.status == S.PAST_DUE:
         locked.next_renewal_attempt_at = retry_at
         locked.save(update_fields=["next_renewal_attempt_at", "updated_at"])
@@ -129,7 +125,7 @@ def subscription_renew(
 
     A late or repeated call for a period already entered changes nothing.
     """
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     if locked.current_period_end != period_start:
         return locked
     changes = {
@@ -161,7 +157,7 @@ class CannotResume(InvalidStatusTransition):
 @transaction.atomic
 def subscription_set_autopay(*, subscription: Subscription, enabled: bool) -> Subscription:
     """Turn automatic renewal on or off; without it the subscription ends at its period end."""
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     if locked.status not in LIVE_STATUSES:
         raise CannotChangeEndedSubscription()
     locked.autopay = enabled
@@ -177,7 +173,7 @@ def subscription_cancel(*, subscription: Subscription, at: datetime) -> Subscrip
     already picked up sees it before charging. A past-due subscription has no paid
     period left and ends at once.
     """
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     if locked.status in (S.TRIALING, S.ACTIVE):
         newly_canceled = not locked.cancel_at_period_end
         locked.cancel_at_period_end = True
@@ -194,7 +190,7 @@ def subscription_cancel(*, subscription: Subscription, at: datetime) -> Subscrip
 @transaction.atomic
 def subscription_resume(*, subscription: Subscription, at: datetime) -> Subscription:
     """Undo a cancel before the period ends."""
-    locked = _locked(subscription)
+    locked = subscription_lock(subscription.pk)
     running = locked.status in (S.TRIALING, S.ACTIVE)
     if not (
         running

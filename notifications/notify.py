@@ -7,10 +7,10 @@ after the commit.
 """
 
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 
+from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from notifications.models import EventType, NoticeKind
 from notifications.payloads import iso, payment_data, subscription_data
@@ -21,15 +21,6 @@ from payments.models import Payment
 S = SubscriptionStatus
 E = EventType
 K = NoticeKind
-
-
-def _locked(subscription_id: Any) -> Subscription:
-    """Return the subscription as it is now, under its row lock (taken by most callers already)."""
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("account", "tariff")
-        .get(pk=subscription_id)
-    )
 
 
 def _card(payment: Payment, subscription: Subscription) -> dict[str, str]:
@@ -108,7 +99,7 @@ def subscription_renewed(*, subscription: Subscription) -> None:
 
 def payment_succeeded(*, payment: Payment) -> None:
     """Tell that a payment succeeded, and send the viewer a receipt."""
-    subscription = _locked(payment.subscription_id)
+    subscription = subscription_lock(payment.subscription_id)
     event_publish(
         type=E.PAYMENT_SUCCEEDED,
         subscription=subscription,
@@ -144,7 +135,7 @@ def renewal_declined(*, subscription: Subscription, payment: Payment) -> None:
 
     When the decline ended the subscription, the expiry notice tells the viewer instead.
     """
-    subscription = _locked(subscription.pk)
+    subscription = subscription_lock(subscription.pk)
     event_publish(
         type=E.PAYMENT_FAILED,
         subscription=subscription,
@@ -177,7 +168,7 @@ def renewal_declined(*, subscription: Subscription, payment: Payment) -> None:
 
 def renewal_needs_authentication(*, subscription: Subscription, payment: Payment) -> None:
     """Tell that the bank wants the viewer to confirm a renewal, and send them the link."""
-    subscription = _locked(subscription.pk)
+    subscription = subscription_lock(subscription.pk)
     event_publish(
         type=E.PAYMENT_FAILED,
         subscription=subscription,
@@ -208,7 +199,7 @@ def renewal_needs_authentication(*, subscription: Subscription, payment: Payment
 
 def payment_refunded(*, payment: Payment, amount: int) -> None:
     """Tell that `amount` more of a payment was refunded (the payment row already says the total)."""
-    subscription = _locked(payment.subscription_id)
+    subscription = subscription_lock(payment.subscription_id)
     event_publish(
         type=E.PAYMENT_REFUNDED,
         subscription=subscription,
