@@ -30,6 +30,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from billing import clock
+from billing.locks import subscription_lock
 from billing.models import Subscription
 from notifications.models import (
     DeliveryStatus,
@@ -128,12 +129,7 @@ def event_publish(*, type: str, subscription: Subscription, payload: dict[str, A
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_publish must run inside the transaction of the change it describes")
-    user_id = (
-        Subscription.objects.select_for_update(of=("self",))
-        .filter(pk=subscription.pk)
-        .values_list("account__user_id", flat=True)
-        .get()
-    )
+    user_id = subscription_lock(subscription.pk).account.user_id
     last = OutboxEvent.objects.filter(subscription_id=subscription.pk).aggregate(last=Max("sequence"))["last"]
     event = OutboxEvent.objects.create(
         type=type,

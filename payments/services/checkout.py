@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.services import account_ensure_stripe_customer, account_save_card
 from billing import clock
+from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial
@@ -205,11 +206,7 @@ def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _
     newly_paid = payment is not None and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED)
     if payment is not None and newly_paid:
         payment_mark_succeeded(payment=payment, intent=view.payment_intent, card=view.saved_card, now=now)
-    subscription = (
-        Subscription.objects.select_for_update()
-        .select_related("account", "tariff")
-        .get(pk=checkout.subscription_id)
-    )
+    subscription = subscription_lock(checkout.subscription_id)
     if view.saved_card is not None and subscription.autopay:
         card = view.saved_card
         account_save_card(
@@ -274,7 +271,7 @@ def _apply_expired(checkout: CheckoutSession, payment: Payment | None) -> None:
     if payment is not None and payment.status == PaymentStatus.PENDING:
         payment.status = PaymentStatus.CANCELED
         payment.save(update_fields=["status", "updated_at"])
-    subscription = Subscription.objects.select_for_update().get(pk=checkout.subscription_id)
+    subscription = subscription_lock(checkout.subscription_id)
     still_payable = subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).exists()
     if subscription.status == SubscriptionStatus.PENDING and not still_payable:
         subscription_cancel_now(subscription=subscription, at=clock.now())
