@@ -81,6 +81,7 @@ class Subscription(models.Model):
         verbose_name = _("subscription")
         verbose_name_plural = _("subscriptions")
         ordering = ["-created_at"]
+        permissions = [("extend_subscription", _("Can extend a subscription as goodwill"))]
         constraints = [
             models.UniqueConstraint(
                 fields=["account"],

@@ -72,6 +72,12 @@ class Payment(models.Model):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at"]
+        # Accounting's reading of the payments as a whole, beyond looking at single rows.
+        permissions = [
+            ("export_payment", _("Can export payments")),
+            ("view_dashboard", _("Can view the accounting dashboard")),
+            ("view_reconciliation_report", _("Can view the daily reconciliation report")),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(refunded_amount__lte=F("amount")),
@@ -169,7 +175,10 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
-        permissions = [("approve_refund", _("Can approve refunds above the approval threshold"))]
+        permissions = [
+            ("approve_refund", _("Can approve refunds above the approval threshold")),
+            ("export_refund", _("Can export refunds")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),

@@ -27,6 +27,7 @@ promo_code_roles_migration = importlib.import_module("accounts.migrations.0006_r
 reconciliation_roles_migration = importlib.import_module("accounts.migrations.0007_roles_reconciliation")
 refund_roles_migration = importlib.import_module("accounts.migrations.0009_roles_refunds")
 notification_roles_migration = importlib.import_module("accounts.migrations.0008_roles_notifications")
+back_office_roles_migration = importlib.import_module("accounts.migrations.0010_roles_back_office")
 
 EXPECTED_PERMISSIONS = {
     "Manager": {
@@ -59,6 +60,7 @@ EXPECTED_PERMISSIONS = {
         "notifications.view_outboxevent",
         "notifications.view_eventdelivery",
         "notifications.redeliver_eventdelivery",
+        "billing.extend_subscription",
     },
     "Accounting": {
         "tariffs.view_tariff",
@@ -75,6 +77,11 @@ EXPECTED_PERMISSIONS = {
         "notifications.view_notice",
         "notifications.view_outboxevent",
         "notifications.view_eventdelivery",
+        "payments.export_payment",
+        "payments.export_refund",
+        "payments.view_dashboard",
+        "payments.view_reconciliation_report",
+        "auditlog.view_logentry",
     },
 }
 
@@ -126,6 +133,10 @@ class TestRolesMigration:
         notification_roles_migration.grant(notification_apps, schema_editor)
         refund_apps = MigrationLoader(connection).project_state(("accounts", "0009_roles_refunds")).apps
         refund_roles_migration.grant(refund_apps, schema_editor)
+        back_office_apps = (
+            MigrationLoader(connection).project_state(("accounts", "0010_roles_back_office")).apps
+        )
+        back_office_roles_migration.grant(back_office_apps, schema_editor)
         assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
 
     def test_refund_roles_migration_reverses_and_applies_again(self):
