@@ -1,9 +1,11 @@
 """The subscription engine's state: one row per subscription of a billing account."""
 
 import uuid
+from datetime import UTC
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import CURRENCY_CODE_REGEX
@@ -116,6 +118,22 @@ class Subscription(models.Model):
             models.Index(fields=["account", "-created_at"], name="subscription_account_idx"),
             # The admin lists subscriptions newest first.
             models.Index(fields=["-created_at"], name="subscription_created_idx"),
+            # Admin filters, each read newest first.
+            models.Index(fields=["status", "-created_at"], name="subscription_status_idx"),
+            models.Index(fields=["tariff", "-created_at"], name="subscription_tariff_idx"),
+            models.Index(fields=["currency", "-created_at"], name="subscription_currency_idx"),
+            # The dashboard (billing.dashboard.selectors): MRR and subscriber counts from the
+            # index alone; new subscriptions by UTC month created; churn by the day they ended.
+            models.Index(F("status"), F("currency"), F("tariff"), F("amount"), name="subscription_mrr_idx"),
+            models.Index(
+                TruncMonth("created_at", tzinfo=UTC),
+                F("created_at"),
+                condition=Q(billing_anchor__isnull=False),
+                name="subscription_started_idx",
+            ),
+            models.Index(
+                fields=["ended_at"], condition=Q(ended_at__isnull=False), name="subscription_ended_idx"
+            ),
         ]
 
     def __str__(self) -> str:

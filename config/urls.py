@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from billing.dashboard.views import accounting_dashboard
 from billing.errors import json_not_found
 from billing.pages import storefront
 from config.health import healthz, readyz
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Any other path under /api/ answers in the API's error shape, DEBUG or not.
     re_path(r"^api/", json_not_found),
+    path("admin/dashboard/", accounting_dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     path("storefront/", storefront, name="storefront"),
     path("checkout/success/", checkout_success, name="checkout-success"),

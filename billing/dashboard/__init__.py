@@ -1,0 +1,1 @@
+"""The accounting dashboard: figures read from our own tables, drawn as inline SVG in admin."""
