@@ -5,13 +5,15 @@ Neither touches the database: the access endpoint must stay at one query per req
 
 import hmac
 
+import jwt
 from django.conf import settings
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
 from accounts.principals import InternalService, Viewer
-from accounts.tokens import TokenError, decode_token
+from accounts.token_cache import VerificationConfig, verified_tokens
+from accounts.tokens import TokenClaims, TokenError, decode_token
 
 SERVICE_KEY_HEADER = "HTTP_X_SERVICE_KEY"
 
@@ -31,7 +33,7 @@ class ViewerJWTAuthentication(BaseAuthentication):
             )
         try:
             token = header[1].decode("ascii")
-            claims = decode_token(token)
+            claims = verified_claims(token)
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The token is not valid.", code="token_invalid") from exc
         except TokenError as exc:
@@ -41,6 +43,32 @@ class ViewerJWTAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="billing"'
+
+
+def _verification_config() -> VerificationConfig:
+    return (
+        settings.AUTH_JWT_ALGORITHM,
+        settings.AUTH_JWT_SECRET,
+        settings.AUTH_JWT_PUBLIC_KEY,
+        settings.AUTH_JWT_ISSUER,
+        settings.AUTH_JWT_AUDIENCE,
+    )
+
+
+def verified_claims(token: str) -> TokenClaims:
+    """Return a token's claims, verifying it unless this process verified it before and it has not expired.
+
+    A polling frontend sends the same token again and again; accounts/token_cache.py says
+    what is kept and for how long. Anything refused is refused again in full every time.
+    """
+    config = _verification_config()
+    claims = verified_tokens.get(token, config)
+    if claims is None:
+        claims = decode_token(token)  # raises TokenError for anything it refuses
+        # Verified just now, so `exp` is there and numeric; read it without a second check.
+        expires_at = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+        verified_tokens.put(token, config, claims=claims, expires_at=expires_at)
+    return claims
 
 
 def service_key_is_valid(presented: str, keys: list[str]) -> bool:

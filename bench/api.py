@@ -18,3 +18,28 @@ class FloorApi(APIView):
 
     def get(self, request: Request) -> Response:
         return Response(FLOOR_BODY)
+
+
+@extend_schema(exclude=True)
+class AccessCacheStatsApi(APIView):
+    """Answer this worker's access cache counters, for the benchmark's hit rate."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        import os
+
+        from billing.access_cache import access_cache
+
+        cache = access_cache()
+        stats = cache.stats if cache is not None else None
+        return Response(
+            {
+                "pid": os.getpid(),
+                "hits": stats.hits if stats else 0,
+                "misses": stats.misses if stats else 0,
+                "refused": stats.refused if stats else 0,
+                "entries": len(cache) if cache is not None else 0,
+            }
+        )

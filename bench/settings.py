@@ -28,6 +28,9 @@ AUTH_JWT_AUDIENCE = ""
 
 # As in production: the billing clock is the real time, not a demo offset read from a file.
 BILLING_CLOCK_FILE = ""
+# As in production: repeated polls of GET /access/ come from each worker's access cache, which
+# PostgreSQL's notifications keep right (billing/access_cache.py).
+BILLING_ACCESS_CACHE = True
 
 # Under load, only problems are worth a line.
 LOGGING = {

@@ -361,7 +361,9 @@ def _access_response(access: Access) -> Response:
     summary="Whether the caller may watch now (the frontend polls this)",
     description=(
         "`has_access` is true for a trialing or active subscription, and for a past-due one "
-        "within the grace period. One indexed database query per request."
+        "within the grace period. At most one indexed database query per request; repeated "
+        "polls are answered from a per-process cache that PostgreSQL keeps right by notifying "
+        "every committed change."
     ),
     responses={200: AccessOutputSerializer, **VIEWER_ERRORS},
     examples=[

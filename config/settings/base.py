@@ -289,3 +289,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Access cache -------------------------------------------------------------------
+# Each web process keeps the rows GET /access/ is answered from, and PostgreSQL tells it
+# (LISTEN/NOTIFY, billing/migrations/0007) of every committed change to them; see
+# billing/access_cache.py for how fresh the answers are. Ignored (always off) on SQLite.
+BILLING_ACCESS_CACHE = env.bool("BILLING_ACCESS_CACHE", default=True)
+
+# --- Exports (django-import-export) -------------------------------------------------
+# Exports need the model's own "export" permission (payments.export_payment,
+# payments.export_refund: Accounting only), not merely "view", which Support also has.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"

@@ -16,6 +16,7 @@ EVENT_DELIVERY_TIMEOUT_SECONDS = 2.0
 AUTH_JWT_ALGORITHM = "HS256"
 AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 BILLING_SERVICE_KEYS = ["test-service-key"]
+BILLING_ACCESS_CACHE = False  # on only in the tests that test it: it holds a connection of its own
 # Tests point STRIPE_API_BASE at a sandbox or emulator they start themselves.
 STRIPE_SECRET_KEY = "sk_test_billing_tests"
 # Worker processes started by tests are pointed at the test's sandbox through the environment.
