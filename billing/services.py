@@ -4,15 +4,21 @@ A subscription's status changes only here, through `_transition`, which locks th
 re-reads it and refuses any move the lifecycle does not allow.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_noop
+from rest_framework import status
 
 from accounts.models import BillingAccount
-from billing.errors import InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
+from billing import clock
+from billing.audit import AuditAction, audit_changes, audit_entry_create
+from billing.errors import DomainError, InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from billing.locks import subscription_lock
 from billing.models import LIVE_STATUSES, Subscription, SubscriptionStatus
-from billing.periods import next_period_end
+from billing.periods import add_months, months_between, next_period_end, period_length_in_months
 from notifications import notify
 from tariffs.models import Tariff
 
@@ -215,3 +221,154 @@ def subscription_cancel_now(*, subscription: Subscription, at: datetime) -> Subs
 def subscription_expire(*, subscription: Subscription, at: datetime) -> Subscription:
     """End a subscription that ran out: canceled at period end, or dunning exhausted."""
     return _transition(subscription, S.EXPIRED, ended_at=at, next_renewal_attempt_at=None)
+
+
+# --- goodwill extensions ---------------------------------------------------------------
+
+EXTENSION_MAX_DAYS = 365
+
+
+# Messages are marked for translation (admin shows them translated) but kept in English here,
+# as the API answers every error in English.
+class ExtensionInvalid(DomainError):
+    code = "extension_invalid"
+    message = gettext_noop("A goodwill extension is 1 to 365 days, with a reason.")
+
+
+class SubscriptionNotExtendable(DomainError):
+    code = "subscription_not_extendable"
+    message = gettext_noop("Only a trialing or active subscription can be extended.")
+    status_code = status.HTTP_409_CONFLICT
+
+
+class SubscriptionPastDue(SubscriptionNotExtendable):
+    code = "subscription_past_due"
+    message = gettext_noop(
+        "This subscription is past due: its renewal is being retried. It can be extended once "
+        "the renewal is paid."
+    )
+
+
+class RenewalUnderWay(SubscriptionNotExtendable):
+    code = "renewal_under_way"
+    message = gettext_noop(
+        "This subscription's period is over and its renewal is under way; try again once it has renewed."
+    )
+
+
+class SubscriptionChanged(SubscriptionNotExtendable):
+    code = "subscription_changed"
+    message = gettext_noop(
+        "The subscription's period end has changed since the form was shown (extended already?). "
+        "Check it and start again."
+    )
+
+
+@dataclass(frozen=True)
+class ExtensionPlan:
+    """Where a goodwill extension puts a subscription: its new period end and what follows."""
+
+    period_end: datetime
+    billing_anchor: datetime
+    next_period_end: datetime
+
+
+def subscription_extension_plan(*, subscription: Subscription, days: int) -> ExtensionPlan:
+    """Return the period end, billing anchor and next renewal's period end after extending by `days`.
+
+    Renewals start the next period at `current_period_end` but end it one tariff period after
+    it *counted from the billing anchor* (billing.renewals, billing.periods), and promo
+    discounts count paid periods from the anchor too (billing.pricing). Moving only the period
+    end would make the next paid period shorter by the days given, since the anchor's day of
+    the month would win; re-anchoring at the new end would restart the period count and give
+    a first-period discount again. So the anchor moves to the new end's day and time, in the
+    month the same number of periods earlier: the next period runs from the new end for one
+    whole tariff period, and the periods counted (hence any discount still owed) stay the
+    same. Month ends keep the clamping rule of billing.periods (a 31st renews on the 30th in
+    April) unless the anchor's month lacks the new end's day (29 to 31): the anchor then
+    takes that month's last day, later periods end on that day, and the first period after
+    the extension is shorter than a calendar month by those one to three days. Periods of
+    several months look for an earlier month that has the day before clamping.
+    """
+    end = subscription.current_period_end
+    if end is None:
+        raise SubscriptionNotExtendable(details={"status": subscription.status})
+    new_end = end + timedelta(days=days)
+    anchor = subscription.billing_anchor or end
+    tariff = subscription.tariff
+    length = period_length_in_months(tariff.period_unit, tariff.period_count)
+    periods_elapsed = months_between(anchor, end) // length
+    # Months back from the new end to the anchor: whole periods, plus up to a period less one
+    # month, which counts the same periods and may land on a month long enough for the day.
+    back = periods_elapsed * length
+    candidates = [add_months(new_end, -(back + extra)) for extra in range(length)]
+    new_anchor = next((a for a in candidates if a.day == new_end.day), candidates[0])
+    following = next_period_end(
+        anchor=new_anchor, period_end=new_end, unit=tariff.period_unit, count=tariff.period_count
+    )
+    return ExtensionPlan(period_end=new_end, billing_anchor=new_anchor, next_period_end=following)
+
+
+@transaction.atomic
+def subscription_extend(
+    *,
+    subscription: Subscription,
+    days: int,
+    actor: AbstractBaseUser,
+    reason: str,
+    expected_period_end: datetime | None = None,
+) -> Subscription:
+    """Give a live subscription `days` more of its current period for free (support's goodwill).
+
+    The period end and the billing anchor move on together (see `subscription_extension_plan`),
+    so the next charge happens at the new end and pays one whole period. Refused with a
+    `DomainError`: days outside 1..365 or no reason (`ExtensionInvalid`); a pending, canceled,
+    expired (`SubscriptionNotExtendable`) or past-due (`SubscriptionPastDue`) subscription; a
+    period already over, whose renewal is under way (`RenewalUnderWay`); and, when
+    `expected_period_end` is given (the end the form showed), a period end that moved since
+    (`SubscriptionChanged`), so a resubmitted form never extends twice.
+    """
+    reason = reason.strip()
+    if not 1 <= days <= EXTENSION_MAX_DAYS or not reason:
+        raise ExtensionInvalid(details={"days": days, "max_days": EXTENSION_MAX_DAYS})
+    locked = subscription_lock(subscription.pk)
+    if locked.status == S.PAST_DUE:
+        # The failed renewal's payment is tied to the old period end (unique per period), its
+        # retries and the grace period count from it, and a late success renews only from it:
+        # moving the end would orphan that payment. Support extends once it is paid.
+        raise SubscriptionPastDue(details={"status": locked.status})
+    if locked.status not in (S.TRIALING, S.ACTIVE) or locked.current_period_end is None:
+        raise SubscriptionNotExtendable(details={"status": locked.status})
+    if expected_period_end is not None and locked.current_period_end != expected_period_end:
+        raise SubscriptionChanged(details={"current_period_end": locked.current_period_end.isoformat()})
+    if locked.current_period_end <= clock.now():
+        # A renewal charge for this period end may be in flight (processing at Stripe): its
+        # success renews only from the period end it was made for, which must stay put.
+        raise RenewalUnderWay(details={"current_period_end": locked.current_period_end.isoformat()})
+    plan = subscription_extension_plan(subscription=locked, days=days)
+    before = {
+        "current_period_end": locked.current_period_end,
+        "billing_anchor": locked.billing_anchor,
+        "trial_end": locked.trial_end,
+    }
+    after = {
+        "current_period_end": plan.period_end,
+        "billing_anchor": plan.billing_anchor,
+        # A trial runs to the period end: the extended trial ends, and is charged, at the new end.
+        "trial_end": plan.period_end if locked.status == S.TRIALING else locked.trial_end,
+    }
+    for field, value in after.items():
+        setattr(locked, field, value)
+    locked.save(update_fields=[*after, "updated_at"])
+    # No outbox event: none in the catalogue (docs/events.md) means "more time, unpaid"
+    # (`subscription.renewed` would tell of a payment); services learn the new end from the
+    # next event's `subscription` or from the access endpoint, which reads the row.
+    audit_entry_create(
+        actor=actor,
+        action=AuditAction.SUBSCRIPTION_EXTEND,
+        target=locked,
+        changes=audit_changes(before, after),
+        reason=reason,
+        details={"days": days, "next_period_end": plan.next_period_end.isoformat()},
+    )
+    return locked

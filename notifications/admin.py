@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
@@ -117,9 +118,14 @@ class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def send_again(self, request: HttpRequest, queryset: QuerySet[Notice]) -> None:
         notices = list(queryset)
         for notice in notices:
-            notice_resend(notice=notice)
+            notice_resend(notice=notice, actor=request.user)  # type: ignore[arg-type]
         self.message_user(
-            request, _("%(count)d notice(s) queued to be sent.") % {"count": len(notices)}, messages.SUCCESS
+            request,
+            ngettext(
+                "%(count)d notice queued to be sent.", "%(count)d notices queued to be sent.", len(notices)
+            )
+            % {"count": len(notices)},
+            messages.SUCCESS,
         )
 
     def has_resend_permission(self, request: HttpRequest) -> bool:
@@ -219,7 +225,12 @@ class EventDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             delivery_redeliver(delivery=delivery)
         self.message_user(
             request,
-            _("%(count)d delivery(ies) queued to be sent again.") % {"count": len(deliveries)},
+            ngettext(
+                "%(count)d delivery queued to be sent again.",
+                "%(count)d deliveries queued to be sent again.",
+                len(deliveries),
+            )
+            % {"count": len(deliveries)},
             messages.SUCCESS,
         )
 

@@ -586,7 +586,7 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         events = list(queryset)
         for event in events:
-            webhook_event_reprocess(event=event)
+            webhook_event_reprocess(event=event, actor=request.user)  # type: ignore[arg-type]
         self.message_user(
             request, _("%(count)d event(s) queued for processing.") % {"count": len(events)}, messages.SUCCESS
         )

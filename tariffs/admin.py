@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -26,6 +26,7 @@ from tariffs.models import (
     Tariff,
 )
 from tariffs.selectors import promo_code_normalize
+from tariffs.services import tariff_set_active
 
 # Fifteen digits keep any currency's amount, in minor units, inside a 64-bit column.
 PRICE_MAX_DIGITS = 15
@@ -177,10 +178,7 @@ class TariffAdmin(admin.ModelAdmin):
 
     def _set_active(self, request: HttpRequest, queryset: QuerySet[Tariff], *, active: bool) -> int:
         """Flip the tariffs that are not in that state yet, and record each in their history."""
-        tariffs = list(queryset.exclude(is_active=active))
-        Tariff.objects.filter(pk__in=[t.pk for t in tariffs]).update(
-            is_active=active, updated_at=timezone.now()
-        )
+        tariffs = tariff_set_active(tariffs=queryset, active=active)
         # Stored untranslated, as the admin stores its own change messages.
         with translation.override(None):
             label = str(Tariff._meta.get_field("is_active").verbose_name)

@@ -86,6 +86,20 @@ def _counted(redemptions: QuerySet[PromoRedemption]) -> QuerySet[PromoRedemption
     return redemptions.filter(released_at__isnull=True).exclude(_NEVER_STARTED)
 
 
+@transaction.atomic
+def tariff_set_active(*, tariffs: QuerySet[Tariff], active: bool) -> list[Tariff]:
+    """Activate or deactivate tariffs; return those whose state changed.
+
+    Each row is saved on its own (not one UPDATE), so the audit log records every change
+    with the staff member who made it.
+    """
+    changed = list(tariffs.select_for_update().exclude(is_active=active).order_by("pk"))
+    for tariff in changed:
+        tariff.is_active = active
+        tariff.save(update_fields=["is_active", "updated_at"])
+    return changed
+
+
 def promo_code_validate(
     *,
     code: str,

@@ -16,10 +16,12 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.audit import AuditAction, audit_changes, audit_entry_create
 from billing.models import Subscription, SubscriptionStatus
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind, NoticeStatus
@@ -214,9 +216,24 @@ def notices_dispatch(*, now: datetime | None = None) -> int:
     return sent
 
 
-def notice_resend(*, notice: Notice) -> None:
-    """Send a notice again, whatever became of it (support's action in admin): a fresh round of tries."""
+@transaction.atomic
+def notice_resend(*, notice: Notice, actor: User | None = None, reason: str = "") -> None:
+    """Send a notice again, whatever became of it (support's action in admin): a fresh round of tries.
+
+    A staff member's resend (`actor`) is recorded in the audit log with what it reset.
+    """
+    locked = Notice.objects.select_for_update().get(pk=notice.pk)
+    before = {"status": locked.status, "attempts": locked.attempts}
     Notice.objects.filter(pk=notice.pk).update(
         status=NoticeStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
     )
+    if actor is not None:
+        audit_entry_create(
+            actor=actor,
+            action=AuditAction.NOTICE_RESEND,
+            target=locked,
+            changes=audit_changes(before, {"status": NoticeStatus.PENDING, "attempts": 0}),
+            reason=reason,
+            details={"kind": locked.kind, "subscription": str(locked.subscription_id), "to": locked.to_email},
+        )
     transaction.on_commit(_nudge_dispatcher, robust=True)

@@ -12,6 +12,11 @@ Money path of one refund, so that no double click, second agent or retry refunds
 A refund that ends access cancels the subscription once the refund has succeeded (at once
 when Stripe answers "succeeded", otherwise when the webhook says so): a refund that fails
 never takes away access that was paid for.
+
+Every step a staff member takes (a refund, its approval or rejection, a viewer's request
+approved or rejected) is recorded in the audit log (billing.audit) in its transaction, and so
+is what Stripe's immediate answer moved (refund and payment status, refunded amount, access);
+what webhooks move later is the system's doing and is not.
 """
 
 import logging
@@ -24,12 +29,14 @@ from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from accounts.models import BillingAccount
 from billing import clock
+from billing.audit import AuditAction, audit_changes, audit_entry_create
 from billing.errors import DomainError, NotFound
-from billing.models import SubscriptionStatus
+from billing.models import Subscription, SubscriptionStatus
 from billing.money import format_money
 from billing.services import subscription_cancel_now
 from notifications import notify
@@ -62,40 +69,42 @@ _ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, 
 
 class PaymentNotRefundable(DomainError):
     code = "payment_not_refundable"
-    message = "Only a paid payment with something left to refund can be refunded."
+    message = gettext_noop("Only a paid payment with something left to refund can be refunded.")
 
 
 class RefundAmountTooLarge(DomainError):
     code = "refund_amount_too_large"
-    message = "The amount is more than what is left to refund."
+    message = gettext_noop("The amount is more than what is left to refund.")
 
 
 class RefundNotAwaitingApproval(DomainError):
     code = "refund_not_awaiting_approval"
-    message = "This refund is not waiting for an approval."
+    message = gettext_noop("This refund is not waiting for an approval.")
     status_code = status.HTTP_409_CONFLICT
 
 
 class RefundApprovalNotAllowed(DomainError):
     code = "refund_approval_not_allowed"
-    message = "A refund must be approved by another staff member with the right to approve refunds."
+    message = gettext_noop(
+        "A refund must be approved by another staff member with the right to approve refunds."
+    )
     status_code = status.HTTP_403_FORBIDDEN
 
 
 class RefundWindowClosed(DomainError):
     code = "refund_window_closed"
-    message = "This payment is too old to ask for a refund."
+    message = gettext_noop("This payment is too old to ask for a refund.")
 
 
 class RefundRequestExists(DomainError):
     code = "refund_request_exists"
-    message = "A refund request for this payment is already open."
+    message = gettext_noop("A refund request for this payment is already open.")
     status_code = status.HTTP_409_CONFLICT
 
 
 class RefundRequestNotOpen(DomainError):
     code = "refund_request_not_open"
-    message = "This refund request has already been decided."
+    message = gettext_noop("This refund request has already been decided.")
     status_code = status.HTTP_409_CONFLICT
 
 
@@ -156,7 +165,7 @@ def refund_create(
     if refund.status == RefundStatus.PENDING and refund.stripe_refund_id is None:
         # A repeated submission of a refund whose first call got no answer asks again with the
         # same key: Stripe returns the refund it made, or makes it now, never a second one.
-        return refund_send(refund=refund)
+        return refund_send(refund=refund, actor=created_by)
     if not created:
         logger.info("refund %s was already submitted with this form", refund.pk)
     return refund
@@ -218,7 +227,7 @@ def _refund_insert(
     if end_access is None:
         end_access = refund_access_default(payment=payment, amount=amount)
     above_threshold = amount > settings.REFUND_APPROVAL_THRESHOLD
-    return Refund.objects.create(
+    refund = Refund.objects.create(
         payment=payment,
         amount=amount,
         currency=payment.currency,
@@ -229,13 +238,34 @@ def _refund_insert(
         created_by=created_by,
         request_key=request_key,
     )
+    if created_by is not None:
+        audit_entry_create(
+            actor=created_by,
+            action=AuditAction.REFUND_CREATE,
+            target=refund,
+            changes={"status": (None, refund.status), "amount": (None, amount)},
+            reason=_reason_text(refund),
+            details={
+                "payment": str(payment.pk),
+                "currency": payment.currency,
+                "left_to_refund": [left, left - amount],
+                "end_access": end_access,
+            },
+        )
+    return refund
 
 
-def refund_send(*, refund: Refund) -> Refund:
+def _reason_text(refund: Refund) -> str:
+    """Return why a refund is made, as the audit log keeps it: its reason code and comment."""
+    return f"{refund.reason}: {refund.comment}" if refund.comment else refund.reason
+
+
+def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
     """Ask Stripe for a pending refund (idempotency key `refund:<id>`) and apply the answer.
 
     A Stripe outage leaves the refund pending, to be sent again with the same key; an
-    answer Stripe will never change its mind about (e.g. already refunded) fails it.
+    answer Stripe will never change its mind about (e.g. already refunded) fails it. With an
+    `actor` (the staff member whose action sends it), what the answer moved is audited.
     """
     payment = refund.payment
     if not payment.stripe_payment_intent_id:  # checked when the refund was written
@@ -257,19 +287,33 @@ def refund_send(*, refund: Refund) -> Refund:
         else:
             with transaction.atomic():
                 Payment.objects.select_for_update().get(pk=payment.pk)
-                Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+                failed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
                     status=RefundStatus.FAILED, failure_reason=(exc.code or exc.message)[:255]
                 )
+                if failed and actor is not None:
+                    audit_entry_create(
+                        actor=actor,
+                        action=AuditAction.REFUND_SEND,
+                        target=refund,
+                        changes={"status": (RefundStatus.PENDING, RefundStatus.FAILED)},
+                        reason=_reason_text(refund),
+                        details={"payment": str(payment.pk), "stripe_error": exc.code or exc.message},
+                    )
         refund.refresh_from_db()
         return refund
-    return refund_apply(refund=refund, info=info)
+    return refund_apply(refund=refund, info=info, actor=actor)
 
 
 @transaction.atomic
-def refund_apply(*, refund: Refund, info: RefundInfo) -> Refund:
-    """Record Stripe's word on one of our refunds: its id, and its status when that moved on."""
+def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None) -> Refund:
+    """Record Stripe's word on one of our refunds: its id, and its status when that moved on.
+
+    With an `actor`, the refund's and payment's values that moved (and access, when the
+    refund ended it) are audited as that staff member's doing.
+    """
     payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
     locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    before = _refund_snapshot(locked, payment) if actor is not None else {}
     _refund_set_from_stripe(
         payment=payment,
         refund=locked,
@@ -277,7 +321,30 @@ def refund_apply(*, refund: Refund, info: RefundInfo) -> Refund:
         stripe_status=info.status,
         failure_reason=info.failure_reason,
     )
+    if actor is not None and (changes := audit_changes(before, _refund_snapshot(locked, payment))):
+        audit_entry_create(
+            actor=actor,
+            action=AuditAction.REFUND_SEND,
+            target=locked,
+            changes=changes,
+            reason=_reason_text(locked),
+            details={"payment": str(payment.pk), "currency": payment.currency},
+        )
     return locked
+
+
+def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
+    """Return what a refund's answer can move: its status, the payment's refund, the access."""
+    subscription_status = (
+        Subscription.objects.filter(pk=payment.subscription_id).values_list("status", flat=True).first()
+    )
+    return {
+        "status": refund.status,
+        "stripe_refund_id": refund.stripe_refund_id,
+        "payment.status": payment.status,
+        "payment.refunded_amount": payment.refunded_amount,
+        "subscription.status": subscription_status,
+    }
 
 
 def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refund:
@@ -410,7 +477,18 @@ def refund_approve(*, refund: Refund, approver: User) -> Refund:
         locked.status = RefundStatus.PENDING
         locked.approved_by = approver
         locked.save(update_fields=["status", "approved_by", "updated_at"])
-    return refund_send(refund=locked)
+        audit_entry_create(
+            actor=approver,
+            action=AuditAction.REFUND_APPROVE,
+            target=locked,
+            changes={
+                "status": (RefundStatus.AWAITING_APPROVAL, RefundStatus.PENDING),
+                "approved_by": (None, approver.get_username()),
+            },
+            reason=_reason_text(locked),
+            details={"payment": str(locked.payment_id), "amount": locked.amount, "currency": locked.currency},
+        )
+    return refund_send(refund=locked, actor=approver)
 
 
 @transaction.atomic
@@ -425,6 +503,14 @@ def refund_reject(*, refund: Refund, rejected_by: User, note: str = "") -> Refun
     locked.status = RefundStatus.CANCELED
     locked.failure_reason = f"rejected by {rejected_by.get_username()}: {note}".strip(": ")[:255]
     locked.save(update_fields=["status", "failure_reason", "updated_at"])
+    audit_entry_create(
+        actor=rejected_by,
+        action=AuditAction.REFUND_REJECT,
+        target=locked,
+        changes={"status": (RefundStatus.AWAITING_APPROVAL, RefundStatus.CANCELED)},
+        reason=note,
+        details={"payment": str(locked.payment_id), "amount": locked.amount, "currency": locked.currency},
+    )
     return locked
 
 
@@ -480,8 +566,19 @@ def refund_request_approve(*, refund_request: RefundRequest, staff: User, note: 
         locked.decision_note = note
         locked.refund = refund
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "refund"])
+        audit_entry_create(
+            actor=staff,
+            action=AuditAction.REFUND_REQUEST_APPROVE,
+            target=locked,
+            changes={
+                "status": (RefundRequestStatus.OPEN, RefundRequestStatus.APPROVED),
+                "refund": (None, refund.pk),
+            },
+            reason=note,
+            details={"payment": str(payment.pk), "amount": refund.amount, "currency": refund.currency},
+        )
     if refund.status == RefundStatus.PENDING:
-        return refund_send(refund=refund)
+        return refund_send(refund=refund, actor=staff)
     return refund
 
 
@@ -500,6 +597,14 @@ def refund_request_reject(*, refund_request: RefundRequest, staff: User, note: s
         locked.decided_at = clock.now()
         locked.decision_note = note
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        audit_entry_create(
+            actor=staff,
+            action=AuditAction.REFUND_REQUEST_REJECT,
+            target=locked,
+            changes={"status": (RefundRequestStatus.OPEN, RefundRequestStatus.REJECTED)},
+            reason=note,
+            details={"payment": str(locked.payment_id)},
+        )
         if locked.account.email:
             transaction.on_commit(lambda: _send_rejection_email(locked))
     return locked

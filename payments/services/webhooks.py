@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing.audit import AuditAction, audit_entry_create
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent
 from payments.models import (
@@ -165,9 +167,26 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
     return event
 
 
-def webhook_event_reprocess(*, event: WebhookEvent) -> None:
-    """Queue a stored event to be handled again (support's replay from admin)."""
+@transaction.atomic
+def webhook_event_reprocess(*, event: WebhookEvent, actor: User | None = None, reason: str = "") -> None:
+    """Queue a stored event to be handled again (support's replay from admin).
+
+    A replay by a staff member (`actor`) is recorded in the audit log with the status it
+    left; the worker's outcome is the event's own status and error.
+    """
     from payments.tasks import process_webhook_event
 
-    WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEventStatus.RECEIVED)
+    locked = WebhookEvent.objects.select_for_update().get(pk=event.pk)
+    previous = locked.status
+    locked.status = WebhookEventStatus.RECEIVED
+    locked.save(update_fields=["status"])
+    if actor is not None:
+        audit_entry_create(
+            actor=actor,
+            action=AuditAction.WEBHOOK_EVENT_REPROCESS,
+            target=locked,
+            changes={"status": (previous, WebhookEventStatus.RECEIVED)},
+            reason=reason,
+            details={"event_id": locked.event_id, "type": locked.type, "attempts": locked.attempts},
+        )
     transaction.on_commit(lambda: process_webhook_event.delay(event.pk))

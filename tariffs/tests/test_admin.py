@@ -1,6 +1,7 @@
 """Managers keep the catalogue in the admin, typing prices as people read them."""
 
 import pytest
+from auditlog.models import LogEntry
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
@@ -164,6 +165,12 @@ class TestActivation:
 
         assert "2 tariffs were deactivated." in response.content.decode()
         assert list(Tariff.objects.filter(is_active=True)) == [untouched]
+        # Each flip is in the audit log, with the manager who made it.
+        logged = LogEntry.objects.filter(action=LogEntry.Action.UPDATE).select_related("actor")
+        assert {(int(e.object_pk), e.actor.username, e.changes_dict["is_active"][1]) for e in logged} == {
+            (first.pk, "manager", "False"),
+            (second.pk, "manager", "False"),
+        }
 
     def test_activate_action_counts_only_tariffs_it_changed(self, login_as):
         inactive = TariffFactory(is_active=False)
