@@ -1,6 +1,7 @@
 """Admin of payments and refunds: read-only, since money moves only through the services."""
 
 import uuid
+from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
@@ -14,15 +15,26 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, re_path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ExportMixin
 
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
 from billing.errors import DomainError
 from billing.models import Subscription
 from billing.money import format_money, to_major_units, to_minor_units
+from payments.exports import (
+    EXPORT_FORMATS,
+    PaymentExportForm,
+    PaymentResource,
+    RefundExportForm,
+    RefundResource,
+)
+from payments.gateways.base import GatewayError
 from payments.models import (
     CheckoutSession,
     Payment,
@@ -34,6 +46,7 @@ from payments.models import (
     RefundStatus,
     WebhookEvent,
 )
+from payments.services.daily_report import reconciliation_report_for_day
 from payments.services.refunds import (
     refund_access_default,
     refund_approve,
@@ -45,6 +58,7 @@ from payments.services.refunds import (
 )
 from payments.services.webhooks import webhook_event_reprocess
 from tariffs.admin import CurrencyListFilter
+from tariffs.models import Tariff
 
 
 class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -120,8 +134,41 @@ class RefundForm(forms.Form):
         return bool(choice == ACCESS_END)
 
 
+class TariffListFilter(admin.SimpleListFilter):
+    """Filter by the tariff subscribed to, offering the small tariff table's entries."""
+
+    title = _("tariff")
+    parameter_name = "tariff"
+    # The path from the filtered model to its subscription's tariff id.
+    tariff_path = "subscription__tariff_id"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(pk), slug) for pk, slug in Tariff.objects.order_by("slug").values_list("pk", "slug")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(**{self.tariff_path: int(value)})
+        return queryset
+
+
+class RefundTariffListFilter(TariffListFilter):
+    tariff_path = "payment__subscription__tariff_id"
+
+
+class ExportAdminMixin(ExportMixin):
+    """CSV and XLSX exports for a chosen date range, for holders of `export_<model>` only.
+
+    The permission code is set by IMPORT_EXPORT_EXPORT_PERMISSION_CODE (config/settings/base.py);
+    import is never offered (ExportMixin has none).
+    """
+
+    export_formats = EXPORT_FORMATS
+    import_export_change_list_template = "admin/payments/change_list_export.html"
+
+
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "account_user_id",
@@ -132,8 +179,10 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "paid_at",
     )
-    list_filter = ("status", "kind", CurrencyListFilter, "created_at")
+    list_filter = ("status", "kind", TariffListFilter, CurrencyListFilter, "created_at", "paid_at")
     list_select_related = ("subscription__account",)
+    resource_classes = [PaymentResource]
+    export_form_class = PaymentExportForm
     # Searched by get_search_results below; listed here for the search box and its help.
     search_fields = (
         "subscription__account__user_id",
@@ -180,7 +229,56 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.refund_view),
             name="payments_payment_refund",
         )
-        return [refund, *super().get_urls()]
+        # Before the catch-all "<path:object_id>/" routes, which would take it for an id.
+        report = path(
+            "reconciliation-report/",
+            self.admin_site.admin_view(self.reconciliation_report_view),
+            name="payments_payment_reconciliation_report",
+        )
+        return [report, refund, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        can_see_report = request.user.has_perm("payments.view_reconciliation_report")
+        return super().changelist_view(
+            request, {**(extra_context or {}), "has_reconciliation_report_permission": can_see_report}
+        )
+
+    def reconciliation_report_view(self, request: HttpRequest) -> HttpResponse:
+        """Show one UTC day's totals and every mismatch between our payments and refunds and Stripe's."""
+        if not request.user.has_perm("payments.view_reconciliation_report"):
+            raise PermissionDenied
+        # Yesterday by default: the last day that is over at Stripe too.
+        yesterday = timezone.now().astimezone(UTC).date() - timedelta(days=1)
+        day, report, error = yesterday, None, ""
+        raw_day = request.GET.get("day", "")
+        try:
+            day = date.fromisoformat(raw_day) if raw_day else yesterday
+        except ValueError:
+            error = str(_("Enter the day as YYYY-MM-DD."))
+        if not error:
+            try:
+                report = reconciliation_report_for_day(day=day)
+            except GatewayError as exc:
+                # The page says what failed instead of a 500: the usual cause is Stripe being
+                # unreachable for a moment, and reloading is the remedy.
+                error = _(
+                    "Could not read Stripe's records for %(day)s: %(error)s. Try again in a moment."
+                ) % {
+                    "day": day.isoformat(),
+                    "error": exc.message,
+                }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Reconciliation report for %(day)s (UTC)") % {"day": day.isoformat()},
+            "day": day,
+            "report": report,
+            "error": error,
+            "changelist_url": reverse("admin:payments_payment_changelist"),
+        }
+        return TemplateResponse(request, "admin/payments/payment/reconciliation_report.html", context)
 
     def change_view(
         self,
@@ -243,7 +341,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 request_key=form.cleaned_data["request_key"],
             )
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, gettext(exc.message))
             return self._refund_page(
                 request, payment, form, refund_left_amount(payment=payment), confirm=False
             )
@@ -341,7 +439,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "payment",
@@ -354,8 +452,10 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "stripe_refund_id",
         "created_at",
     )
-    list_filter = ("status", "reason", "created_at")
+    list_filter = ("status", "reason", RefundTariffListFilter, CurrencyListFilter, "created_at")
     list_select_related = ("payment", "created_by", "approved_by")
+    resource_classes = [RefundResource]
+    export_form_class = RefundExportForm
     actions = ["approve", "reject"]
     # Searched by get_search_results below; listed here for the search box and its help.
     search_fields = ("stripe_refund_id", "payment__subscription__account__user_id", "id")
@@ -393,7 +493,11 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 done = refund_approve(refund=refund, approver=request.user)  # type: ignore[arg-type]
             except DomainError as exc:
-                self.message_user(request, f"{refund}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(refund)s: %(error)s") % {"refund": refund, "error": gettext(exc.message)},
+                    messages.ERROR,
+                )
                 continue
             self.message_user(request, _("Approved: %(refund)s") % {"refund": done}, messages.SUCCESS)
 
@@ -403,7 +507,11 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             try:
                 done = refund_reject(refund=refund, rejected_by=request.user)  # type: ignore[arg-type]
             except DomainError as exc:
-                self.message_user(request, f"{refund}: {exc.message}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(refund)s: %(error)s") % {"refund": refund, "error": gettext(exc.message)},
+                    messages.ERROR,
+                )
                 continue
             self.message_user(request, _("Rejected: %(refund)s") % {"refund": done}, messages.SUCCESS)
 
@@ -531,7 +639,7 @@ class RefundRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                         request, _("Rejected; the viewer is emailed the reason."), messages.SUCCESS
                     )
             except DomainError as exc:
-                self.message_user(request, exc.message, messages.ERROR)
+                self.message_user(request, gettext(exc.message), messages.ERROR)
             return HttpResponseRedirect(change_url)
         payment = refund_request.payment
         left = refund_left_amount(payment=payment)
@@ -588,7 +696,14 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         for event in events:
             webhook_event_reprocess(event=event, actor=request.user)  # type: ignore[arg-type]
         self.message_user(
-            request, _("%(count)d event(s) queued for processing.") % {"count": len(events)}, messages.SUCCESS
+            request,
+            ngettext(
+                "%(count)d event queued for processing.",
+                "%(count)d events queued for processing.",
+                len(events),
+            )
+            % {"count": len(events)},
+            messages.SUCCESS,
         )
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:

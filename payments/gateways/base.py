@@ -146,6 +146,24 @@ class EventQuery:
         _require_aware(self.created_after, "created_after")
 
 
+@dataclass(frozen=True, slots=True)
+class CreatedRange:
+    """Ask for every object the provider created in [start, end): a day of charges, say.
+
+    Both ends are whole seconds at the provider (Stripe's `created`), so a range built from
+    midnights covers each second exactly once across consecutive days.
+    """
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, "start")
+        _require_aware(self.end, "end")
+        if self.end <= self.start:
+            raise ValueError("end must come after start")
+
+
 # --- results ------------------------------------------------------------------------------
 
 
@@ -221,6 +239,47 @@ class RefundInfo:
     currency: str
     payment_intent_id: str | None
     failure_reason: str | None
+    # Filled when the provider's answer has them (always for listed refunds).
+    charge_id: str | None = None
+    balance_transaction_id: str | None = None
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeInfo:
+    """A charge: money taken (status "succeeded") or an attempt that failed ("failed", "pending").
+
+    `amount_refunded` is what has been refunded of it so far, whenever that happened.
+    """
+
+    id: str
+    status: str
+    amount: int
+    amount_refunded: int
+    currency: str
+    captured: bool
+    payment_intent_id: str | None
+    balance_transaction_id: str | None
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceTransactionInfo:
+    """One entry of the provider's ledger: what a charge or refund did to the balance.
+
+    `amount`, `fee` and `net` are in the balance's (settlement) currency, which may differ
+    from the charge's: then `exchange_rate` is set. A refund's entry has a negative amount.
+    """
+
+    id: str
+    type: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    source_id: str | None
+    exchange_rate: float | None
+    created: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +434,18 @@ class PaymentGateway(Protocol):
 
     def list_events(self, query: EventQuery) -> EventPage:
         """Return one page of the provider's events."""
+        ...
+
+    def list_charges(self, created: CreatedRange) -> list[ChargeInfo]:
+        """Return every charge created in the range, whatever its status, reading all pages."""
+        ...
+
+    def list_refunds(self, created: CreatedRange) -> list[RefundInfo]:
+        """Return every refund created in the range, whatever its status, reading all pages."""
+        ...
+
+    def list_balance_transactions(self, created: CreatedRange) -> list[BalanceTransactionInfo]:
+        """Return every balance transaction created in the range, reading all pages."""
         ...
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:

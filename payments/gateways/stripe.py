@@ -8,20 +8,24 @@ they are turned into the plain dataclasses of `payments.gateways.base` on the wa
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stripe
 
 from payments.gateways.base import (
     AuthenticationRequired,
+    BalanceTransactionInfo,
     CardDeclined,
     CardInfo,
+    ChargeInfo,
     CheckoutRequest,
     CheckoutSession,
+    CreatedRange,
     CustomerRequest,
     EventPage,
     EventQuery,
@@ -39,7 +43,9 @@ from payments.gateways.ratelimit import RateLimiter
 from payments.gateways.retry import RetryPolicy
 from payments.gateways.stripe_mapping import (
     ACCOUNT_REF_METADATA_KEY,
+    balance_transaction_from_stripe,
     card_from_stripe,
+    charge_from_stripe,
     checkout_session_from_stripe,
     event_from_stripe,
     gateway_error_from_stripe,
@@ -59,6 +65,9 @@ if TYPE_CHECKING:
     from stripe.params.checkout import SessionCreateParams
 
 T = TypeVar("T")
+
+# Stripe's largest page: the fewest requests for a day of charges.
+LIST_PAGE_SIZE = 100
 
 # Stripe's documented webhook tolerance: a signed body older than this is refused as a replay.
 WEBHOOK_TOLERANCE_SECONDS = 300
@@ -253,6 +262,67 @@ class StripeGateway:
             events=[event_from_stripe(event.to_dict()) for event in page.data],
             has_more=bool(page.has_more),
         )
+
+    # --- ledgers (the daily reconciliation report) -----------------------------------------
+
+    def list_charges(self, created: CreatedRange) -> list[ChargeInfo]:
+        """Return every charge created in the range, newest first, reading all pages."""
+        return [
+            charge_from_stripe(item)
+            for item in self._list_all(
+                "list_charges",
+                lambda params: self._client.v1.charges.list(params=params),  # type: ignore[arg-type]
+                created,
+            )
+        ]
+
+    def list_refunds(self, created: CreatedRange) -> list[RefundInfo]:
+        """Return every refund created in the range, newest first, reading all pages."""
+        return [
+            refund_from_stripe(item)
+            for item in self._list_all(
+                "list_refunds",
+                lambda params: self._client.v1.refunds.list(params=params),  # type: ignore[arg-type]
+                created,
+            )
+        ]
+
+    def list_balance_transactions(self, created: CreatedRange) -> list[BalanceTransactionInfo]:
+        """Return every balance transaction created in the range, newest first, reading all pages."""
+        return [
+            balance_transaction_from_stripe(item)
+            for item in self._list_all(
+                "list_balance_transactions",
+                lambda params: self._client.v1.balance_transactions.list(params=params),  # type: ignore[arg-type]
+                created,
+            )
+        ]
+
+    def _list_all(
+        self, operation: str, list_page: Callable[[dict[str, Any]], Any], created: CreatedRange
+    ) -> list[Mapping[str, Any]]:
+        """Read a Stripe list filtered by `created` to its end, one `_call` (and retry) per page.
+
+        Each page goes through the rate limit on its own, so a long day of charges never takes
+        more than its share of the account's rate; `starting_after` is the last id read, which
+        Stripe keeps stable while new objects arrive at the head of the list.
+        """
+        params: dict[str, Any] = {
+            # Stripe's `created` has whole seconds: [floor(start), floor(end)) covers the range.
+            "created": {
+                "gte": math.floor(created.start.timestamp()),
+                "lt": math.floor(created.end.timestamp()),
+            },
+            "limit": LIST_PAGE_SIZE,
+        }
+        items: list[Mapping[str, Any]] = []
+        while True:
+            page = self._call(operation, functools.partial(list_page, dict(params)))
+            data = [item.to_dict() for item in page.data]
+            items.extend(data)
+            if not page.has_more or not data:
+                return items
+            params["starting_after"] = data[-1]["id"]
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
         """Verify the Stripe-Signature header on the raw body and return the event it carries."""

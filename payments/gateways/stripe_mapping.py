@@ -15,8 +15,10 @@ import stripe
 
 from payments.gateways.base import (
     AuthenticationRequired,
+    BalanceTransactionInfo,
     CardDeclined,
     CardInfo,
+    ChargeInfo,
     CheckoutPaymentStatus,
     CheckoutSession,
     CheckoutStatus,
@@ -207,6 +209,40 @@ def refund_from_stripe(data: Mapping[str, Any]) -> RefundInfo:
         currency=_currency(data.get("currency")),
         payment_intent_id=_id_of(data.get("payment_intent")),
         failure_reason=_str_or_none(data.get("failure_reason")),
+        charge_id=_id_of(data.get("charge")),
+        balance_transaction_id=_id_of(data.get("balance_transaction")),
+        created=_timestamp(data["created"], "created") if "created" in data else None,
+    )
+
+
+def charge_from_stripe(data: Mapping[str, Any]) -> ChargeInfo:
+    """Return our view of a Charge."""
+    return ChargeInfo(
+        id=_required_str(data, "id"),
+        status=_required_str(data, "status"),
+        amount=int(data.get("amount") or 0),
+        amount_refunded=int(data.get("amount_refunded") or 0),
+        currency=_currency(data.get("currency")),
+        captured=bool(data.get("captured")),
+        payment_intent_id=_id_of(data.get("payment_intent")),
+        balance_transaction_id=_id_of(data.get("balance_transaction")),
+        created=_timestamp(data.get("created"), "created"),
+    )
+
+
+def balance_transaction_from_stripe(data: Mapping[str, Any]) -> BalanceTransactionInfo:
+    """Return our view of a BalanceTransaction."""
+    rate = data.get("exchange_rate")
+    return BalanceTransactionInfo(
+        id=_required_str(data, "id"),
+        type=_required_str(data, "type"),
+        amount=int(data.get("amount") or 0),
+        fee=int(data.get("fee") or 0),
+        net=int(data.get("net") or 0),
+        currency=_currency(data.get("currency")),
+        source_id=_id_of(data.get("source")),
+        exchange_rate=float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None,
+        created=_timestamp(data.get("created"), "created"),
     )
 
 

@@ -159,6 +159,51 @@ def _list_balance_transactions(ctx: Ctx, params: Obj, _: str) -> Result:
     return 200, _expanded(ctx, params, listing)
 
 
+def _list_charges(ctx: Ctx, params: Obj, _: str) -> Result:
+    check_known(
+        params,
+        (
+            "limit",
+            "starting_after",
+            "ending_before",
+            "created",
+            "customer",
+            "payment_intent",
+            "transfer_group",
+            "expand",
+        ),
+    )
+    return _list_of(ctx, params, "charge", "/v1/charges", ("customer", "payment_intent", "transfer_group"))
+
+
+def _list_refunds(ctx: Ctx, params: Obj, _: str) -> Result:
+    check_known(
+        params, ("limit", "starting_after", "ending_before", "created", "charge", "payment_intent", "expand")
+    )
+    return _list_of(ctx, params, "refund", "/v1/refunds", ("charge", "payment_intent"))
+
+
+def _list_of(ctx: Ctx, params: Obj, type_: str, url: str, filters: tuple[str, ...]) -> Result:
+    """Answer a list endpoint newest first, paginated and filtered by `created` and one field."""
+    limit, after, before = events.page_request(ctx, params, type_=type_, label=LABELS[type_])
+    field_in = None
+    for name in filters:
+        value = str_param(params, name)
+        if value is not None:
+            if field_in is not None:
+                raise invalid(f"The sandbox filters {url} by one of {', '.join(filters)}.")
+            field_in = (name, [value])
+    items, has_more = ctx.store.page(
+        type_,
+        limit=limit,
+        after_seq=after,
+        before_seq=before,
+        created=events.created_filter(params),
+        field_in=field_in,
+    )
+    return 200, _expanded(ctx, params, objects.list_object(url, items, has_more))
+
+
 _ID = r"(?P<id>[A-Za-z0-9_]+)"
 ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/v1/customers"), _create_customer),
@@ -170,8 +215,10 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(rf"/v1/payment_intents/{_ID}"), _retrieve("payment_intent")),
     ("GET", re.compile(rf"/v1/payment_methods/{_ID}"), _retrieve("payment_method")),
     ("GET", re.compile(rf"/v1/setup_intents/{_ID}"), _retrieve("setup_intent")),
+    ("GET", re.compile(r"/v1/charges"), _list_charges),
     ("GET", re.compile(rf"/v1/charges/{_ID}"), _retrieve("charge")),
     ("POST", re.compile(r"/v1/refunds"), _create_refund),
+    ("GET", re.compile(r"/v1/refunds"), _list_refunds),
     ("GET", re.compile(rf"/v1/refunds/{_ID}"), _retrieve("refund")),
     ("GET", re.compile(r"/v1/events"), _list_events),
     ("GET", re.compile(rf"/v1/events/{_ID}"), _get_event),

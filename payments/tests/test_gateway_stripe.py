@@ -30,6 +30,7 @@ from payments.gateways.base import (
     AuthenticationRequired,
     CardDeclined,
     CheckoutRequest,
+    CreatedRange,
     CustomerRequest,
     EventQuery,
     GatewayError,
@@ -568,6 +569,121 @@ def test_list_events_filters_by_creation_and_maps_each_event(stub, gateway):
     assert (event.id, event.type, event.object_id) == ("evt_2", "payment_intent.succeeded", "pi_1")
     assert event.created == datetime.fromtimestamp(1893499300, tz=UTC)
     assert event.object["payment_method"]["card"]["last4"] == "4242"
+
+
+# --- ledgers (the daily reconciliation report) --------------------------------------------
+
+DAY = CreatedRange(start=datetime(2030, 1, 1, tzinfo=UTC), end=datetime(2030, 1, 2, tzinfo=UTC))
+
+
+def charge_json(charge_id: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "id": charge_id,
+        "object": "charge",
+        "status": "succeeded",
+        "amount": 39900,
+        "amount_refunded": 100,
+        "currency": "rub",
+        "captured": True,
+        "payment_intent": "pi_1",
+        "balance_transaction": "txn_1",
+        "created": 1893456000,
+        **overrides,
+    }
+
+
+def test_list_charges_reads_every_page_of_the_range_and_maps_each_charge(stub, gateway):
+    stub.reply(body={"object": "list", "has_more": True, "data": [charge_json("ch_3"), charge_json("ch_2")]})
+    stub.reply(body={"object": "list", "has_more": False, "data": [charge_json("ch_1", status="failed")]})
+
+    charges = gateway.list_charges(DAY)
+
+    first, second = stub.requests
+    assert (first.method, first.path) == ("GET", "/v1/charges")
+    assert first.query == {"created[gte]": "1893456000", "created[lt]": "1893542400", "limit": "100"}
+    assert second.query == {**first.query, "starting_after": "ch_2"}
+    assert [(c.id, c.status) for c in charges] == [
+        ("ch_3", "succeeded"),
+        ("ch_2", "succeeded"),
+        ("ch_1", "failed"),
+    ]
+    charge = charges[0]
+    assert (charge.amount, charge.amount_refunded, charge.currency, charge.captured) == (
+        39900,
+        100,
+        "RUB",
+        True,
+    )
+    assert (charge.payment_intent_id, charge.balance_transaction_id) == ("pi_1", "txn_1")
+    assert charge.created == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_list_refunds_maps_charge_balance_transaction_and_creation(stub, gateway):
+    refund = {
+        "id": "re_1",
+        "object": "refund",
+        "status": "succeeded",
+        "amount": 500,
+        "currency": "eur",
+        "charge": "ch_1",
+        "payment_intent": "pi_1",
+        "balance_transaction": {"id": "txn_9", "object": "balance_transaction"},
+        "created": 1893456001,
+    }
+    stub.reply(body={"object": "list", "has_more": False, "data": [refund]})
+
+    [info] = gateway.list_refunds(DAY)
+
+    assert stub.requests[0].path == "/v1/refunds"
+    assert (info.id, info.amount, info.currency, info.charge_id) == ("re_1", 500, "EUR", "ch_1")
+    assert info.balance_transaction_id == "txn_9"
+    assert info.created == datetime(2030, 1, 1, 0, 0, 1, tzinfo=UTC)
+
+
+def test_list_balance_transactions_maps_fees_net_and_source(stub, gateway):
+    txn = {
+        "id": "txn_1",
+        "object": "balance_transaction",
+        "type": "charge",
+        "amount": 39900,
+        "fee": 1187,
+        "net": 38713,
+        "currency": "rub",
+        "source": "ch_1",
+        "exchange_rate": None,
+        "created": 1893456000,
+    }
+    stub.reply(body={"object": "list", "has_more": False, "data": [txn]})
+
+    [info] = gateway.list_balance_transactions(DAY)
+
+    assert stub.requests[0].path == "/v1/balance_transactions"
+    assert (info.type, info.amount, info.fee, info.net, info.currency) == (
+        "charge",
+        39900,
+        1187,
+        38713,
+        "RUB",
+    )
+    assert (info.source_id, info.exchange_rate) == ("ch_1", None)
+
+
+def test_a_failing_page_is_retried_then_the_listing_goes_on(stub, gateway):
+    stub.reply(body={"object": "list", "has_more": True, "data": [charge_json("ch_2")]})
+    stub.reply(status=500, body={"error": {"type": "api_error", "message": "boom"}})
+    stub.reply(body={"object": "list", "has_more": False, "data": [charge_json("ch_1")]})
+
+    charges = gateway.list_charges(DAY)
+
+    assert [c.id for c in charges] == ["ch_2", "ch_1"]
+    assert [r.query.get("starting_after") for r in stub.requests] == [None, "ch_2", "ch_2"]
+
+
+def test_created_range_refuses_naive_or_empty_ranges():
+    with pytest.raises(ValueError, match="timezone-aware"):
+        CreatedRange(start=datetime(2030, 1, 1), end=datetime(2030, 1, 2, tzinfo=UTC))
+    with pytest.raises(ValueError, match="after start"):
+        CreatedRange(start=DAY.end, end=DAY.start)
 
 
 # --- error mapping ------------------------------------------------------------------------

@@ -353,6 +353,47 @@ def test_balance_transactions_record_charges_and_refunds(client, control, custom
     assert len(window.data) == 3
 
 
+def test_charges_and_refunds_are_listed_newest_first_by_creation(client, control, customer):
+    card = saved_card(client, control, customer)
+    first = charge_off_session(client, customer, card, amount=1000)
+    second = charge_off_session(client, customer, card, amount=2000)
+    refund = client.v1.refunds.create(params={"payment_intent": first.id, "amount": 400})
+
+    charges = client.v1.charges.list(params={"limit": 10}).data
+    first_page = client.v1.charges.list(params={"limit": 1})
+    rest = client.v1.charges.list(params={"limit": 10, "starting_after": first_page.data[0].id})
+    window = client.v1.charges.list(
+        params={"created": {"gte": charges[-1].created, "lt": charges[0].created + 1}}
+    )
+    later = client.v1.charges.list(params={"created": {"gte": charges[0].created + 1}})
+    of_intent = client.v1.charges.list(params={"payment_intent": first.id})
+    refunds = client.v1.refunds.list(params={"created": {"gte": refund.created, "lt": refund.created + 1}})
+    of_charge = client.v1.refunds.list(params={"charge": second.latest_charge})
+
+    # The first checkout (which saved the card) charged too: three charges, newest first.
+    assert [c.id for c in charges][:2] == [second.latest_charge, first.latest_charge]
+    assert [c.amount for c in charges] == [2000, 1000, 499]
+    assert first_page.has_more is True
+    assert [c.id for c in first_page.data + rest.data] == [c.id for c in charges]
+    assert [c.id for c in window.data] == [c.id for c in charges]
+    assert later.data == []
+    assert [c.id for c in of_intent.data] == [first.latest_charge]
+    assert [(r.id, r.amount, r.charge, r.balance_transaction is not None) for r in refunds.data] == [
+        (refund.id, 400, first.latest_charge, True)
+    ]
+    assert of_charge.data == []
+
+
+def test_listing_charges_refuses_what_stripe_refuses(sandbox):
+    headers = {"Authorization": "Bearer sk_test_sandbox"}
+
+    unknown = http("GET", sandbox.url("/v1/charges?colour=red"), headers=headers)
+    bad_cursor = http("GET", sandbox.url("/v1/refunds?starting_after=re_missing"), headers=headers)
+
+    assert (unknown[0], json.loads(unknown[2])["error"]["code"]) == (400, "parameter_unknown")
+    assert (bad_cursor[0], json.loads(bad_cursor[2])["error"]["code"]) == (400, "resource_missing")
+
+
 def test_merchant_expires_an_open_session(client, control, customer):
     session = client.v1.checkout.sessions.create(params=payment_session_params(customer.id))
     control.pay(session.id, "4000000000000002", expect=402)

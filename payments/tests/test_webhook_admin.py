@@ -45,7 +45,7 @@ def test_support_reprocesses_a_failed_event(client, failed_event, django_capture
         response = client.post(
             CHANGELIST, {"action": "reprocess", "_selected_action": [failed_event.pk]}, follow=True
         )
-    assert "1 event(s) queued for processing." in response.content.decode()
+    assert "1 event queued for processing." in response.content.decode()
     failed_event.refresh_from_db()
     assert failed_event.status == WebhookEventStatus.RECEIVED
     assert len(queued) == 1

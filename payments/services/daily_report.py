@@ -1,0 +1,448 @@
+"""The daily reconciliation report: our money of one UTC day against Stripe's ledger of that day.
+
+Our side is the payments Stripe captured (succeeded, partially refunded or refunded) paid that
+day, and the refunds that succeeded with us that day (by when we asked for them: a refund row
+has no time of success of its own). Stripe's side is the charges, refunds and balance
+transactions created that day, read through the gateway. Each pair is matched by Stripe id and
+every difference is listed; nothing is changed on either side.
+
+Both sides are also read an hour either side of the day (`BOUNDARY_MARGIN`), so that a payment
+paid at 23:59:59 with us and charged at 00:00:01 at Stripe is reported as dated another day
+instead of as missing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Q
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import format_money
+from payments.gateways import get_gateway
+from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+
+BOUNDARY_MARGIN = timedelta(hours=1)
+# Payments whose money Stripe took: refunds later change their status, not that fact.
+CAPTURED_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+# Stripe refunds that move (or are moving) money back; failed and canceled ones never did.
+STRIPE_REFUND_ISSUED = ("succeeded", "pending", "requires_action")
+# The balance transactions of charges and refunds; payouts, adjustments and the like are not
+# part of a day's takings and are left out of the totals.
+LEDGER_TYPES = ("charge", "payment", "refund", "payment_refund")
+
+PAYMENT, REFUND = "payment", "refund"
+
+MISSING_AT_STRIPE = "missing_at_stripe"
+MISSING_WITH_US = "missing_with_us"
+OTHER_DAY = "other_day"
+STATUS_DIFFERS = "status_differs"
+AMOUNT_DIFFERS = "amount_differs"
+CURRENCY_DIFFERS = "currency_differs"
+REFUNDED_DIFFERS = "refunded_differs"
+BALANCE_TRANSACTION_MISSING = "balance_transaction_missing"
+BALANCE_TRANSACTION_DIFFERS = "balance_transaction_differs"
+
+MISMATCH_LABELS: dict[str, Promise] = {
+    MISSING_AT_STRIPE: _("missing at Stripe"),
+    MISSING_WITH_US: _("missing with us"),
+    OTHER_DAY: _("dated another day"),
+    STATUS_DIFFERS: _("status differs"),
+    AMOUNT_DIFFERS: _("amount differs"),
+    CURRENCY_DIFFERS: _("currency differs"),
+    REFUNDED_DIFFERS: _("refunded amount differs"),
+    BALANCE_TRANSACTION_MISSING: _("balance transaction missing"),
+    BALANCE_TRANSACTION_DIFFERS: _("balance transaction amount differs"),
+}
+OBJECT_LABELS: dict[str, Promise] = {PAYMENT: _("payment"), REFUND: _("refund")}
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One difference between our record and Stripe's; `ours`/`stripe` say what each side has."""
+
+    kind: str
+    object_type: str
+    our_id: str | None
+    stripe_id: str | None
+    ours: str
+    stripe: str
+
+    @property
+    def label(self) -> str:
+        return str(MISMATCH_LABELS[self.kind])
+
+    @property
+    def object_label(self) -> str:
+        return str(OBJECT_LABELS[self.object_type])
+
+
+@dataclass(slots=True)
+class CurrencyTotals:
+    """One currency's day on both sides, in minor units.
+
+    Ours: gross taken, refunded, and net (gross minus refunds; Stripe's fees are not known to
+    us). Stripe's: gross charged and refunded, then fees and net from the balance transactions.
+    """
+
+    currency: str
+    our_payments: int = 0
+    our_gross: int = 0
+    our_refunds: int = 0
+    stripe_charges: int = 0
+    stripe_gross: int = 0
+    stripe_refunds: int = 0
+    stripe_fees: int = 0
+    stripe_net: int = 0
+
+    @property
+    def our_net(self) -> int:
+        return self.our_gross - self.our_refunds
+
+    # As people read them ("399.00 RUB"), for the admin page and the command.
+    @property
+    def our_gross_money(self) -> str:
+        return format_money(self.our_gross, self.currency)
+
+    @property
+    def our_refunds_money(self) -> str:
+        return format_money(self.our_refunds, self.currency)
+
+    @property
+    def our_net_money(self) -> str:
+        return format_money(self.our_net, self.currency)
+
+    @property
+    def stripe_gross_money(self) -> str:
+        return format_money(self.stripe_gross, self.currency)
+
+    @property
+    def stripe_refunds_money(self) -> str:
+        return format_money(self.stripe_refunds, self.currency)
+
+    @property
+    def stripe_fees_money(self) -> str:
+        return format_money(self.stripe_fees, self.currency)
+
+    @property
+    def stripe_net_money(self) -> str:
+        return format_money(self.stripe_net, self.currency)
+
+
+@dataclass(slots=True)
+class DailyReconciliation:
+    """What the report found for one UTC day."""
+
+    day: date
+    totals: list[CurrencyTotals] = field(default_factory=list)
+    mismatches: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.mismatches
+
+
+def day_range(day: date) -> tuple[datetime, datetime]:
+    """Return the UTC day as [midnight, next midnight)."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
+    """Compare our captured payments and succeeded refunds of a UTC day with Stripe's; list every difference.
+
+    Raise GatewayError when Stripe cannot be read: a report on half a ledger would be wrong.
+    """
+    start, end = day_range(day)
+    wide = CreatedRange(start=start - BOUNDARY_MARGIN, end=end + BOUNDARY_MARGIN)
+    gateway = get_gateway()
+    charges = gateway.list_charges(wide)
+    stripe_refunds = gateway.list_refunds(wide)
+    transactions = gateway.list_balance_transactions(wide)
+
+    day_ = _Day(start=start, end=end, wide=wide, ledger=_Ledger(transactions))
+    report = DailyReconciliation(day=day)
+    report.mismatches.extend(_compare_payments(day_, charges))
+    report.mismatches.extend(_compare_refunds(day_, stripe_refunds))
+    for txn in transactions:
+        if txn.type in LEDGER_TYPES and day_.holds(txn.created):
+            row = day_.totals_of(txn.currency)
+            row.stripe_fees += txn.fee
+            row.stripe_net += txn.net
+    report.totals = [day_.totals[code] for code in sorted(day_.totals)]
+    return report
+
+
+class _Ledger:
+    """Stripe's balance transactions of the window, found by id or by the object they record."""
+
+    def __init__(self, transactions: Iterable[BalanceTransactionInfo]) -> None:
+        self.by_id = {txn.id: txn for txn in transactions}
+        self.by_source = {txn.source_id: txn for txn in self.by_id.values() if txn.source_id}
+
+    def of(self, transaction_id: str | None, source_id: str) -> BalanceTransactionInfo | None:
+        if transaction_id and transaction_id in self.by_id:
+            return self.by_id[transaction_id]
+        return self.by_source.get(source_id)
+
+
+@dataclass(slots=True)
+class _Day:
+    """The day being reported on, its reading window, Stripe's ledger and the totals so far."""
+
+    start: datetime
+    end: datetime
+    wide: CreatedRange
+    ledger: _Ledger
+    totals: dict[str, CurrencyTotals] = field(default_factory=dict)
+
+    def holds(self, moment: datetime | None) -> bool:
+        return moment is not None and self.start <= moment < self.end
+
+    def totals_of(self, currency: str) -> CurrencyTotals:
+        return self.totals.setdefault(currency, CurrencyTotals(currency=currency))
+
+
+def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
+    by_id: dict[str, ChargeInfo] = {charge.id: charge for charge in charges}
+    # A PaymentIntent may hold declined charges before the one that succeeded: prefer that one.
+    by_intent: dict[str, ChargeInfo] = {}
+    for listed in sorted(charges, key=lambda c: c.status == "succeeded"):
+        if listed.payment_intent_id:
+            by_intent[listed.payment_intent_id] = listed
+
+    fields = (
+        "id",
+        "amount",
+        "currency",
+        "status",
+        "refunded_amount",
+        "paid_at",
+        "stripe_charge_id",
+        "stripe_payment_intent_id",
+    )
+    ours = list(
+        Payment.objects.filter(
+            status__in=CAPTURED_STATUSES, paid_at__gte=day.wide.start, paid_at__lt=day.wide.end
+        )
+        .only(*fields)
+        .order_by("paid_at", "id")
+    )
+    pairs: list[tuple[Payment | None, ChargeInfo | None]] = []
+    matched: set[str] = set()
+    for mine in ours:
+        match = by_id.get(mine.stripe_charge_id or "") or by_intent.get(mine.stripe_payment_intent_id or "")
+        if match is not None:
+            matched.add(match.id)
+        pairs.append((mine, match))
+    # Stripe's captured charges of the day we did not find among our captured payments of the
+    # window: look for their payment whatever its status or date, in one query.
+    unmatched = [
+        c for c in charges if c.status == "succeeded" and day.holds(c.created) and c.id not in matched
+    ]
+    if unmatched:
+        known = Payment.objects.filter(
+            Q(stripe_charge_id__in=[c.id for c in unmatched])
+            | Q(stripe_payment_intent_id__in=[c.payment_intent_id for c in unmatched if c.payment_intent_id])
+        ).only(*fields)
+        by_charge = {p.stripe_charge_id: p for p in known if p.stripe_charge_id}
+        by_pi = {p.stripe_payment_intent_id: p for p in known if p.stripe_payment_intent_id}
+        for stray in unmatched:
+            pairs.append((by_charge.get(stray.id) or by_pi.get(stray.payment_intent_id or ""), stray))
+
+    found: list[Mismatch] = []
+    for payment, charge in pairs:
+        captured = payment is not None and payment.status in CAPTURED_STATUSES
+        ours_in_day = payment is not None and captured and day.holds(payment.paid_at)
+        stripe_in_day = charge is not None and charge.status == "succeeded" and day.holds(charge.created)
+        if ours_in_day and payment is not None:
+            row = day.totals_of(payment.currency)
+            row.our_payments += 1
+            row.our_gross += payment.amount
+        if stripe_in_day and charge is not None:
+            row = day.totals_of(charge.currency)
+            row.stripe_charges += 1
+            row.stripe_gross += charge.amount
+        if not (ours_in_day or stripe_in_day):
+            continue
+        found.extend(_payment_mismatches(payment, charge, day.ledger, ours_in_day, stripe_in_day))
+    return found
+
+
+def _payment_mismatches(
+    payment: Payment | None,
+    charge: ChargeInfo | None,
+    ledger: _Ledger,
+    ours_in_day: bool,
+    stripe_in_day: bool,
+) -> list[Mismatch]:
+    our_id = str(payment.pk) if payment is not None else None
+    if charge is None:
+        if payment is None:
+            return []
+        return [
+            Mismatch(
+                MISSING_AT_STRIPE,
+                PAYMENT,
+                our_id,
+                payment.stripe_charge_id or payment.stripe_payment_intent_id,
+                ours=_payment_money(payment),
+                stripe=str(_("no charge that day")),
+            )
+        ]
+    found: list[Mismatch] = []
+
+    def add(kind: str, ours: str, stripe: str) -> None:
+        found.append(Mismatch(kind, PAYMENT, our_id, charge.id, ours=ours, stripe=stripe))
+
+    if payment is None:
+        add(MISSING_WITH_US, str(_("no payment")), format_money(charge.amount, charge.currency))
+        return found
+    if payment.status not in CAPTURED_STATUSES or charge.status != "succeeded":
+        add(STATUS_DIFFERS, payment.get_status_display(), charge.status)
+    elif ours_in_day != stripe_in_day:
+        add(OTHER_DAY, _moment(payment.paid_at), _moment(charge.created))
+    agree = payment.currency == charge.currency and payment.amount == charge.amount
+    if payment.currency != charge.currency:
+        add(CURRENCY_DIFFERS, payment.currency, charge.currency)
+    elif payment.amount != charge.amount:
+        add(AMOUNT_DIFFERS, _payment_money(payment), format_money(charge.amount, charge.currency))
+    elif payment.refunded_amount != charge.amount_refunded:
+        add(
+            REFUNDED_DIFFERS,
+            format_money(payment.refunded_amount, payment.currency),
+            format_money(charge.amount_refunded, charge.currency),
+        )
+    if charge.status == "succeeded":
+        txn = ledger.of(charge.balance_transaction_id, charge.id)
+        if txn is None:
+            add(BALANCE_TRANSACTION_MISSING, _payment_money(payment), charge.balance_transaction_id or "-")
+        # Held against our amount (when Stripe's charge agrees with it, else that is the one
+        # mismatch to show). A balance in another currency holds the converted amount: there
+        # is nothing to compare it with.
+        elif agree and txn.currency == payment.currency and txn.amount != payment.amount:
+            add(
+                BALANCE_TRANSACTION_DIFFERS,
+                _payment_money(payment),
+                f"{txn.id}: {format_money(txn.amount, txn.currency)}",
+            )
+    return found
+
+
+def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismatch]:
+    by_id: dict[str, RefundInfo] = {refund.id: refund for refund in stripe_refunds}
+    ours = list(
+        Refund.objects.filter(
+            status=RefundStatus.SUCCEEDED, created_at__gte=day.wide.start, created_at__lt=day.wide.end
+        )
+        .only("id", "amount", "currency", "status", "created_at", "stripe_refund_id")
+        .order_by("created_at", "id")
+    )
+    pairs: list[tuple[Refund | None, RefundInfo | None]] = []
+    matched: set[str] = set()
+    for mine in ours:
+        match = by_id.get(mine.stripe_refund_id or "")
+        if match is not None:
+            matched.add(match.id)
+        pairs.append((mine, match))
+    unmatched = [
+        r
+        for r in stripe_refunds
+        if r.status in STRIPE_REFUND_ISSUED and day.holds(r.created) and r.id not in matched
+    ]
+    if unmatched:
+        known = {
+            r.stripe_refund_id: r
+            for r in Refund.objects.filter(stripe_refund_id__in=[r.id for r in unmatched]).only(
+                "id", "amount", "currency", "status", "created_at", "stripe_refund_id"
+            )
+        }
+        pairs.extend((known.get(theirs.id), theirs) for theirs in unmatched)
+
+    found: list[Mismatch] = []
+    for refund, theirs in pairs:
+        ours_in_day = (
+            refund is not None and refund.status == RefundStatus.SUCCEEDED and day.holds(refund.created_at)
+        )
+        stripe_in_day = (
+            theirs is not None and theirs.status in STRIPE_REFUND_ISSUED and day.holds(theirs.created)
+        )
+        if ours_in_day and refund is not None:
+            day.totals_of(refund.currency).our_refunds += refund.amount
+        if stripe_in_day and theirs is not None:
+            day.totals_of(theirs.currency).stripe_refunds += theirs.amount
+        if not (ours_in_day or stripe_in_day):
+            continue
+        found.extend(_refund_mismatches(refund, theirs, day.ledger, ours_in_day, stripe_in_day))
+    return found
+
+
+def _refund_mismatches(
+    refund: Refund | None,
+    theirs: RefundInfo | None,
+    ledger: _Ledger,
+    ours_in_day: bool,
+    stripe_in_day: bool,
+) -> list[Mismatch]:
+    our_id = str(refund.pk) if refund is not None else None
+    if theirs is None:
+        if refund is None:
+            return []
+        return [
+            Mismatch(
+                MISSING_AT_STRIPE,
+                REFUND,
+                our_id,
+                refund.stripe_refund_id,
+                ours=format_money(refund.amount, refund.currency),
+                stripe=str(_("no refund that day")),
+            )
+        ]
+    found: list[Mismatch] = []
+
+    def add(kind: str, ours: str, stripe: str) -> None:
+        found.append(Mismatch(kind, REFUND, our_id, theirs.id, ours=ours, stripe=stripe))
+
+    if refund is None:
+        add(MISSING_WITH_US, str(_("no refund")), format_money(theirs.amount, theirs.currency))
+        return found
+    if refund.status != RefundStatus.SUCCEEDED or theirs.status != "succeeded":
+        add(STATUS_DIFFERS, refund.get_status_display(), theirs.status)
+    elif ours_in_day != stripe_in_day:
+        add(OTHER_DAY, _moment(refund.created_at), _moment(theirs.created))
+    agree = refund.currency == theirs.currency and refund.amount == theirs.amount
+    if refund.currency != theirs.currency:
+        add(CURRENCY_DIFFERS, refund.currency, theirs.currency)
+    elif refund.amount != theirs.amount:
+        add(
+            AMOUNT_DIFFERS,
+            format_money(refund.amount, refund.currency),
+            format_money(theirs.amount, theirs.currency),
+        )
+    if theirs.status == "succeeded":
+        txn = ledger.of(theirs.balance_transaction_id, theirs.id)
+        if txn is None:
+            add(
+                BALANCE_TRANSACTION_MISSING,
+                format_money(refund.amount, refund.currency),
+                theirs.balance_transaction_id or "-",
+            )
+        elif agree and txn.currency == refund.currency and txn.amount != -refund.amount:
+            add(
+                BALANCE_TRANSACTION_DIFFERS,
+                format_money(-refund.amount, refund.currency),
+                f"{txn.id}: {format_money(txn.amount, txn.currency)}",
+            )
+    return found
+
+
+def _payment_money(payment: Payment) -> str:
+    return format_money(payment.amount, payment.currency)
+
+
+def _moment(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "-"
