@@ -26,7 +26,7 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/hadolint Dockerfile
-	@bash scripts/ensure_chromium.sh
+	@bash scripts/ensure_system_packages.sh
 	$(BIN)/pytest
 
 lint:

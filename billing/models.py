@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing.money import CURRENCY_CODE_REGEX
 
@@ -14,7 +15,8 @@ from billing.money import CURRENCY_CODE_REGEX
 class SubscriptionStatus(models.TextChoices):
     PENDING = "pending", _("pending payment")
     TRIALING = "trialing", _("trialing")
-    ACTIVE = "active", _("active")
+    # A context of its own: "active" alone is also the yes/no field of tariffs and promo codes.
+    ACTIVE = "active", pgettext_lazy("subscription status", "active")
     PAST_DUE = "past_due", _("past due")
     CANCELED = "canceled", _("canceled")
     EXPIRED = "expired", _("expired")

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.dashboard.views import accounting_dashboard
@@ -9,6 +10,10 @@ from billing.errors import json_not_found
 from billing.pages import storefront
 from config.health import healthz, readyz
 from payments.pages import checkout_cancel, checkout_success
+
+admin.site.site_header = _("Cinema billing")
+admin.site.site_title = _("Cinema billing")
+admin.site.index_title = _("Back office")
 
 api_v1 = [
     path("", include("tariffs.urls")),
@@ -24,6 +29,8 @@ urlpatterns = [
     re_path(r"^api/", json_not_found),
     path("admin/dashboard/", accounting_dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
+    # Django's set_language view: the admin's language switch posts to it.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("storefront/", storefront, name="storefront"),
     path("checkout/success/", checkout_success, name="checkout-success"),
     path("checkout/cancel/", checkout_cancel, name="checkout-cancel"),

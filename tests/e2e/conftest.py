@@ -8,7 +8,7 @@
 - `page` is a Chromium page driven by Playwright; `screens` saves a screenshot per step under
   `test-artifacts/e2e/`, and a failing test gets one more plus the worker's output.
 
-Chromium comes from the distribution (`scripts/ensure_chromium.sh`), not `playwright install`.
+Chromium comes from the distribution (`scripts/ensure_system_packages.sh`), not `playwright install`.
 """
 
 import contextlib
@@ -325,7 +325,7 @@ def playwright() -> Iterator[Playwright]:
 def browser(playwright: Playwright) -> Iterator[Browser]:
     """Launch the distribution's Chromium, headless."""
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure_chromium.sh (as root) to install it")
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/ensure_system_packages.sh (as root) to install it")
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
