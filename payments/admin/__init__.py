@@ -1,0 +1,8 @@
+"""Admin of payments and refunds: read-only, since money moves only through the services.
+
+Importing the package registers every model's admin (Django's autodiscover imports it).
+"""
+
+from payments.admin import payment, refund, stripe_records
+
+__all__ = ["payment", "refund", "stripe_records"]

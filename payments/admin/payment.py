@@ -1,0 +1,376 @@
+"""Admin of payments: read-only, but for the refund form and the daily reconciliation report."""
+
+import uuid
+from datetime import UTC, date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import account_ids_matching, uuid_or_none
+from billing.admin_base import ReadOnlyAdminMixin
+from billing.errors import DomainError
+from billing.models import Subscription
+from billing.money import format_money, to_major_units, to_minor_units
+from payments.admin.lists import ExportAdminMixin, TariffListFilter
+from payments.exports import PaymentExportForm, PaymentResource
+from payments.gateways.base import GatewayError
+from payments.models import Payment, Refund, RefundReason, RefundStatus
+from payments.services.daily_report import reconciliation_report_for_day
+from payments.services.refunds import refund_access_default, refund_create, refund_left_amount
+from tariffs.admin import CurrencyListFilter
+
+
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = (
+        "id",
+        "amount_money",
+        "status",
+        "reason",
+        "end_access",
+        "stripe_refund_id",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+
+    @admin.display(description=_("amount"))
+    def amount_money(self, refund: Refund) -> str:
+        return format_money(refund.amount, refund.currency)
+
+
+ACCESS_DEFAULT, ACCESS_END, ACCESS_KEEP = "default", "end", "keep"
+
+
+class RefundForm(forms.Form):
+    """What staff choose for one refund; `request_key` makes the form's submissions one refund."""
+
+    amount = forms.DecimalField(label=_("amount"), min_value=Decimal(0))
+    reason = forms.ChoiceField(label=_("reason"), choices=RefundReason.choices)
+    comment = forms.CharField(label=_("comment"), widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    access = forms.ChoiceField(
+        label=_("access"),
+        widget=forms.RadioSelect,
+        initial=ACCESS_DEFAULT,
+        choices=[
+            (ACCESS_DEFAULT, _("default: a full refund ends access now, a partial one keeps it")),
+            (ACCESS_END, _("end access now")),
+            (ACCESS_KEEP, _("keep access")),
+        ],
+    )
+    # Generated when the form is shown: a second submission of the same form finds the same refund.
+    request_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, payment: Payment, left: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.payment = payment
+        self.left = left
+        self.fields["amount"].help_text = _("At most %(left)s is left to refund.") % {
+            "left": format_money(left, payment.currency)
+        }
+
+    def clean_amount(self) -> int:
+        try:
+            amount = to_minor_units(self.cleaned_data["amount"], self.payment.currency)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        if amount <= 0:
+            raise forms.ValidationError(_("Enter an amount above zero."))
+        if amount > self.left:
+            raise forms.ValidationError(
+                _("At most %(left)s is left to refund.")
+                % {"left": format_money(self.left, self.payment.currency)}
+            )
+        return amount
+
+    def end_access(self) -> bool:
+        """Return whether the refund asked for ends access, the default rule applied."""
+        choice = self.cleaned_data["access"]
+        if choice == ACCESS_DEFAULT:
+            return refund_access_default(payment=self.payment, amount=self.cleaned_data["amount"])
+        return bool(choice == ACCESS_END)
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "account_user_id",
+        "kind",
+        "status",
+        "amount_money",
+        "refunded_money",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("status", "kind", TariffListFilter, CurrencyListFilter, "created_at", "paid_at")
+    list_select_related = ("subscription__account",)
+    resource_classes = [PaymentResource]
+    export_form_class = PaymentExportForm
+    # Searched by get_search_results below; listed here for the search box and its help.
+    search_fields = (
+        "subscription__account__user_id",
+        "subscription__account__email",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "id",
+    )
+    search_help_text = _(
+        "Exact cinema user id, email, Stripe customer, Checkout Session, PaymentIntent "
+        "or charge id, or payment id."
+    )
+    # The table holds millions of rows: no second COUNT(*) of all of them on every page.
+    show_full_result_count = False
+    fields = (
+        "id",
+        "subscription",
+        "kind",
+        "status",
+        "amount_money",
+        "refunded_money",
+        "period_start",
+        "period_end",
+        "idempotency_key",
+        "stripe_checkout_session_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "card_brand",
+        "card_last4",
+        "failure_code",
+        "failure_message",
+        "paid_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    inlines = [RefundInline]
+    change_form_template = "admin/payments/payment/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        refund = path(
+            "<path:object_id>/refund/",
+            self.admin_site.admin_view(self.refund_view),
+            name="payments_payment_refund",
+        )
+        # Before the catch-all "<path:object_id>/" routes, which would take it for an id.
+        report = path(
+            "reconciliation-report/",
+            self.admin_site.admin_view(self.reconciliation_report_view),
+            name="payments_payment_reconciliation_report",
+        )
+        return [report, refund, *super().get_urls()]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        can_see_report = request.user.has_perm("payments.view_reconciliation_report")
+        return super().changelist_view(
+            request, {**(extra_context or {}), "has_reconciliation_report_permission": can_see_report}
+        )
+
+    def reconciliation_report_view(self, request: HttpRequest) -> HttpResponse:
+        """Show one UTC day's totals and every mismatch between our payments and refunds and Stripe's."""
+        if not request.user.has_perm("payments.view_reconciliation_report"):
+            raise PermissionDenied
+        # Yesterday by default: the last day that is over at Stripe too.
+        yesterday = timezone.now().astimezone(UTC).date() - timedelta(days=1)
+        day, report, error = yesterday, None, ""
+        raw_day = request.GET.get("day", "")
+        try:
+            day = date.fromisoformat(raw_day) if raw_day else yesterday
+        except ValueError:
+            error = str(_("Enter the day as YYYY-MM-DD."))
+        if not error:
+            try:
+                report = reconciliation_report_for_day(day=day)
+            except GatewayError as exc:
+                # The page says what failed instead of a 500: the usual cause is Stripe being
+                # unreachable for a moment, and reloading is the remedy.
+                error = _(
+                    "Could not read Stripe's records for %(day)s: %(error)s. Try again in a moment."
+                ) % {
+                    "day": day.isoformat(),
+                    "error": exc.message,
+                }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Reconciliation report for %(day)s (UTC)") % {"day": day.isoformat()},
+            "day": day,
+            "report": report,
+            "error": error,
+            "changelist_url": reverse("admin:payments_payment_changelist"),
+        }
+        return TemplateResponse(request, "admin/payments/payment/reconciliation_report.html", context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        payment = self.get_object(request, object_id)
+        can_refund = (
+            payment is not None
+            and request.user.has_perm("payments.add_refund")
+            and refund_left_amount(payment=payment) > 0
+        )
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_refund": can_refund}
+        )
+
+    def refund_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Refund a payment: the form, a confirmation page, then one refund whatever the submissions."""
+        if not request.user.has_perm("payments.add_refund"):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment, pk=uuid_or_none(object_id))
+        change_url = reverse("admin:payments_payment_change", args=[payment.pk])
+        left = refund_left_amount(payment=payment)
+        if request.method != "POST":
+            if left == 0:
+                self.message_user(request, _("Nothing is left to refund on this payment."), messages.WARNING)
+                return HttpResponseRedirect(change_url)
+            form = RefundForm(
+                payment=payment,
+                left=left,
+                initial={
+                    "amount": to_major_units(left, payment.currency),
+                    "reason": RefundReason.REQUESTED_BY_CUSTOMER,
+                    "access": ACCESS_DEFAULT,
+                    "request_key": uuid.uuid4(),
+                },
+            )
+            return self._refund_page(request, payment, form, left, confirm=False)
+        # A submission whose refund already exists (a double click) shows that refund again.
+        key = uuid_or_none(request.POST.get("request_key", ""))
+        existing = Refund.objects.filter(request_key=key).first() if key is not None else None
+        if existing is not None and existing.payment_id == payment.pk:
+            self._report_refund(request, existing, repeated=True)
+            return HttpResponseRedirect(change_url)
+        form = RefundForm(request.POST, payment=payment, left=left)
+        if not form.is_valid():
+            return self._refund_page(request, payment, form, left, confirm=False)
+        if request.POST.get("confirm") != "yes":
+            return self._refund_page(request, payment, form, left, confirm=True)
+        try:
+            refund = refund_create(
+                payment=payment,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                comment=form.cleaned_data["comment"],
+                end_access=form.end_access(),
+                created_by=request.user,  # type: ignore[arg-type]
+                request_key=form.cleaned_data["request_key"],
+            )
+        except DomainError as exc:
+            form.add_error(None, gettext(exc.message))
+            return self._refund_page(
+                request, payment, form, refund_left_amount(payment=payment), confirm=False
+            )
+        self._report_refund(request, refund, repeated=False)
+        return HttpResponseRedirect(change_url)
+
+    def _refund_page(
+        self, request: HttpRequest, payment: Payment, form: RefundForm, left: int, *, confirm: bool
+    ) -> TemplateResponse:
+        summary: dict[str, Any] = {}
+        if confirm:
+            amount = form.cleaned_data["amount"]
+            summary = {
+                "amount": format_money(amount, payment.currency),
+                "full": amount + payment.refunded_amount >= payment.amount,
+                "reason": RefundReason(form.cleaned_data["reason"]).label,
+                "comment": form.cleaned_data["comment"],
+                "end_access": form.end_access(),
+                "needs_approval": amount > settings.REFUND_APPROVAL_THRESHOLD,
+                "threshold": format_money(settings.REFUND_APPROVAL_THRESHOLD, payment.currency),
+            }
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Refund a payment"),
+            "payment": payment,
+            "amount_money": format_money(payment.amount, payment.currency),
+            "refunded_money": format_money(payment.refunded_amount, payment.currency),
+            "left_money": format_money(left, payment.currency),
+            "form": form,
+            "confirm": confirm,
+            "summary": summary,
+            "change_url": reverse("admin:payments_payment_change", args=[payment.pk]),
+        }
+        return TemplateResponse(request, "admin/payments/payment/refund.html", context)
+
+    def _report_refund(self, request: HttpRequest, refund: Refund, *, repeated: bool) -> None:
+        money = format_money(refund.amount, refund.currency)
+        if repeated:
+            self.message_user(
+                request,
+                _("This form was already submitted: refund of %(money)s is %(status)s.")
+                % {"money": money, "status": refund.get_status_display()},
+                messages.WARNING,
+            )
+            return
+        level = {
+            RefundStatus.SUCCEEDED: messages.SUCCESS,
+            RefundStatus.FAILED: messages.ERROR,
+        }.get(RefundStatus(refund.status), messages.INFO)
+        text = {
+            RefundStatus.AWAITING_APPROVAL: _(
+                "Refund of %(money)s waits for another staff member's approval."
+            ),
+            RefundStatus.PENDING: _("Refund of %(money)s is pending at Stripe; its webhook will settle it."),
+            RefundStatus.SUCCEEDED: _("Refunded %(money)s."),
+            RefundStatus.FAILED: _("Stripe refused the refund of %(money)s: %(why)s"),
+        }.get(RefundStatus(refund.status), _("Refund of %(money)s: %(why)s"))
+        self.message_user(request, text % {"money": money, "why": refund.failure_reason}, level)
+
+    @admin.display(description=_("cinema user id"), ordering="subscription__account__user_id")
+    def account_user_id(self, payment: Payment) -> str:
+        return payment.subscription.account.user_id
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, payment: Payment) -> str:
+        return format_money(payment.amount, payment.currency)
+
+    @admin.display(description=_("refunded"), ordering="refunded_amount")
+    def refunded_money(self, payment: Payment) -> str:
+        return format_money(payment.refunded_amount, payment.currency)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # The account's subscriptions are looked up first so that every branch of the
+        # final OR is an indexed column of the payments table.
+        subscription_ids = list(
+            Subscription.objects.filter(account_id__in=account_ids_matching(term)).values_list(
+                "pk", flat=True
+            )
+        )
+        match = (
+            Q(subscription_id__in=subscription_ids)
+            | Q(stripe_checkout_session_id=term)
+            | Q(stripe_payment_intent_id=term)
+            | Q(stripe_charge_id=term)
+        )
+        if (payment_id := uuid_or_none(term)) is not None:
+            match |= Q(pk=payment_id)
+        return queryset.filter(match), False
