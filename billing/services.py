@@ -345,6 +345,7 @@ def subscription_extend(
         # A renewal charge for this period end may be in flight (processing at Stripe): its
         # success renews only from the period end it was made for, which must stay put.
         raise RenewalUnderWay(details={"current_period_end": locked.current_period_end.isoformat()})
+    previous_end = locked.current_period_end
     plan = subscription_extension_plan(subscription=locked, days=days)
     before = {
         "current_period_end": locked.current_period_end,
@@ -360,9 +361,7 @@ def subscription_extend(
     for field, value in after.items():
         setattr(locked, field, value)
     locked.save(update_fields=[*after, "updated_at"])
-    # No outbox event: none in the catalogue (docs/events.md) means "more time, unpaid"
-    # (`subscription.renewed` would tell of a payment); services learn the new end from the
-    # next event's `subscription` or from the access endpoint, which reads the row.
+    notify.subscription_extended(subscription=locked, previous_period_end=previous_end, days=days)
     audit_entry_create(
         actor=actor,
         action=AuditAction.SUBSCRIPTION_EXTEND,

@@ -106,6 +106,7 @@ class EventType(models.TextChoices):
     SUBSCRIPTION_RENEWED = "subscription.renewed", "subscription.renewed"
     SUBSCRIPTION_CANCELED = "subscription.canceled", "subscription.canceled"
     SUBSCRIPTION_EXPIRED = "subscription.expired", "subscription.expired"
+    SUBSCRIPTION_EXTENDED = "subscription.extended", "subscription.extended"
 
 
 class OutboxEvent(models.Model):

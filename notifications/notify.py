@@ -97,6 +97,24 @@ def subscription_renewed(*, subscription: Subscription) -> None:
     )
 
 
+def subscription_extended(*, subscription: Subscription, previous_period_end: datetime, days: int) -> None:
+    """Tell that support gave a subscription more days of its current period, free.
+
+    Services that keep access until the period end learn of the later end; an ending-soon
+    email already recorded for the old end is not sent (it is stale), and one for the new end
+    is recorded when that end comes near.
+    """
+    event_publish(
+        type=E.SUBSCRIPTION_EXTENDED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "previous_period_end": iso(previous_period_end),
+            "days": days,
+        },
+    )
+
+
 def payment_succeeded(*, payment: Payment) -> None:
     """Tell that a payment succeeded, and send the viewer a receipt."""
     subscription = subscription_lock(payment.subscription_id)

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core import mail
 from django.urls import reverse
 
 from billing import clock
@@ -19,6 +20,9 @@ from billing.services import (
     subscription_extend,
 )
 from billing.tests.factories import SubscriptionFactory
+from notifications.models import EventType, Notice, NoticeKind, NoticeStatus, OutboxEvent
+from notifications.payloads import iso
+from notifications.services.notices import notice_send, notices_record_upcoming
 from payments.models import Payment, PaymentKind, PaymentStatus
 from tariffs.models import PeriodUnit, PromoRedemption
 from tariffs.tests.factories import PromoCodeFactory, TariffFactory
@@ -172,6 +176,41 @@ class TestExtension:
 
         assert extended.current_period_end == old_end + timedelta(days=5)
         assert extended.cancel_at_period_end is True
+
+
+class TestWhoIsTold:
+    def test_the_cinemas_services_are_told_of_the_new_period_end(self, monthly_tariff):
+        subscription = SubscriptionFactory(tariff=monthly_tariff, status=S.ACTIVE)
+        old_end = subscription.current_period_end
+
+        extended = extend(subscription, days=7)
+
+        event = OutboxEvent.objects.get(subscription=subscription, type=EventType.SUBSCRIPTION_EXTENDED)
+        assert event.payload["days"] == 7
+        assert event.payload["previous_period_end"] == iso(old_end)
+        assert event.payload["subscription"]["current_period_end"] == iso(extended.current_period_end)
+
+    def test_an_ending_soon_email_for_the_old_end_is_not_sent_and_one_for_the_new_end_is(
+        self, monthly_tariff
+    ):
+        subscription = SubscriptionFactory(tariff=monthly_tariff, status=S.ACTIVE, autopay=False)
+        move_to(subscription.current_period_end - timedelta(days=1))
+        assert notices_record_upcoming(now=clock.now()) == 1
+        stale = Notice.objects.get(subscription=subscription, kind=NoticeKind.EXPIRING_SOON)
+
+        extended = extend(subscription, days=3)
+        notice_send(notice_id=stale.pk)
+
+        stale.refresh_from_db()
+        assert stale.status == NoticeStatus.SKIPPED
+        assert not mail.outbox
+        # Nearing the new end, the viewer is told of it.
+        move_to(extended.current_period_end - timedelta(days=1))
+        assert notices_record_upcoming(now=clock.now()) == 1
+        fresh = Notice.objects.exclude(pk=stale.pk).get(subscription=subscription)
+        assert fresh.context["period_end"] == iso(extended.current_period_end)
+        assert notice_send(notice_id=fresh.pk) == NoticeStatus.SENT
+        assert len(mail.outbox) == 1
 
 
 class TestRefusals:

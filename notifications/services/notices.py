@@ -104,6 +104,9 @@ def notices_record_upcoming(*, now: datetime) -> int:
             kind=K.TRIAL_ENDING if subscription.status == S.TRIALING else K.EXPIRING_SOON,
             subscription=subscription,
             period_start=subscription.current_period_start,
+            # One per period end: a goodwill extension moves the end, and the viewer is told
+            # again of the new one.
+            reference=iso(subscription.current_period_end) or "",
             context=ending_facts(subscription),
         )
     return recorded
@@ -119,6 +122,10 @@ def _no_longer_true(notice: Notice) -> str:
             return "the subscription renews after all, or has already changed"
     if notice.kind == K.TRIAL_ENDING and not (subscription.status == S.TRIALING and same_period):
         return "the trial is already over"
+    if notice.kind in (K.EXPIRING_SOON, K.TRIAL_ENDING) and notice.context.get("period_end") != iso(
+        subscription.current_period_end
+    ):
+        return "the period end has moved since (a goodwill extension)"
     if notice.kind in (K.RENEWAL_FAILED, K.AUTHENTICATION_REQUIRED) and payment is not None:
         if payment.status != PaymentStatus.FAILED:
             return "the renewal was paid since"
