@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from auditlog.models import LogEntry
 from django.core.management import call_command
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from accounts.tests.roles import roles_restore
+from billing.audit import AuditAction
 from billing.management.commands.seed_demo import DEMO_PASSWORD
 from billing.models import Subscription, SubscriptionStatus
 from billing.pages import DEMO_VIEWER_ID
@@ -113,6 +115,14 @@ def test_a_manager_creates_a_tariff_and_a_promo_code(admin_site: Admin):
     assert (promo.kind, promo.percent_off, promo.duration) == ("percent", 20, "once")
     assert list(promo.tariffs.values_list("slug", flat=True)) == ["family-quarterly"]
 
+    # The admin in Russian, and back.
+    page.get_by_role("button", name="Русский").click()
+    expect(page.locator("#site-name")).to_have_text("Биллинг кинотеатра")
+    expect(page.locator("h1")).to_have_text("Выберите промокод для изменения")
+    admin_site.screens.take("manager-in-russian")
+    page.get_by_role("button", name="English").click()
+    expect(page.locator("h1")).to_have_text("Select promo code to change")
+
 
 def refund_through_the_form(admin_site: Admin, payment: Payment, amount: str) -> None:
     """Refund `amount` (major units) of a payment from its admin page, confirming the summary."""
@@ -169,6 +179,12 @@ def test_a_support_agent_refunds_part_then_the_rest_and_cannot_edit_tariffs(
     ]
     stripe_refunds = site.control.objects("refund")
     assert sorted(r["amount"] for r in stripe_refunds) == [10000, 29900]
+    # Both refunds are in the audit log under the agent's name, with the reason given.
+    logged = LogEntry.objects.filter(additional_data__action=AuditAction.REFUND_CREATE.value)
+    assert sorted((e.actor.username, e.additional_data["reason"]) for e in logged) == [
+        ("support", "service_problem: Stream kept buffering on the evening of the final."),
+        ("support", "service_problem: Stream kept buffering on the evening of the final."),
+    ]
     # The full refund ends access by default, and the subscription with it.
     wait_for(
         lambda: site.viewer_get("/api/v1/access/")["has_access"] is False,
