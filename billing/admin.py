@@ -69,7 +69,10 @@ class ExtendForm(forms.Form):
     period_end = forms.CharField(widget=forms.HiddenInput)
 
     def clean_period_end(self) -> Any:
-        value = parse_datetime(self.cleaned_data["period_end"])
+        try:
+            value = parse_datetime(self.cleaned_data["period_end"])
+        except ValueError:  # well formed but impossible, such as 30 February
+            value = None
         if value is None:
             raise forms.ValidationError(_("The form is out of date; open it again."))
         return value
@@ -152,14 +155,15 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             Subscription.objects.select_related("account", "tariff"), pk=uuid_or_none(object_id)
         )
         change_url = reverse("admin:billing_subscription_change", args=[subscription.pk])
+        # Checked for every request: a form left open may be sent after the subscription changed.
+        if subscription.status not in EXTENDABLE_STATUSES or subscription.current_period_end is None:
+            self.message_user(
+                request,
+                _("Only a trialing or active subscription can be extended."),
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
         if request.method != "POST":
-            if subscription.status not in EXTENDABLE_STATUSES or subscription.current_period_end is None:
-                self.message_user(
-                    request,
-                    _("Only a trialing or active subscription can be extended."),
-                    messages.WARNING,
-                )
-                return HttpResponseRedirect(change_url)
             form = ExtendForm(initial={"period_end": subscription.current_period_end.isoformat()})
             return self._extend_page(request, subscription, form, confirm=False)
         form = ExtendForm(request.POST)

@@ -12,7 +12,7 @@ scripts read them by name whatever language the admin is shown in.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -23,6 +23,7 @@ from import_export import fields, resources
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import ExportForm
 
+from billing.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
 from billing.money import to_major_units
 from payments.models import Payment, Refund
 
@@ -34,11 +35,6 @@ EXPORT_CHUNK_SIZE = 2000
 def utc_iso(value: datetime | None) -> str:
     """Return a moment as ISO 8601 in UTC ("2026-11-22T07:41:00+00:00"), or "" for none."""
     return value.astimezone(UTC).isoformat() if value is not None else ""
-
-
-def day_start(day: date) -> datetime:
-    """Return the UTC midnight that starts a day."""
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 class DateRangeExportForm(ExportForm):
@@ -71,6 +67,14 @@ class DateRangeExportForm(ExportForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        for name, day in (("date_from", start), ("date_to", end)):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                self.add_error(
+                    name,
+                    _("Choose a day between %(first)s and %(last)s.")
+                    % {"first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat()},
+                )
+                return cleaned
         if start and end and end < start:
             self.add_error("date_to", _("The end of the range must not come before its start."))
         return cleaned
@@ -78,8 +82,8 @@ class DateRangeExportForm(ExportForm):
     def date_filter(self) -> dict[str, datetime]:
         """Return the queryset filter of the chosen range, as half-open UTC bounds."""
         name = self.cleaned_data.get("date_field") or self.date_fields[0][0]
-        start = day_start(self.cleaned_data["date_from"])
-        end = day_start(self.cleaned_data["date_to"]) + timedelta(days=1)
+        start = utc_midnight(self.cleaned_data["date_from"])
+        end = utc_day_range(self.cleaned_data["date_to"])[1]
         return {f"{name}__gte": start, f"{name}__lt": end}
 
 

@@ -36,6 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count, DateTimeField, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth
 
+from billing.days import utc_midnight
 from billing.models import Subscription, SubscriptionStatus
 from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 from tariffs.models import PeriodUnit
@@ -59,19 +60,19 @@ class Window:
 
     @property
     def day_start(self) -> datetime:
-        return _midnight(self.days[0])
+        return utc_midnight(self.days[0])
 
     @property
     def day_end(self) -> datetime:
-        return _midnight(self.days[-1] + timedelta(days=1))
+        return utc_midnight(self.days[-1] + timedelta(days=1))
 
     @property
     def month_start(self) -> datetime:
-        return _midnight(self.months[0])
+        return utc_midnight(self.months[0])
 
     @property
     def month_end(self) -> datetime:
-        return _midnight(_next_month(self.months[-1]))
+        return utc_midnight(_next_month(self.months[-1]))
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,6 @@ class Dashboard:
     flow: list[FlowRow]
     dunning: list[DunningRow]
     currencies: list[str] = field(default_factory=list)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _next_month(month: date) -> date:

@@ -335,6 +335,33 @@ class TestAdmin:
         subscription.refresh_from_db()
         assert subscription.current_period_end.isoformat() == period_end
 
+    def test_an_impossible_period_end_in_the_form_is_refused_not_a_crash(self, client):
+        subscription = SubscriptionFactory()
+        client.force_login(staff("Support"))
+
+        response = client.post(
+            extend_url(subscription),
+            {"days": "5", "reason": "Outage", "period_end": "2027-02-30T00:00:00+00:00"},
+        )
+
+        assert response.status_code == 200
+        assert response.context["form"].errors["period_end"] == ["The form is out of date; open it again."]
+
+    def test_a_form_sent_after_the_subscription_ended_is_turned_away(self, client):
+        subscription = SubscriptionFactory()
+        client.force_login(staff("Support"))
+        period_end = subscription.current_period_end.isoformat()
+        Subscription.objects.filter(pk=subscription.pk).update(status=S.EXPIRED)
+
+        response = client.post(
+            extend_url(subscription), {"days": "5", "reason": "Outage", "period_end": period_end}, follow=True
+        )
+
+        assert response.redirect_chain[-1][0] == change_url(subscription)
+        assert "Only a trialing or active subscription can be extended." in response.content.decode()
+        subscription.refresh_from_db()
+        assert subscription.current_period_end.isoformat() == period_end
+
     def test_past_due_subscription_shows_no_button(self, client):
         subscription = SubscriptionFactory(status=S.PAST_DUE)
         client.force_login(staff("Support"))

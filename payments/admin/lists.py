@@ -25,7 +25,8 @@ class TariffListFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
-        if value and value.isdigit():
+        # isdigit() alone lets through digits int() refuses, such as "²".
+        if value and value.isascii() and value.isdigit():
             return queryset.filter(**{self.tariff_path: int(value)})
         return queryset
 

@@ -1,7 +1,6 @@
 """Admin of payments: read-only, but for the refund form and the daily reconciliation report."""
 
 import uuid
-from datetime import UTC, date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,12 +13,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
+from billing.days import day_parse, utc_yesterday
 from billing.errors import DomainError
 from billing.models import Subscription
 from billing.money import format_money, to_major_units, to_minor_units
@@ -188,11 +187,11 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm("payments.view_reconciliation_report"):
             raise PermissionDenied
         # Yesterday by default: the last day that is over at Stripe too.
-        yesterday = timezone.now().astimezone(UTC).date() - timedelta(days=1)
+        yesterday = utc_yesterday()
         day, report, error = yesterday, None, ""
         raw_day = request.GET.get("day", "")
         try:
-            day = date.fromisoformat(raw_day) if raw_day else yesterday
+            day = day_parse(raw_day) if raw_day else yesterday
         except ValueError:
             error = str(_("Enter the day as YYYY-MM-DD."))
         if not error:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from billing.days import day_check, utc_day_range
 from billing.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
@@ -146,18 +147,12 @@ class DailyReconciliation:
         return not self.mismatches
 
 
-def day_range(day: date) -> tuple[datetime, datetime]:
-    """Return the UTC day as [midnight, next midnight)."""
-    start = datetime.combine(day, time.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
-
-
 def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     """Compare our captured payments and succeeded refunds of a UTC day with Stripe's; list every difference.
 
     Raise GatewayError when Stripe cannot be read: a report on half a ledger would be wrong.
     """
-    start, end = day_range(day)
+    start, end = utc_day_range(day_check(day))
     wide = CreatedRange(start=start - BOUNDARY_MARGIN, end=end + BOUNDARY_MARGIN)
     gateway = get_gateway()
     charges = gateway.list_charges(wide)

@@ -110,6 +110,26 @@ class TestSupportFindsPayments:
         assert "123.45 RUB" in content
 
 
+class TestAccountingFiltersPayments:
+    def test_by_tariff_lists_only_that_tariffs_payments(self, login_as):
+        monthly = payment_of("viewer-monthly")
+        payment_of("viewer-yearly")
+        tariff_id = monthly.subscription.tariff_id
+
+        response = login_as("Accounting").get(PAYMENTS_URL, {"tariff": str(tariff_id)})
+
+        assert listed(response) == [monthly]
+
+    @pytest.mark.parametrize("value", ["²", "monthly", "-1"])
+    def test_a_tariff_value_that_is_no_id_filters_nothing_and_breaks_nothing(self, login_as, value):
+        payments = {payment_of("viewer-1"), payment_of("viewer-2")}
+
+        response = login_as("Accounting").get(PAYMENTS_URL, {"tariff": value})
+
+        assert response.status_code == 200
+        assert set(listed(response)) == payments
+
+
 class TestNobodyChangesPayments:
     def test_accounting_sees_payments_but_cannot_add_change_or_delete(self, login_as):
         payment = payment_of("viewer-1", status=PaymentStatus.SUCCEEDED)

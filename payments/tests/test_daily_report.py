@@ -283,10 +283,11 @@ class TestAdminPage:
         assert response.status_code == 200
         assert "Could not read Stripe" in response.content.decode()
 
-    def test_a_malformed_day_is_refused_politely(self, client, stripe_sandbox):
+    @pytest.mark.parametrize("day", ["yesterday", "9999-12-31", "0001-01-01", "2026-02-30"])
+    def test_a_malformed_day_is_refused_politely(self, client, stripe_sandbox, day):
         client.force_login(staff("Accounting"))
 
-        response = client.get(REPORT_URL, {"day": "yesterday"})
+        response = client.get(REPORT_URL, {"day": day})
 
         assert response.status_code == 200
         assert "YYYY-MM-DD" in response.content.decode()
@@ -335,3 +336,8 @@ class TestCommand:
 
         with pytest.raises(CommandError, match="Could not read Stripe"):
             call_command("reconciliation_report", "--day", today().isoformat(), stdout=StringIO())
+
+    @pytest.mark.parametrize("day", ["yesterday", "9999-12-31"])
+    def test_a_day_that_is_no_sensible_day_is_a_command_error(self, day):
+        with pytest.raises(CommandError, match="YYYY-MM-DD"):
+            call_command("reconciliation_report", "--day", day, stdout=StringIO())

@@ -1,20 +1,20 @@
 """Print one UTC day's reconciliation report: totals on both sides and every mismatch with Stripe."""
 
-from datetime import UTC, date, timedelta
+from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from billing.days import day_parse, utc_yesterday
 from payments.gateways.base import GatewayError
 from payments.services.daily_report import reconciliation_report_for_day
 
 
 def _day(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        return day_parse(value)
     except ValueError as exc:
         raise CommandError(_("Enter the day as YYYY-MM-DD.")) from exc
 
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--day", type=_day, help="The UTC day, YYYY-MM-DD (default: yesterday).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        day = options["day"] or timezone.now().astimezone(UTC).date() - timedelta(days=1)
+        day = options["day"] or utc_yesterday()
         try:
             report = reconciliation_report_for_day(day=day)
         except GatewayError as exc:
