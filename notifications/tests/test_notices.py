@@ -1,8 +1,10 @@
 """Viewers get each email once: recorded once by the database, sent once by the dispatcher."""
 
+import importlib
 from datetime import timedelta
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.urls import reverse
@@ -22,6 +24,7 @@ from payments.models import Payment, PaymentKind
 from payments.tests.concurrency import run_concurrently
 
 K = NoticeKind
+reference_migration = importlib.import_module("notifications.migrations.0003_ending_notice_reference")
 
 
 def move_to(moment) -> None:
@@ -155,6 +158,20 @@ class TestUpcoming:
         assert notice.status == NoticeStatus.SKIPPED
         assert "renews" in notice.last_error
         assert mail.outbox == []
+
+    def test_notices_recorded_before_the_upgrade_are_not_recorded_again(self):
+        now = clock.now()
+        subscription = SubscriptionFactory(autopay=False, current_period_end=now + timedelta(days=1))
+        assert notices_record_upcoming(now=now) == 1
+        # As the previous version recorded it: no reference.
+        Notice.objects.filter(kind=K.EXPIRING_SOON).update(reference="")
+
+        reference_migration.set_reference(django_apps, None)
+
+        (notice,) = notices(K.EXPIRING_SOON)
+        assert notice.reference == notice.context["period_end"]
+        assert notices_record_upcoming(now=now) == 0
+        assert Notice.objects.filter(subscription=subscription).count() == 1
 
     def test_account_without_email_is_skipped_visibly(self):
         subscription = SubscriptionFactory(account__email="", autopay=False)
