@@ -389,6 +389,7 @@ def dataset_build(*, subscriptions: int, payments: int) -> Sizes:
             "created_by_id": "NULL",
             "approved_by_id": "NULL",
             "created_at": "least(paid_at + interval '5 days', now())",
+            "succeeded_at": "least(paid_at + interval '5 days', now())",
             "updated_at": "now()",
         },
         "FROM payments_payment WHERE refunded_amount > 0",

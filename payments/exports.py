@@ -92,7 +92,10 @@ class PaymentExportForm(DateRangeExportForm):
 
 
 class RefundExportForm(DateRangeExportForm):
-    date_fields = (("created_at", _("creation (created at)")),)
+    date_fields = (
+        ("succeeded_at", _("success (succeeded at)")),
+        ("created_at", _("creation (created at)")),
+    )
 
 
 class _RangeResource(resources.ModelResource):
@@ -180,6 +183,7 @@ class RefundResource(_RangeResource):
 
     id = fields.Field(attribute="id", column_name="id")
     created_at = fields.Field(column_name="created_at_utc")
+    succeeded_at = fields.Field(column_name="succeeded_at_utc")
     payment = fields.Field(attribute="payment_id", column_name="payment_id")
     user_id = fields.Field(attribute="payment__subscription__account__user_id", column_name="cinema_user_id")
     tariff = fields.Field(attribute="payment__subscription__tariff__slug", column_name="tariff")
@@ -201,6 +205,7 @@ class RefundResource(_RangeResource):
         fields = (
             "id",
             "created_at",
+            "succeeded_at",
             "payment",
             "user_id",
             "tariff",
@@ -224,6 +229,9 @@ class RefundResource(_RangeResource):
 
     def dehydrate_created_at(self, refund: Refund) -> str:
         return utc_iso(refund.created_at)
+
+    def dehydrate_succeeded_at(self, refund: Refund) -> str:
+        return utc_iso(refund.succeeded_at)
 
     def dehydrate_amount_major(self, refund: Refund) -> str:
         return str(to_major_units(refund.amount, refund.currency))

@@ -26,6 +26,11 @@ class PaymentStatus(models.TextChoices):
     PARTIALLY_REFUNDED = "partially_refunded", _("partially refunded")
 
 
+# A payment in one of these took the viewer's money (whatever was refunded since): revenue,
+# reconciliation against Stripe's charges and the revenue indexes below all count these.
+PAID_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+
+
 class Payment(models.Model):
     """One attempt to collect one period's price of a subscription."""
 
@@ -104,7 +109,7 @@ class Payment(models.Model):
             # Admin filters: by currency and by the day paid, newest first.
             models.Index(fields=["currency", "-created_at"], name="payment_currency_created_idx"),
             models.Index(fields=["paid_at"], name="payment_paid_at_idx"),
-            # The dashboard's revenue (billing.dashboard.selectors, PAID_STATUSES there): paid
+            # The dashboard's revenue (billing.dashboard.selectors, PAID_STATUSES above): paid
             # payments grouped by UTC day and month. Each index hands the rows over already in
             # group order with every column the query reads (paid_at too: PostgreSQL reads an
             # expression's column for an index-only scan), so it neither sorts nor reads the table.
@@ -114,7 +119,7 @@ class Payment(models.Model):
                 F("amount"),
                 F("refunded_amount"),
                 F("paid_at"),
-                condition=Q(status__in=["succeeded", "partially_refunded", "refunded"]),
+                condition=Q(status__in=list(PAID_STATUSES)),
                 name="payment_revenue_day_idx",
             ),
             models.Index(
@@ -123,7 +128,7 @@ class Payment(models.Model):
                 F("amount"),
                 F("refunded_amount"),
                 F("paid_at"),
-                condition=Q(status__in=["succeeded", "partially_refunded", "refunded"]),
+                condition=Q(status__in=list(PAID_STATUSES)),
                 name="payment_revenue_month_idx",
             ),
             # The dashboard's dunning recovery: the few renewals ever declined, by UTC month due.
@@ -183,6 +188,9 @@ class Refund(models.Model):
         _("Stripe refund id"), max_length=255, null=True, blank=True, unique=True
     )
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
+    # When the money went back: a refund above the approval threshold succeeds days after it
+    # was asked for, and accounting dates refunds by this (reports, dashboard, exports).
+    succeeded_at = models.DateTimeField(_("succeeded at"), null=True, blank=True, db_index=True)
     # Whether the subscription ends once this refund has succeeded (chosen by staff).
     end_access = models.BooleanField(_("ends access"), default=False)
     # The one-time token of the admin form that asked for this refund: submitting the same

@@ -5,8 +5,7 @@ Definitions (also shown on the page):
 - **Revenue** is gross: the full amount of every payment that was paid (succeeded, partially
   refunded or refunded), counted on the UTC day or month of `paid_at`. What was refunded from
   those same payments is shown next to it, and net = gross - refunded. Refunds as money that
-  left us are a separate series, by the UTC month the refund was made (`Refund.created_at`,
-  succeeded refunds only).
+  left us are a separate series, by the UTC month the refund succeeded (`Refund.succeeded_at`).
 - **MRR** counts active and past-due subscriptions (past due: still a subscriber, in dunning or
   its grace period; trials pay nothing yet) at the price locked at signup, normalised to a
   month: a yearly price is divided by 12, a price charged every N periods by N. Promo discounts
@@ -38,13 +37,12 @@ from django.db.models.functions import TruncDay, TruncMonth
 
 from billing.days import utc_midnight
 from billing.models import Subscription, SubscriptionStatus
-from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
+from payments.models import PAID_STATUSES, Payment, PaymentKind, Refund, RefundStatus
 from tariffs.models import PeriodUnit
 
 S = SubscriptionStatus
 
 # The payments whose money we received, whatever was refunded from them later.
-PAID_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 MRR_STATUSES = (S.ACTIVE, S.PAST_DUE)
 ENDED_STATUSES = (S.CANCELED, S.EXPIRED)
 DEFAULT_DAYS = 30
@@ -213,10 +211,10 @@ def revenue_by_period(*, start: datetime, end: datetime, monthly: bool) -> list[
 
 
 def refunds_by_month(*, start: datetime, end: datetime) -> list[RefundRow]:
-    """Return succeeded refunds per UTC month they were made and currency."""
+    """Return succeeded refunds per UTC month they succeeded in and currency."""
     rows = (
-        Refund.objects.filter(status=RefundStatus.SUCCEEDED, created_at__gte=start, created_at__lt=end)
-        .annotate(period=_utc_month("created_at"))
+        Refund.objects.filter(status=RefundStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=end)
+        .annotate(period=_utc_month("succeeded_at"))
         .values("period", "currency")
         .annotate(refunds=Count("pk"), amount=Sum("amount"))
         .order_by("period", "currency")

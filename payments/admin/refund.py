@@ -44,8 +44,16 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "approved_by",
         "stripe_refund_id",
         "created_at",
+        "succeeded_at",
     )
-    list_filter = ("status", "reason", RefundTariffListFilter, CurrencyListFilter, "created_at")
+    list_filter = (
+        "status",
+        "reason",
+        RefundTariffListFilter,
+        CurrencyListFilter,
+        "created_at",
+        "succeeded_at",
+    )
     list_select_related = ("payment", "created_by", "approved_by")
     resource_classes = [RefundResource]
     export_form_class = RefundExportForm
@@ -67,6 +75,7 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "stripe_refund_id",
         "failure_reason",
         "created_at",
+        "succeeded_at",
         "updated_at",
     )
     readonly_fields = fields

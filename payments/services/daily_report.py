@@ -25,11 +25,10 @@ from billing.days import day_check, utc_day_range
 from billing.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
 
 BOUNDARY_MARGIN = timedelta(hours=1)
 # Payments whose money Stripe took: refunds later change their status, not that fact.
-CAPTURED_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 # Stripe refunds that move (or are moving) money back; failed and canceled ones never did.
 STRIPE_REFUND_ISSUED = ("succeeded", "pending", "requires_action")
 # The balance transactions of charges and refunds; payouts, adjustments and the like are not
@@ -222,7 +221,7 @@ def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
     )
     ours = list(
         Payment.objects.filter(
-            status__in=CAPTURED_STATUSES, paid_at__gte=day.wide.start, paid_at__lt=day.wide.end
+            status__in=PAID_STATUSES, paid_at__gte=day.wide.start, paid_at__lt=day.wide.end
         )
         .only(*fields)
         .order_by("paid_at", "id")
@@ -251,7 +250,7 @@ def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
 
     found: list[Mismatch] = []
     for payment, charge in pairs:
-        captured = payment is not None and payment.status in CAPTURED_STATUSES
+        captured = payment is not None and payment.status in PAID_STATUSES
         ours_in_day = payment is not None and captured and day.holds(payment.paid_at)
         stripe_in_day = charge is not None and charge.status == "succeeded" and day.holds(charge.created)
         if ours_in_day and payment is not None:
@@ -297,7 +296,7 @@ def _payment_mismatches(
     if payment is None:
         add(MISSING_WITH_US, str(_("no payment")), format_money(charge.amount, charge.currency))
         return found
-    if payment.status not in CAPTURED_STATUSES or charge.status != "succeeded":
+    if payment.status not in PAID_STATUSES or charge.status != "succeeded":
         add(STATUS_DIFFERS, payment.get_status_display(), charge.status)
     elif ours_in_day != stripe_in_day:
         add(OTHER_DAY, _moment(payment.paid_at), _moment(charge.created))
@@ -332,10 +331,10 @@ def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismat
     by_id: dict[str, RefundInfo] = {refund.id: refund for refund in stripe_refunds}
     ours = list(
         Refund.objects.filter(
-            status=RefundStatus.SUCCEEDED, created_at__gte=day.wide.start, created_at__lt=day.wide.end
+            status=RefundStatus.SUCCEEDED, succeeded_at__gte=day.wide.start, succeeded_at__lt=day.wide.end
         )
-        .only("id", "amount", "currency", "status", "created_at", "stripe_refund_id")
-        .order_by("created_at", "id")
+        .only("id", "amount", "currency", "status", "succeeded_at", "stripe_refund_id")
+        .order_by("succeeded_at", "id")
     )
     pairs: list[tuple[Refund | None, RefundInfo | None]] = []
     matched: set[str] = set()
@@ -353,7 +352,7 @@ def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismat
         known = {
             r.stripe_refund_id: r
             for r in Refund.objects.filter(stripe_refund_id__in=[r.id for r in unmatched]).only(
-                "id", "amount", "currency", "status", "created_at", "stripe_refund_id"
+                "id", "amount", "currency", "status", "succeeded_at", "stripe_refund_id"
             )
         }
         pairs.extend((known.get(theirs.id), theirs) for theirs in unmatched)
@@ -361,7 +360,7 @@ def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismat
     found: list[Mismatch] = []
     for refund, theirs in pairs:
         ours_in_day = (
-            refund is not None and refund.status == RefundStatus.SUCCEEDED and day.holds(refund.created_at)
+            refund is not None and refund.status == RefundStatus.SUCCEEDED and day.holds(refund.succeeded_at)
         )
         stripe_in_day = (
             theirs is not None and theirs.status in STRIPE_REFUND_ISSUED and day.holds(theirs.created)
@@ -408,7 +407,7 @@ def _refund_mismatches(
     if refund.status != RefundStatus.SUCCEEDED or theirs.status != "succeeded":
         add(STATUS_DIFFERS, refund.get_status_display(), theirs.status)
     elif ours_in_day != stripe_in_day:
-        add(OTHER_DAY, _moment(refund.created_at), _moment(theirs.created))
+        add(OTHER_DAY, _moment(refund.succeeded_at), _moment(theirs.created))
     agree = refund.currency == theirs.currency and refund.amount == theirs.amount
     if refund.currency != theirs.currency:
         add(CURRENCY_DIFFERS, refund.currency, theirs.currency)

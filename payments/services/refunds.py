@@ -21,7 +21,7 @@ what webhooks move later is the system's doing and is not.
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -362,14 +362,18 @@ def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refu
         except ValueError:
             refund = None
     if refund is None:
+        status = _status_from_stripe(data.get("status"))
+        # Made in Stripe's dashboard: it succeeded when Stripe made it.
+        succeeded_at = _stripe_time(data.get("created")) if status == RefundStatus.SUCCEEDED else None
         refund, _ = Refund.objects.get_or_create(
             stripe_refund_id=data["id"],
             defaults={
                 "payment": payment,
                 "amount": data["amount"],
                 "currency": payment.currency,
-                "status": _status_from_stripe(data.get("status")),
+                "status": status,
                 "comment": "Refunded in Stripe",
+                "succeeded_at": succeeded_at,
             },
         )
         return refund
@@ -407,6 +411,9 @@ def _refund_set_from_stripe(
         refund.status = new_status
         refund.failure_reason = (failure_reason or "")[:255] if new_status != RefundStatus.SUCCEEDED else ""
         changed += ["status", "failure_reason"]
+        if new_status == RefundStatus.SUCCEEDED:
+            refund.succeeded_at = clock.now()
+            changed.append("succeeded_at")
     elif refund.status == RefundStatus.PENDING and refund.failure_reason:
         refund.failure_reason = ""
         changed.append("failure_reason")
@@ -449,6 +456,13 @@ def _end_access(payment: Payment) -> None:
     subscription.refresh_from_db(fields=["status"])
     if subscription.status in _ACTIVE_SUBSCRIPTION:
         subscription_cancel_now(subscription=subscription, at=clock.now())
+
+
+def _stripe_time(created: Any) -> datetime:
+    """Return a Stripe `created` (Unix seconds) as an aware UTC instant, or now if it is missing."""
+    if isinstance(created, int):
+        return datetime.fromtimestamp(created, UTC)
+    return clock.now()
 
 
 def _status_from_stripe(stripe_status: str | None) -> str:

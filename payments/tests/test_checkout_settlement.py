@@ -146,7 +146,7 @@ class TestRefundsMadeInStripe:
         payment = checkout.payment
         payment.refresh_from_db()
         # A refund made at Stripe, not through this service (as from Stripe's dashboard).
-        get_gateway().create_refund(
+        made = get_gateway().create_refund(
             RefundRequest(
                 payment_intent_id=payment.stripe_payment_intent_id,
                 amount=10000,
@@ -158,4 +158,7 @@ class TestRefundsMadeInStripe:
         deliver_sandbox_events(api_client, stripe_sandbox)
         payment.refresh_from_db()
         assert (payment.status, payment.refunded_amount) == (PaymentStatus.PARTIALLY_REFUNDED, 10000)
-        assert payment.refunds.get().amount == 10000
+        refund = payment.refunds.get()
+        assert refund.amount == 10000
+        # Dated by when Stripe made it, as the daily reconciliation compares.
+        assert refund.succeeded_at == made.created

@@ -17,7 +17,7 @@ from django.utils import timezone
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from payments.services import daily_report
 from payments.services.daily_report import reconciliation_report_for_day
-from payments.services.refunds import refund_create
+from payments.services.refunds import refund_approve, refund_create
 from payments.tests.factories import PaymentFactory
 from payments.tests.refund_helpers import pay
 from payments.tests.sandbox_helpers import make_client, payment_session_params
@@ -74,6 +74,28 @@ class TestCleanDay:
         assert (rub.stripe_gross, rub.stripe_refunds) == (79800, 10000)
         assert (rub.stripe_fees, rub.stripe_net) == (2 * fee, 79800 - 2 * fee - 10000)
         assert rub.our_net_money == "698.00 RUB"
+
+    def test_a_refund_approved_days_after_it_was_asked_for_belongs_to_the_day_it_was_paid_back(
+        self, viewer_client, stripe_sandbox, settings
+    ):
+        payment = pay(viewer_client, stripe_sandbox, "alice")
+        settings.REFUND_APPROVAL_THRESHOLD = 5000
+        asker, approver = staff("Support", "asker"), staff("Support", "approver")
+        waiting = refund_create(
+            payment=payment, amount=10000, reason=RefundReason.REQUESTED_BY_CUSTOMER, created_by=asker
+        )
+        assert waiting.status == RefundStatus.AWAITING_APPROVAL
+        # Asked for three days ago; approved and sent to Stripe today.
+        Refund.objects.filter(pk=waiting.pk).update(created_at=timezone.now() - timedelta(days=3))
+        assert refund_approve(refund=waiting, approver=approver).status == RefundStatus.SUCCEEDED
+
+        asked_day = reconciliation_report_for_day(day=today() - timedelta(days=3))
+        paid_back_day = reconciliation_report_for_day(day=today())
+
+        assert (asked_day.totals, asked_day.mismatches) == ([], [])
+        assert paid_back_day.mismatches == []
+        [rub] = paid_back_day.totals
+        assert (rub.our_refunds, rub.stripe_refunds) == (10000, 10000)
 
     def test_another_day_is_empty(self, viewer_client, stripe_sandbox):
         pay(viewer_client, stripe_sandbox, "alice")
@@ -244,8 +266,8 @@ class TestStripeSideDiffers:
         )
 
 
-def staff(role: str) -> User:
-    user = User.objects.create_user(username=role.lower(), is_staff=True)
+def staff(role: str, username: str = "") -> User:
+    user = User.objects.create_user(username=username or role.lower(), is_staff=True)
     user.groups.add(Group.objects.get(name=role))
     return user
 

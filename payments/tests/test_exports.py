@@ -196,15 +196,22 @@ class TestAccountingExportsRefunds:
             created_by=asked,
             approved_by=approver,
         )
-        Refund.objects.filter(pk=refund.pk).update(created_at=datetime(2026, 3, 2, 8, tzinfo=UTC))
+        # Asked for in February, approved and paid back on 2 March: a March refund.
+        Refund.objects.filter(pk=refund.pk).update(
+            created_at=datetime(2026, 2, 27, 8, tzinfo=UTC), succeeded_at=datetime(2026, 3, 2, 8, tzinfo=UTC)
+        )
         outside = Refund.objects.create(payment=payment, amount=1, currency="RUB", stripe_refund_id="re_2")
-        Refund.objects.filter(pk=outside.pk).update(created_at=datetime(2026, 4, 1, tzinfo=UTC))
+        Refund.objects.filter(pk=outside.pk).update(
+            created_at=datetime(2026, 3, 31, tzinfo=UTC), succeeded_at=datetime(2026, 4, 1, tzinfo=UTC)
+        )
 
-        response = export(login_as("Accounting"), REFUNDS_EXPORT, CSV_FORMAT, "2026-03-01", "2026-03-31")
+        client = login_as("Accounting")
+        response = export(client, REFUNDS_EXPORT, CSV_FORMAT, "2026-03-01", "2026-03-31")
 
         [row] = csv_rows(response)
         assert row["id"] == str(refund.pk)
-        assert row["created_at_utc"] == "2026-03-02T08:00:00+00:00"
+        assert row["created_at_utc"] == "2026-02-27T08:00:00+00:00"
+        assert row["succeeded_at_utc"] == "2026-03-02T08:00:00+00:00"
         assert (row["payment_id"], row["tariff"]) == (str(payment.pk), "monthly")
         assert row["cinema_user_id"] == payment.subscription.account.user_id
         assert (row["amount_minor"], row["amount"], row["currency"]) == ("10050", "100.50", "RUB")
@@ -215,6 +222,16 @@ class TestAccountingExportsRefunds:
         )
         assert row["stripe_charge_id"] == payment.stripe_charge_id
         assert (row["created_by"], row["approved_by"]) == ("sam", "pat")
+        # By the date asked for instead, March holds the other one.
+        by_creation = export(
+            client,
+            REFUNDS_EXPORT,
+            CSV_FORMAT,
+            "2026-03-01",
+            "2026-03-31",
+            date_field="created_at",
+        )
+        assert [r["id"] for r in csv_rows(by_creation)] == [str(outside.pk)]
 
     def test_query_count_does_not_grow_with_the_rows(self, login_as):
         client = login_as("Accounting")
@@ -224,7 +241,12 @@ class TestAccountingExportsRefunds:
         def refunds(count: int) -> None:
             for _ in range(count):
                 Refund.objects.create(
-                    payment=payment, amount=1, currency="RUB", created_by=staff, approved_by=staff
+                    payment=payment,
+                    amount=1,
+                    currency="RUB",
+                    created_by=staff,
+                    approved_by=staff,
+                    succeeded_at=datetime(2026, 3, 2, tzinfo=UTC),
                 )
 
         refunds(1)
