@@ -34,6 +34,18 @@ def service_client() -> APIClient:
     return client
 
 
+@pytest.fixture
+def login_as(client):
+    """Return a function that logs the test client in as a new staff member of a role group."""
+    from accounts.tests.roles import staff_member
+
+    def login(role: str):
+        client.force_login(staff_member(role))
+        return client
+
+    return login
+
+
 @pytest.fixture(autouse=True)
 def _real_billing_time():
     """Start and end every test on real billing time."""

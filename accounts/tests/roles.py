@@ -1,4 +1,4 @@
-"""Give the staff roles back to a database a transactional test has flushed.
+"""Staff members of a role for tests, and the roles given back to a flushed database.
 
 The roles are groups made by data migrations, and flushing a database (what a transactional
 test does when it ends) deletes them. Django's own remedy, `serialized_rollback`, does not
@@ -11,8 +11,16 @@ import importlib
 from types import SimpleNamespace
 
 from django.apps import apps
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import connection
+
+
+def staff_member(role: str, username: str = "") -> User:
+    """Create a staff user in a role group (Manager, Support, Accounting), named after it by default."""
+    user = User.objects.create_user(username=username or role.lower(), is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
 
 ROLE_MIGRATIONS = (
     "0002_roles",

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from accounts.models import BillingAccount, Language
 from accounts.tests.factories import BillingAccountFactory
+from accounts.tests.roles import staff_member
 from billing.tests.factories import SubscriptionFactory
 from tariffs.tests.factories import TariffFactory
 
@@ -91,19 +92,13 @@ def permissions_of(role: str) -> set[str]:
     return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
 
 
-def staff_in(role: str) -> User:
-    user = User.objects.create_user(username=role.lower(), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 class TestRolesMigration:
     @pytest.mark.parametrize("role", EXPECTED_PERMISSIONS)
     def test_migrate_gives_each_role_exactly_its_permissions(self, role):
         assert permissions_of(role) == EXPECTED_PERMISSIONS[role]
 
     def test_members_get_the_roles_permissions(self):
-        support = staff_in("Support")
+        support = staff_member("Support")
 
         assert support.has_perm("payments.add_refund")
         assert support.has_perm("payments.approve_refund")
@@ -238,7 +233,7 @@ class TestBillingAccountAdmin:
 
     def test_support_reads_accounts_but_cannot_change_them(self, client):
         account = BillingAccountFactory(email="old@example.com")
-        client.force_login(staff_in("Support"))
+        client.force_login(staff_member("Support"))
 
         page = client.get(self.change_url(account))
         posted = client.post(self.change_url(account), {"email": "new@example.com", "language": "en"})

@@ -1,7 +1,7 @@
 """Staff read subscriptions in the admin and can never change one by hand."""
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -25,19 +25,6 @@ def change_url(subscription: Subscription) -> str:
 def superuser_client(client):
     client.force_login(User.objects.create_superuser(username="root", email="root@example.com"))
     return client
-
-
-@pytest.fixture
-def login_as(client):
-    """Log the test client in as a staff member of a role group (from the roles migration)."""
-
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def listed(response) -> list[Subscription]:

@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import pytest
 from auditlog.models import LogEntry
-from django.contrib.auth.models import Group, User
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.tests.roles import staff_member
 from billing.audit import AuditAction
 from billing.models import Subscription
 from billing.services import subscription_extend
@@ -32,12 +32,6 @@ from tariffs.tests.factories import PromoCodeFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
 AUDIT_LOG = reverse("admin:auditlog_logentry_changelist")
-
-
-def staff(role: str, username: str | None = None) -> User:
-    user = User.objects.create_user(username=username or role.lower(), is_staff=True, email="x@example.com")
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def entries(action: AuditAction) -> list[LogEntry]:
@@ -62,7 +56,7 @@ def payment(viewer_client, stripe_sandbox) -> Payment:
 class TestCatalogueChangesInAdmin:
     def test_managers_tariff_price_change_is_logged_with_who_and_before_after(self, client):
         tariff = TariffFactory(slug="monthly-hd", name="Monthly HD", amount=39900)
-        manager = staff("Manager")
+        manager = staff_member("Manager")
         client.force_login(manager)
 
         response = client.post(
@@ -89,7 +83,7 @@ class TestCatalogueChangesInAdmin:
 
     def test_managers_promo_code_edit_is_logged(self, client):
         promo = PromoCodeFactory(code="SPRING-15", percent_off=15, duration=PromoDuration.ONCE)
-        manager = staff("Manager")
+        manager = staff_member("Manager")
         client.force_login(manager)
 
         response = client.post(
@@ -129,7 +123,7 @@ class TestCatalogueChangesInAdmin:
 
 class TestRefunds:
     def test_staff_refund_records_the_refund_and_what_it_moved(self, payment, client, stripe_sandbox):
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
         client.force_login(agent)
         url = reverse("admin:payments_payment_refund", args=[payment.pk])
         form = {
@@ -162,7 +156,7 @@ class TestRefunds:
         self, payment, stripe_sandbox, settings
     ):
         settings.REFUND_APPROVAL_THRESHOLD = 20000
-        agent, lead = staff("Support", "agent"), staff("Support", "lead")
+        agent, lead = staff_member("Support", "agent"), staff_member("Support", "lead")
         first = refund_create(payment=payment, amount=30000, reason="duplicate", created_by=agent)
 
         refund_reject(refund=first, rejected_by=lead, note="not eligible")
@@ -193,7 +187,7 @@ class TestRefundRequests:
 
     def test_approval_is_recorded_on_the_request_and_the_refund(self, payment, stripe_sandbox):
         request = self.open_request(payment)
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
 
         refund = refund_request_approve(refund_request=request, staff=agent, note="goodwill")
 
@@ -207,7 +201,7 @@ class TestRefundRequests:
 
     def test_rejection_is_recorded_with_the_reason_sent(self, payment):
         request = self.open_request(payment)
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
 
         refund_request_reject(refund_request=request, staff=agent, note="Outside our policy")
 
@@ -225,7 +219,7 @@ class TestGoodwill:
             current_period_start=datetime(2027, 1, 10, 9, tzinfo=UTC),
             current_period_end=datetime(2027, 2, 10, 9, tzinfo=UTC),
         )
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
 
         subscription_extend(subscription=subscription, days=10, actor=agent, reason="Outage on 3 March")
 
@@ -244,7 +238,7 @@ class TestGoodwill:
         subscription = SubscriptionFactory(status="past_due")
 
         with pytest.raises(Exception, match="past due"):
-            subscription_extend(subscription=subscription, days=3, actor=staff("Support"), reason="x")
+            subscription_extend(subscription=subscription, days=3, actor=staff_member("Support"), reason="x")
 
         assert not entries(AuditAction.SUBSCRIPTION_EXTEND)
 
@@ -259,7 +253,7 @@ class TestReplaysAndResends:
             payload={"id": "cs_test_1"},
             status=WebhookEventStatus.FAILED,
         )
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
         client.force_login(agent)
 
         client.post(
@@ -295,7 +289,7 @@ class TestReplaysAndResends:
             status=NoticeStatus.FAILED,
             attempts=5,
         )
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
         client.force_login(agent)
 
         client.post(
@@ -313,7 +307,7 @@ class TestAuditLogAdmin:
     @pytest.fixture
     def logged(self):
         """Return two staff members and their entries: a tariff edit and an extension."""
-        manager, agent = staff("Manager", "manager"), staff("Support", "agent")
+        manager, agent = staff_member("Manager", "manager"), staff_member("Support", "agent")
         tariff = TariffFactory(name="Monthly HD")
         entry = LogEntry.objects.log_create(
             tariff,
@@ -330,7 +324,7 @@ class TestAuditLogAdmin:
 
     def test_accounting_lists_and_filters_by_action_actor_type_and_date(self, client, logged):
         _manager, agent, tariff_entry, extension = logged
-        client.force_login(staff("Accounting", "accountant"))
+        client.force_login(staff_member("Accounting", "accountant"))
 
         def listed(**params: str) -> set[LogEntry]:
             response = client.get(AUDIT_LOG, params)
@@ -357,7 +351,7 @@ class TestAuditLogAdmin:
 
     def test_accounting_reads_an_entry_with_before_after_and_reason(self, client, logged):
         *_, extension = logged
-        client.force_login(staff("Accounting", "accountant"))
+        client.force_login(staff_member("Accounting", "accountant"))
 
         page = client.get(reverse("admin:auditlog_logentry_change", args=[extension.pk]))
 
@@ -369,7 +363,7 @@ class TestAuditLogAdmin:
 
     @pytest.mark.parametrize("role", ["Support", "Manager"])
     def test_support_and_managers_do_not_see_it(self, client, logged, role):
-        client.force_login(staff(role, f"other-{role.lower()}"))
+        client.force_login(staff_member(role, f"other-{role.lower()}"))
 
         assert client.get(AUDIT_LOG).status_code == 403
         assert "auditlog" not in client.get(reverse("admin:index")).content.decode().lower()

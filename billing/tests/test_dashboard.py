@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.urls import reverse
 
 from billing.dashboard.charts import nice_ticks
@@ -222,19 +222,6 @@ def test_window_ends_with_today_and_this_month():
 def test_axis_ticks_are_round_and_reach_the_top():
     assert nice_ticks(1234) == [0, 500, 1000, 1500]
     assert nice_ticks(0) == [0, 1]
-
-
-@pytest.fixture
-def login_as(client):
-    """Log the test client in as a staff member of a role group (from the roles migration)."""
-
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 class TestPage:

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.urls import reverse
 
+from accounts.tests.roles import staff_member
 from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
@@ -40,12 +41,6 @@ def move_to(moment: datetime) -> None:
     clock.advance(max(moment - clock.now(), timedelta(0)))
 
 
-def staff(role: str, username: str | None = None) -> User:
-    user = User.objects.create_user(username=username or role.lower(), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 def set_period(subscription: Subscription, *, anchor: datetime, start: datetime, end: datetime) -> None:
     Subscription.objects.filter(pk=subscription.pk).update(
         billing_anchor=anchor, current_period_start=start, current_period_end=end
@@ -57,7 +52,7 @@ def extend(
     subscription: Subscription, days: int = 10, reason: str = "Cinema outage on 3 March"
 ) -> Subscription:
     return subscription_extend(
-        subscription=subscription, days=days, actor=staff("Support", "agent"), reason=reason
+        subscription=subscription, days=days, actor=staff_member("Support", "agent"), reason=reason
     )
 
 
@@ -261,7 +256,7 @@ class TestRefusals:
     def test_a_second_submission_of_the_same_form_does_not_extend_twice(self):
         subscription = SubscriptionFactory()
         shown_end = subscription.current_period_end
-        agent = staff("Support", "agent")
+        agent = staff_member("Support", "agent")
         subscription_extend(
             subscription=subscription, days=3, actor=agent, reason="outage", expected_period_end=shown_end
         )
@@ -287,7 +282,7 @@ class TestAdmin:
     def test_support_extends_from_the_subscription_page_after_a_confirmation(self, client):
         subscription = SubscriptionFactory()
         set_period(subscription, anchor=at(2027, 1, 10), start=at(2027, 1, 10), end=at(2027, 2, 10))
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
 
         page = client.get(change_url(subscription)).content.decode()
         assert extend_url(subscription) in page
@@ -323,7 +318,7 @@ class TestAdmin:
 
     def test_form_refuses_days_out_of_range_and_a_missing_reason(self, client):
         subscription = SubscriptionFactory()
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
         period_end = subscription.current_period_end.isoformat()
 
         response = client.post(
@@ -337,7 +332,7 @@ class TestAdmin:
 
     def test_an_impossible_period_end_in_the_form_is_refused_not_a_crash(self, client):
         subscription = SubscriptionFactory()
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
 
         response = client.post(
             extend_url(subscription),
@@ -349,7 +344,7 @@ class TestAdmin:
 
     def test_a_form_sent_after_the_subscription_ended_is_turned_away(self, client):
         subscription = SubscriptionFactory()
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
         period_end = subscription.current_period_end.isoformat()
         Subscription.objects.filter(pk=subscription.pk).update(status=S.EXPIRED)
 
@@ -364,7 +359,7 @@ class TestAdmin:
 
     def test_past_due_subscription_shows_no_button(self, client):
         subscription = SubscriptionFactory(status=S.PAST_DUE)
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
 
         page = client.get(change_url(subscription)).content.decode()
 
@@ -396,6 +391,6 @@ class TestAdmin:
     @pytest.mark.parametrize("role", ["Manager", "Accounting"])
     def test_other_roles_cannot_extend(self, client, role):
         subscription = SubscriptionFactory()
-        client.force_login(staff(role))
+        client.force_login(staff_member(role))
 
         assert client.get(extend_url(subscription)).status_code == 403

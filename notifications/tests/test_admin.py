@@ -1,10 +1,10 @@
 """Support sees what was sent and sends it again; accounting only looks; admins manage endpoints."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.urls import reverse
 
+from accounts.tests.roles import staff_member
 from billing import clock
 from billing.services import subscription_expire
 from billing.tests.factories import SubscriptionFactory
@@ -13,12 +13,6 @@ from notifications.services.events import deliveries_dispatch
 from notifications.services.notices import notices_dispatch
 
 pytestmark = pytest.mark.django_db
-
-
-def staff_in(role: str) -> User:
-    user = User.objects.create_user(username=role.lower(), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 @pytest.fixture
@@ -33,7 +27,7 @@ def expired(endpoint, receiver):
 
 
 def test_support_reads_a_sent_email_and_sends_it_again(client, expired):
-    client.force_login(staff_in("Support"))
+    client.force_login(staff_member("Support"))
     notice = Notice.objects.get()
 
     found = client.get(reverse("admin:notifications_notice_changelist"), {"q": "viewer-7"})
@@ -52,7 +46,7 @@ def test_support_reads_a_sent_email_and_sends_it_again(client, expired):
 
 
 def test_support_redelivers_an_event_and_sees_the_log(client, expired, receiver):
-    client.force_login(staff_in("Support"))
+    client.force_login(staff_member("Support"))
     delivery = EventDelivery.objects.order_by("sequence").first()
     assert delivery is not None
 
@@ -71,7 +65,7 @@ def test_support_redelivers_an_event_and_sees_the_log(client, expired, receiver)
 
 
 def test_accounting_looks_but_cannot_send_again(client, expired):
-    client.force_login(staff_in("Accounting"))
+    client.force_login(staff_member("Accounting"))
     notice = Notice.objects.get()
 
     listing = client.get(reverse("admin:notifications_notice_changelist"))

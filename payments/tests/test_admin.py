@@ -1,7 +1,7 @@
 """Support and accounting find payments and refunds in the admin, and change none of them."""
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.urls import reverse
 
 from accounts.tests.factories import BillingAccountFactory
@@ -17,19 +17,6 @@ REFUNDS_URL = reverse("admin:payments_refund_changelist")
 
 def payment_url(payment: Payment) -> str:
     return reverse("admin:payments_payment_change", args=[payment.pk])
-
-
-@pytest.fixture
-def login_as(client):
-    """Log the test client in as a staff member of a role group (from the roles migration)."""
-
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def payment_of(user_id: str, email: str = "", **fields):

@@ -10,10 +10,10 @@ from io import StringIO
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.tests.roles import staff_member
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from payments.services import daily_report
 from payments.services.daily_report import reconciliation_report_for_day
@@ -80,7 +80,7 @@ class TestCleanDay:
     ):
         payment = pay(viewer_client, stripe_sandbox, "alice")
         settings.REFUND_APPROVAL_THRESHOLD = 5000
-        asker, approver = staff("Support", "asker"), staff("Support", "approver")
+        asker, approver = staff_member("Support", "asker"), staff_member("Support", "approver")
         waiting = refund_create(
             payment=payment, amount=10000, reason=RefundReason.REQUESTED_BY_CUSTOMER, created_by=asker
         )
@@ -266,17 +266,11 @@ class TestStripeSideDiffers:
         )
 
 
-def staff(role: str, username: str = "") -> User:
-    user = User.objects.create_user(username=username or role.lower(), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
 class TestAdminPage:
     def test_accounting_sees_totals_and_mismatches_of_the_day(self, client, viewer_client, stripe_sandbox):
         payment = pay(viewer_client, stripe_sandbox, "alice")
         Payment.objects.filter(pk=payment.pk).update(amount=100)
-        client.force_login(staff("Accounting"))
+        client.force_login(staff_member("Accounting"))
 
         response = client.get(REPORT_URL, {"day": today().isoformat()})
 
@@ -289,7 +283,7 @@ class TestAdminPage:
 
     def test_a_clean_day_says_so(self, client, viewer_client, stripe_sandbox):
         pay(viewer_client, stripe_sandbox, "alice")
-        client.force_login(staff("Accounting"))
+        client.force_login(staff_member("Accounting"))
 
         page = client.get(REPORT_URL, {"day": today().isoformat()}).content.decode()
 
@@ -298,7 +292,7 @@ class TestAdminPage:
 
     def test_stripe_failing_shows_a_message_not_a_server_error(self, client, stripe_sandbox):
         stripe_sandbox.post("/faults", {"mode": "error", "status": 503, "path": "/v1/charges"})
-        client.force_login(staff("Accounting"))
+        client.force_login(staff_member("Accounting"))
 
         response = client.get(REPORT_URL, {"day": today().isoformat()})
 
@@ -307,7 +301,7 @@ class TestAdminPage:
 
     @pytest.mark.parametrize("day", ["yesterday", "9999-12-31", "0001-01-01", "2026-02-30"])
     def test_a_malformed_day_is_refused_politely(self, client, stripe_sandbox, day):
-        client.force_login(staff("Accounting"))
+        client.force_login(staff_member("Accounting"))
 
         response = client.get(REPORT_URL, {"day": day})
 
@@ -316,15 +310,15 @@ class TestAdminPage:
 
     @pytest.mark.parametrize("role", ["Support", "Manager"])
     def test_others_may_not_see_it(self, client, stripe_sandbox, role):
-        client.force_login(staff(role))
+        client.force_login(staff_member(role))
 
         assert client.get(REPORT_URL).status_code == 403
         assert stripe_sandbox.requests(path_prefix="/v1/") == []
 
     def test_the_payments_changelist_links_it_for_accounting_only(self, client, stripe_sandbox):
-        client.force_login(staff("Accounting"))
+        client.force_login(staff_member("Accounting"))
         for_accounting = client.get("/admin/payments/payment/").content.decode()
-        client.force_login(staff("Support"))
+        client.force_login(staff_member("Support"))
         for_support = client.get("/admin/payments/payment/").content.decode()
 
         assert REPORT_URL in for_accounting

@@ -23,17 +23,6 @@ REFUNDS_EXPORT = "/admin/payments/refund/export/"
 CSV_FORMAT, XLSX_FORMAT = "0", "1"
 
 
-@pytest.fixture
-def login_as(client):
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
-
-
 def paid(day: datetime, *, amount: int = 39900, currency: str = "RUB", tariff=None, **fields) -> Payment:
     """Return a payment paid (and created) at `day`, with Stripe ids."""
     tariff = tariff or TariffFactory(amount=amount, currency=currency)

@@ -1,19 +1,13 @@
 """Support sees every Stripe event with its status and can replay one; accounting only reads."""
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
+from accounts.tests.roles import staff_member
 from payments.models import WebhookEvent, WebhookEventStatus
 
 pytestmark = pytest.mark.django_db
 CHANGELIST = "/admin/payments/webhookevent/"
-
-
-def staff(role: str) -> User:
-    user = User.objects.create_user(username=role.lower(), is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 @pytest.fixture
@@ -31,7 +25,7 @@ def failed_event():
 
 
 def test_support_finds_an_event_by_its_object_and_sees_the_error(client, failed_event):
-    client.force_login(staff("Support"))
+    client.force_login(staff_member("Support"))
     response = client.get(CHANGELIST, {"q": "cs_test_1"})
     assert response.status_code == 200
     assert "evt_failed_1" in response.content.decode()
@@ -40,7 +34,7 @@ def test_support_finds_an_event_by_its_object_and_sees_the_error(client, failed_
 
 
 def test_support_reprocesses_a_failed_event(client, failed_event, django_capture_on_commit_callbacks):
-    client.force_login(staff("Support"))
+    client.force_login(staff_member("Support"))
     with django_capture_on_commit_callbacks() as queued:
         response = client.post(
             CHANGELIST, {"action": "reprocess", "_selected_action": [failed_event.pk]}, follow=True
@@ -52,7 +46,7 @@ def test_support_reprocesses_a_failed_event(client, failed_event, django_capture
 
 
 def test_accounting_cannot_reprocess(client, failed_event):
-    client.force_login(staff("Accounting"))
+    client.force_login(staff_member("Accounting"))
     page = client.get(CHANGELIST).content.decode()
     assert 'value="reprocess"' not in page
     client.post(CHANGELIST, {"action": "reprocess", "_selected_action": [failed_event.pk]})

@@ -2,7 +2,6 @@
 
 import pytest
 from auditlog.models import LogEntry
-from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from billing.tests.factories import SubscriptionFactory
@@ -17,19 +16,6 @@ CHANGELIST_URL = reverse("admin:tariffs_tariff_changelist")
 
 def change_url(tariff: Tariff) -> str:
     return reverse("admin:tariffs_tariff_change", args=[tariff.pk])
-
-
-@pytest.fixture
-def login_as(client):
-    """Log the test client in as a staff member of a role group (from the roles migration)."""
-
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def tariff_form(**overrides: str) -> dict[str, str]:

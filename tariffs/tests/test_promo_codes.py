@@ -7,7 +7,6 @@ billing/tests/test_subscribe.py.
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -389,17 +388,6 @@ class TestConstraints:
         PromoCodeFactory(code="SAME")
         with pytest.raises(IntegrityError), transaction.atomic():
             PromoCodeFactory(code="SAME")
-
-
-@pytest.fixture
-def login_as(client):
-    def login(role: str):
-        user = User.objects.create_user(username=role.lower(), is_staff=True)
-        user.groups.add(Group.objects.get(name=role))
-        client.force_login(user)
-        return client
-
-    return login
 
 
 def promo_form(**overrides: str) -> dict[str, str]:
