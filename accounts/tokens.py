@@ -25,6 +25,8 @@ class TokenClaims:
     user_id: str
     email: str
     language: str
+    # The token's `exp` (Unix seconds), verified: how long its claims may be trusted.
+    expires_at: float
 
 
 def _verification_key() -> str:
@@ -63,6 +65,7 @@ def decode_token(token: str) -> TokenClaims:
         user_id=user_id,
         email=email if isinstance(email, str) and "@" in email and len(email) <= 254 else "",
         language=_language_of(claims),
+        expires_at=float(claims["exp"]),
     )
 
 

@@ -12,7 +12,7 @@ from accounts.tokens import TokenClaims
 ACCESS_URL = "/api/v1/access/"
 SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 CONFIG = ("HS256", SECRET, "", "", "")
-CLAIMS = TokenClaims(user_id="u1", email="", language="en")
+CLAIMS = TokenClaims(user_id="u1", email="", language="en", expires_at=1010.0)
 
 pytestmark = pytest.mark.django_db
 
