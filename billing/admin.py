@@ -23,14 +23,18 @@ import billing.admin_audit  # noqa: F401 - registers the audit log's admin
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
 from billing.errors import DomainError
-from billing.models import Subscription, SubscriptionStatus
+from billing.models import Subscription
 from billing.money import format_money
-from billing.services import EXTENSION_MAX_DAYS, subscription_extend, subscription_extension_plan
+from billing.services import (
+    EXTENDABLE_STATUSES,
+    EXTENSION_MAX_DAYS,
+    subscription_extend,
+    subscription_extension_plan,
+)
 from payments.models import Payment
 from tariffs.admin import CurrencyListFilter
 
 EXTEND_PERMISSION = "billing.extend_subscription"
-EXTENDABLE_STATUSES = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE)
 
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):

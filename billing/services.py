@@ -226,6 +226,8 @@ def subscription_expire(*, subscription: Subscription, at: datetime) -> Subscrip
 # --- goodwill extensions ---------------------------------------------------------------
 
 EXTENSION_MAX_DAYS = 365
+# Only these can be given free days (past due is refused: see subscription_extend).
+EXTENDABLE_STATUSES = (S.TRIALING, S.ACTIVE)
 
 
 # Messages are marked for translation (admin shows them translated) but kept in English here,
@@ -337,7 +339,7 @@ def subscription_extend(
         # retries and the grace period count from it, and a late success renews only from it:
         # moving the end would orphan that payment. Support extends once it is paid.
         raise SubscriptionPastDue(details={"status": locked.status})
-    if locked.status not in (S.TRIALING, S.ACTIVE) or locked.current_period_end is None:
+    if locked.status not in EXTENDABLE_STATUSES or locked.current_period_end is None:
         raise SubscriptionNotExtendable(details={"status": locked.status})
     if expected_period_end is not None and locked.current_period_end != expected_period_end:
         raise SubscriptionChanged(details={"current_period_end": locked.current_period_end.isoformat()})
