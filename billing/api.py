@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import BillingAccount
 from accounts.permissions import IsInternalService
 from accounts.principals import viewer_of
 from accounts.services import account_get_or_create
@@ -17,8 +18,9 @@ from billing import clock
 from billing.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
 from billing.idempotency import (
     IdempotencyKeyReused,
-    idempotent_answer_get,
     idempotent_answer_store,
+    idempotent_request_release,
+    idempotent_request_reserve,
     request_fingerprint,
     validate_key,
 )
@@ -190,23 +192,29 @@ class SubscriptionListApi(ListAPIView):
         account = viewer_of(request).account
         data = validated(SubscribeInputSerializer, request.data)
         key = request.headers.get("Idempotency-Key")
-        fingerprint = request_fingerprint("subscribe", data)
-        if key is not None:
-            stored = idempotent_answer_get(account=account, key=validate_key(key), fingerprint=fingerprint)
-            if stored is not None:
-                return Response(stored.body, status=stored.status)
+        if key is None:
+            return self._subscribe(account, data)
+        key, fingerprint = validate_key(key), request_fingerprint("subscribe", data)
+        stored = idempotent_request_reserve(account=account, key=key, fingerprint=fingerprint)
+        if stored is not None:
+            return Response(stored.body, status=stored.status)
+        try:
+            response = self._subscribe(account, data)
+        except Exception:
+            idempotent_request_release(account=account, key=key, fingerprint=fingerprint)
+            raise
+        stored = idempotent_answer_store(
+            account=account, key=key, fingerprint=fingerprint, status=response.status_code, body=response.data
+        )
+        return Response(stored.body, status=stored.status)
+
+    def _subscribe(self, account: BillingAccount, data: dict[str, Any]) -> Response:
         tariff = _tariff_by_reference(data["tariff"])
         result = subscribe(
             account=account, tariff=tariff, autopay=data["autopay"], promo_code=data.get("promo_code")
         )
         body = SubscribeOutputSerializer(result).data
-        status_code = 201 if result.created else 200
-        if key is not None:
-            stored = idempotent_answer_store(
-                account=account, key=key, fingerprint=fingerprint, status=201, body=body
-            )
-            return Response(stored.body, status=stored.status)
-        return Response(body, status=status_code)
+        return Response(body, status=201 if result.created else 200)
 
 
 @extend_schema(

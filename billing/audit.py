@@ -30,6 +30,8 @@ class AuditAction(models.TextChoices):
     REFUND_SEND = "refund.send", _("refund sent to Stripe")
     REFUND_APPROVE = "refund.approve", _("refund approved")
     REFUND_REJECT = "refund.reject", _("refund rejected")
+    # Not a staff action: a charge Stripe took for something we could no longer give.
+    REFUND_AUTOMATIC = "refund.automatic", _("charge without a home refunded automatically")
     REFUND_REQUEST_APPROVE = "refund_request.approve", _("refund request approved")
     REFUND_REQUEST_REJECT = "refund_request.reject", _("refund request rejected")
     SUBSCRIPTION_EXTEND = "subscription.extend", _("goodwill extension")

@@ -1,7 +1,9 @@
 """Idempotency-Key support for viewer requests that create things.
 
-A request with a key is answered once; the same key again gets the stored answer, and the
-same key with other parameters is refused, as Stripe's own API does.
+A request with a key is answered once; the same key again gets the stored answer with its
+first status, and the same key with other parameters is refused, as Stripe's own API does.
+The key is bound to its parameters before the operation runs, so a refused request never
+has side effects.
 """
 
 import hashlib
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
 
 from accounts.models import BillingAccount
 from billing.errors import DomainError
@@ -49,26 +52,47 @@ def validate_key(key: str) -> str:
     return key
 
 
-def idempotent_answer_get(*, account: BillingAccount, key: str, fingerprint: str) -> StoredAnswer | None:
-    """Return the stored answer for this key, or None if the key is new."""
-    stored = IdempotentRequest.objects.filter(account=account, key=key).first()
-    if stored is None:
-        return None
+def idempotent_request_reserve(*, account: BillingAccount, key: str, fingerprint: str) -> StoredAnswer | None:
+    """Bind a key to this request's parameters before anything is done; return its answer if stored.
+
+    The unique (account, key) row is written first, so of concurrent requests sharing a key
+    only those with the same parameters go on: any other is refused (`IdempotencyKeyReused`)
+    before it can change anything. Requests with the same parameters run the operation,
+    which is idempotent itself, and the first answer stored is the one they all return.
+    """
+    try:
+        with transaction.atomic():
+            stored, _ = IdempotentRequest.objects.get_or_create(
+                account=account, key=key, defaults={"fingerprint": fingerprint}
+            )
+    except IntegrityError:
+        stored = IdempotentRequest.objects.get(account=account, key=key)
     if stored.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
+    if stored.response_status is None:
+        return None
     return StoredAnswer(status=stored.response_status, body=stored.response_body)
 
 
+@transaction.atomic
 def idempotent_answer_store(
     *, account: BillingAccount, key: str, fingerprint: str, status: int, body: Any
 ) -> StoredAnswer:
-    """Store the answer for a key; if a concurrent request stored one first, return that one."""
+    """Store the answer for a key, with its status; if another request stored one first, return that."""
     json_body = json.loads(json.dumps(body, cls=DjangoJSONEncoder))
-    stored, _ = IdempotentRequest.objects.get_or_create(
-        account=account,
-        key=key,
-        defaults={"fingerprint": fingerprint, "response_status": status, "response_body": json_body},
+    stored, _ = IdempotentRequest.objects.select_for_update().get_or_create(
+        account=account, key=key, defaults={"fingerprint": fingerprint}
     )
     if stored.fingerprint != fingerprint:
         raise IdempotencyKeyReused()
+    if stored.response_status is None:
+        stored.response_status, stored.response_body = status, json_body
+        stored.save(update_fields=["response_status", "response_body"])
     return StoredAnswer(status=stored.response_status, body=stored.response_body)
+
+
+def idempotent_request_release(*, account: BillingAccount, key: str, fingerprint: str) -> None:
+    """Forget a key whose request ended without an answer to keep, so the key can be retried."""
+    IdempotentRequest.objects.filter(
+        account=account, key=key, fingerprint=fingerprint, response_status__isnull=True
+    ).delete()

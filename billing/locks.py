@@ -1,8 +1,26 @@
-"""Row locks on subscriptions, shared by every service that changes one."""
+"""Row locks, taken in the one order every write of the service follows.
+
+**Lock order: account → subscription → checkout → payment → refund request → refund**
+(then notice and outbox rows). A transaction that locks more than one of these rows takes
+them in this order, whichever service it runs in, so two writes of one viewer or one payment
+can wait for each other but never deadlock. An UPDATE locks its row as well, so an
+`account.save()` or a `Payment.objects.filter(...).update(...)` counts as taking that lock.
+
+The account of a subscription, the subscription of a checkout or payment and the payment of a
+refund never change, so reading them without a lock to find which rows to lock is safe; any
+other column read without a lock is a hint, never a decision. docs/architecture.md draws the
+order; tests/concurrency/ runs every pair of writes at once to hold it.
+"""
 
 from typing import Any
 
+from accounts.models import BillingAccount
 from billing.models import Subscription
+
+
+def account_lock(account_id: Any) -> BillingAccount:
+    """Return an account re-read under its row lock: the first lock of any write of one viewer."""
+    return BillingAccount.objects.select_for_update().get(pk=account_id)
 
 
 def subscription_lock(subscription_id: Any) -> Subscription:
@@ -16,3 +34,10 @@ def subscription_lock(subscription_id: Any) -> Subscription:
         .select_related("account", "tariff")
         .get(pk=subscription_id)
     )
+
+
+def subscription_lock_with_account(subscription_id: Any) -> Subscription:
+    """Lock a subscription's account, then the subscription: the first two steps of the order."""
+    account_id = Subscription.objects.values_list("account_id", flat=True).get(pk=subscription_id)
+    account_lock(account_id)
+    return subscription_lock(subscription_id)

@@ -155,8 +155,10 @@ class IdempotentRequest(models.Model):
     key = models.CharField(_("idempotency key"), max_length=255)
     # A hash of the operation and its parameters, so a reused key with other input is caught.
     fingerprint = models.CharField(_("request fingerprint"), max_length=64)
-    response_status = models.PositiveSmallIntegerField(_("response status"))
-    response_body = models.JSONField(_("response body"))
+    # Empty while the first request with this key is still running (or failed): the key is
+    # bound to its parameters before the operation starts.
+    response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response_body = models.JSONField(_("response body"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from billing import clock
+from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import next_period_end
 from billing.pricing import amount_for_period
@@ -33,13 +34,22 @@ from payments.gateways.base import (
     PaymentIntentInfo,
     PermanentGatewayError,
 )
-from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind, PaymentStatus
+from payments.models import (
+    PAID_STATUSES,
+    CheckoutSession,
+    CheckoutStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+)
 from payments.services.checkout import (
     checkout_abandon,
     checkout_open,
     checkout_prepare_for_payment,
     payment_mark_succeeded,
+    renewal_payment_has_home,
 )
+from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
 S = SubscriptionStatus
@@ -83,6 +93,8 @@ class RenewalOutcome(enum.StrEnum):
     PROCESSING = "processing"
     NOT_DUE = "not_due"
     LOCKED = "locked"
+    # Paid, but the subscription had ended meanwhile: the charge was refunded in full.
+    REFUNDED = "refunded"
 
 
 def _due_filter(now: datetime) -> Q:
@@ -251,18 +263,30 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
 
 
 def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> RenewalOutcome:
-    """Apply what Stripe says of a renewal's PaymentIntent (the charge's answer, a webhook, a re-read)."""
+    """Apply what Stripe says of a renewal's PaymentIntent (the charge's answer, a webhook, a re-read).
+
+    A succeeded charge is always booked: it moves the subscription into the period it paid
+    for, or, when the subscription can no longer take that period (it ended meanwhile), it
+    is refunded in full. The subscription is locked before the payment (the lock order).
+    """
     if intent.status == "succeeded":
         with transaction.atomic():
+            subscription = subscription_lock(payment.subscription_id)
             locked = Payment.objects.select_for_update().get(pk=payment.pk)
-            if locked.status != PaymentStatus.SUCCEEDED:
-                _mark_paid(locked, intent=intent, now=clock.now())
-            if locked.period_start is not None and locked.period_end is not None:
+            newly_paid = locked.status not in PAID_STATUSES
+            if newly_paid:
+                payment_mark_succeeded(payment=locked, intent=intent, card=intent.card, now=clock.now())
+            if renewal_payment_has_home(subscription, locked):
                 subscription_renew(
-                    subscription=locked.subscription,
-                    period_start=locked.period_start,
-                    period_end=locked.period_end,
+                    subscription=subscription,
+                    period_start=locked.period_start,  # type: ignore[arg-type]
+                    period_end=locked.period_end,  # type: ignore[arg-type]
                 )
+                if newly_paid:
+                    notify.payment_succeeded(payment=locked)
+            elif newly_paid:
+                payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
+                return RenewalOutcome.REFUNDED
         return RenewalOutcome.RENEWED
     Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id__isnull=True).update(
         stripe_payment_intent_id=intent.id

@@ -423,6 +423,7 @@ class WebhookEvent(models.Model):
 class ReconciliationKind(models.TextChoices):
     PENDING_PAYMENTS = "pending_payments", _("pending payments")
     EVENTS = "events", _("missed Stripe events")
+    UNBOOKED_CHARGES = "unbooked_charges", _("charges our books missed")
 
 
 class ReconciliationRunStatus(models.TextChoices):

@@ -3,8 +3,12 @@
 from celery import shared_task
 from celery.app.task import Task
 from django.conf import settings
+from django.utils import timezone
 
+from payments.gateways.base import CreatedRange
+from payments.models import Refund, RefundStatus
 from payments.services import reconciliation
+from payments.services.refunds import refund_send
 from payments.services.webhooks import EventProcessingFailed, webhook_event_process
 
 MAX_EVENT_RETRIES = 8
@@ -20,11 +24,28 @@ def process_webhook_event(self: Task, event_pk: int) -> None:
             raise self.retry(countdown=min(5 * 2**self.request.retries, 600)) from exc
 
 
+@shared_task(acks_late=True)
+def send_refund(refund_pk: str) -> str:
+    """Send one pending refund to Stripe (key `refund:<id>`); a second run replays the first."""
+    refund = Refund.objects.select_related("payment").get(pk=refund_pk)
+    if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
+        return refund.status
+    return refund_send(refund=refund).status
+
+
 @shared_task
 def reconcile_pending_payments() -> str:
     """Settle payments pending longer than RECONCILIATION_PENDING_AFTER by asking Stripe."""
     run = reconciliation.reconcile_pending_payments(older_than=settings.RECONCILIATION_PENDING_AFTER)
     return run.status
+
+
+@shared_task
+def reconcile_unbooked_charges() -> str:
+    """Book Stripe's charges of the last UNBOOKED_CHARGES_LOOKBACK that our rows missed."""
+    now = timezone.now()
+    window = CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
+    return reconciliation.reconcile_unbooked_charges(window=window).status
 
 
 @shared_task

@@ -21,7 +21,8 @@ from django.utils import timezone
 
 from accounts.services import account_ensure_stripe_customer, account_save_card
 from billing import clock
-from billing.locks import subscription_lock
+from billing.errors import DomainError
+from billing.locks import account_lock, subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial
@@ -35,12 +36,27 @@ from payments.gateways.base import (
     PaymentIntentInfo,
 )
 from payments.gateways.base import CheckoutSession as ProviderCheckout
-from payments.models import CheckoutMode, CheckoutSession, CheckoutStatus, Payment, PaymentKind, PaymentStatus
+from payments.models import (
+    PAID_STATUSES,
+    CheckoutMode,
+    CheckoutSession,
+    CheckoutStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+)
+from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
 
 # A checkout is offered again only while the viewer still has time to pay it.
 REUSE_MARGIN = timedelta(minutes=5)
+
+
+class CheckoutReplaced(DomainError):
+    code = "checkout_replaced"
+    message = "Another subscribe request of yours replaced this one before its page opened."
+    status_code = 409
 
 
 def checkout_idempotency_key(checkout: CheckoutSession) -> str:
@@ -126,11 +142,18 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
 def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
     """Open the Stripe page of a prepared checkout, once, and return the checkout.
 
-    Concurrent callers wait on the row lock and then find the page already opened. A
-    provider failure leaves the row without a page, and the next call retries with the
-    same idempotency key, so Stripe never opens a second page for one checkout.
+    Runs under the account's lock, then the checkout's (the service's lock order), so it
+    never races a subscribe that replaces this checkout: either the page is opened first and
+    the replacing subscribe expires it at Stripe, or the checkout was given up first and no
+    page is ever opened for it (`CheckoutReplaced`). A provider failure leaves the row without
+    a page, and the next call retries with the same idempotency key, so Stripe never opens a
+    second page for one checkout.
     """
     with transaction.atomic():
+        account_id = CheckoutSession.objects.values_list("subscription__account_id", flat=True).get(
+            pk=checkout_id
+        )
+        account = account_lock(account_id)
         checkout = (
             CheckoutSession.objects.select_for_update(of=("self",))
             .select_related("subscription__account", "subscription__tariff", "payment")
@@ -138,7 +161,9 @@ def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
         )
         if checkout.stripe_session_id:
             return checkout
-        customer_id = account_ensure_stripe_customer(account=checkout.subscription.account)
+        if checkout.status != CheckoutStatus.OPEN:
+            raise CheckoutReplaced(details={"checkout": str(checkout.pk)})
+        customer_id = account_ensure_stripe_customer(account=account)
         session = get_gateway().create_checkout_session(_checkout_request(checkout, customer_id))
         checkout.stripe_session_id = session.id
         checkout.url = session.url or ""
@@ -172,12 +197,20 @@ def _read_provider(stripe_session_id: str) -> _ProviderView:
 def checkout_sync(*, stripe_session_id: str) -> CheckoutSession | None:
     """Re-read a checkout from Stripe and apply what it says; safe to run any number of times.
 
-    Returns None for a session this service did not open.
+    Stripe is read before any lock is taken; the rows are then locked in the service's order
+    (account, subscription, checkout, payment). Returns None for a session this service did
+    not open.
     """
-    if not CheckoutSession.objects.filter(stripe_session_id=stripe_session_id).exists():
+    subscription_id = (
+        CheckoutSession.objects.filter(stripe_session_id=stripe_session_id)
+        .values_list("subscription_id", flat=True)
+        .first()
+    )
+    if subscription_id is None:
         return None
     view = _read_provider(stripe_session_id)
     with transaction.atomic():
+        subscription = subscription_lock_with_account(subscription_id)
         checkout = (
             CheckoutSession.objects.select_for_update(of=("self",))
             .select_related("subscription__account", "subscription__tariff")
@@ -190,63 +223,123 @@ def checkout_sync(*, stripe_session_id: str) -> CheckoutSession | None:
             "paid",
             "no_payment_required",
         ):
-            _apply_completed(checkout, payment, view)
+            _apply_completed(checkout, payment, subscription, view)
         elif view.session.status == "expired":
-            _apply_expired(checkout, payment)
+            _apply_expired(checkout, payment, subscription)
         elif payment is not None and view.payment_intent is not None:
             _record_failed_attempt(payment, view.payment_intent)
     return checkout
 
 
-def _apply_completed(checkout: CheckoutSession, payment: Payment | None, view: _ProviderView) -> None:
+def _apply_completed(
+    checkout: CheckoutSession, payment: Payment | None, subscription: Subscription, view: _ProviderView
+) -> None:
+    """Apply a paid (or card-saving) checkout to its locked rows.
+
+    Whatever our side believed of it (a replaced page, a canceled payment, a subscription
+    that ended meanwhile), money Stripe took is booked: it pays for what it was for when that
+    is still possible, and is otherwise refunded in full (`payment_refund_unhomed`).
+    """
     now = clock.now()
     if checkout.status != CheckoutStatus.COMPLETE:
         checkout.status = CheckoutStatus.COMPLETE
         checkout.save(update_fields=["status", "updated_at"])
-    newly_paid = payment is not None and payment.status in (PaymentStatus.PENDING, PaymentStatus.FAILED)
+    newly_paid = payment is not None and payment.status not in PAID_STATUSES
     if payment is not None and newly_paid:
         payment_mark_succeeded(payment=payment, intent=view.payment_intent, card=view.saved_card, now=now)
-    subscription = subscription_lock(checkout.subscription_id)
-    if view.saved_card is not None and subscription.autopay:
-        card = view.saved_card
-        account_save_card(
-            account=subscription.account,
-            payment_method_id=card.payment_method_id,
-            brand=card.brand,
-            last4=card.last4,
-            exp_month=card.exp_month,
-            exp_year=card.exp_year,
-        )
     if payment is not None and payment.kind == PaymentKind.RENEWAL:
-        if payment.period_start is not None and payment.period_end is not None:
+        homed = renewal_payment_has_home(subscription, payment)
+        if homed:
+            _save_card(subscription, view.saved_card)
             subscription_renew(
-                subscription=subscription, period_start=payment.period_start, period_end=payment.period_end
+                subscription=subscription,
+                period_start=payment.period_start,  # type: ignore[arg-type]
+                period_end=payment.period_end,  # type: ignore[arg-type]
             )
     elif subscription.status == SubscriptionStatus.PENDING:
-        # A setup checkout is a trial, or a first period a promo code made free: the latter
-        # starts without a trial when the account already had its one.
-        trial = checkout.mode == CheckoutMode.SETUP and not account_had_trial(
-            account_id=subscription.account_id, excluding=subscription.pk
-        )
-        trial_days = subscription.tariff.trial_days if trial else 0
-        started = subscription_start(subscription=subscription, started_at=now, trial_days=trial_days)
-        if payment is not None:
-            payment.period_start, payment.period_end = (
-                started.current_period_start,
-                started.current_period_end,
-            )
-            payment.save(update_fields=["period_start", "period_end", "updated_at"])
-    elif newly_paid:
-        # Paid for a subscription that is no longer pending (replaced meanwhile): the money is
-        # recorded as received, and support must refund or honour it.
-        logger.error(
-            "payment %s succeeded for subscription %s in status %s",
-            payment,
-            subscription.pk,
-            subscription.status,
-        )
+        homed = True
+        _save_card(subscription, view.saved_card)
+        _start_subscription(checkout.mode, payment, subscription, now)
+    else:
+        # Paid again for a subscription that already started from this checkout (a repeated
+        # sync) is no news; anything else is a page we replaced or gave up on.
+        homed = not newly_paid
     if payment is not None and newly_paid:
-        notify.payment_succeeded(payment=payment)
+        if homed:
+            notify.payment_succeeded(payment=payment)
+        else:
+            payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
+
+
+def renewal_payment_has_home(subscription: Subscription, payment: Payment) -> bool:
+    """Return whether a paid renewal payment can still move its (locked) subscription into its period.
+
+    True also when the subscription is already in that period (a repeated settlement).
+    """
+    if payment.period_start is None or payment.period_end is None:
+        return False
+    if subscription.status not in (
+        SubscriptionStatus.ACTIVE,
+        SubscriptionStatus.PAST_DUE,
+        SubscriptionStatus.TRIALING,
+    ):
+        return False
+    already_there = subscription.current_period_start == payment.period_start
+    return subscription.current_period_end == payment.period_start or already_there
+
+
+def _save_card(subscription: Subscription, card: CardInfo | None) -> None:
+    """Make the card entered on the page the one renewals charge, when renewals are on."""
+    if card is None or not subscription.autopay:
+        return
+    account_save_card(
+        account=subscription.account,
+        payment_method_id=card.payment_method_id,
+        brand=card.brand,
+        last4=card.last4,
+        exp_month=card.exp_month,
+        exp_year=card.exp_year,
+    )
+
+
+def _start_subscription(
+    mode: str, payment: Payment | None, subscription: Subscription, now: datetime
+) -> None:
+    # A setup checkout is a trial, or a first period a promo code made free: the latter
+    # starts without a trial when the account already had its one.
+    trial = mode == CheckoutMode.SETUP and not account_had_trial(
+        account_id=subscription.account_id, excluding=subscription.pk
+    )
+    trial_days = subscription.tariff.trial_days if trial else 0
+    started = subscription_start(subscription=subscription, started_at=now, trial_days=trial_days)
+    if payment is not None:
+        payment.period_start, payment.period_end = started.current_period_start, started.current_period_end
+        payment.save(update_fields=["period_start", "period_end", "updated_at"])
+
+
+def payment_settle_from_intent(*, payment: Payment, intent: PaymentIntentInfo) -> None:
+    """Book a first payment Stripe reports as paid, found without its page (a charge sweep).
+
+    Used only when no page id was ever stored for the payment's checkout (the answer that
+    opened it was lost): the subscription starts if it still waits for this payment,
+    otherwise the money goes back in full.
+    """
+    if intent.status != "succeeded":
+        return
+    with transaction.atomic():
+        subscription = subscription_lock_with_account(payment.subscription_id)
+        locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if locked.status in PAID_STATUSES:
+            return
+        payment_mark_succeeded(payment=locked, intent=intent, card=intent.card, now=clock.now())
+        CheckoutSession.objects.filter(payment=locked, status=CheckoutStatus.OPEN).update(
+            status=CheckoutStatus.COMPLETE
+        )
+        if subscription.status == SubscriptionStatus.PENDING:
+            _start_subscription(CheckoutMode.PAYMENT, locked, subscription, clock.now())
+            notify.payment_succeeded(payment=locked)
+        else:
+            payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
 
 
 def payment_mark_succeeded(
@@ -264,14 +357,14 @@ def payment_mark_succeeded(
     payment.save()
 
 
-def _apply_expired(checkout: CheckoutSession, payment: Payment | None) -> None:
+def _apply_expired(checkout: CheckoutSession, payment: Payment | None, subscription: Subscription) -> None:
+    """Close a checkout whose page can no longer be paid (rows locked by the caller)."""
     if checkout.status == CheckoutStatus.OPEN:
         checkout.status = CheckoutStatus.EXPIRED
         checkout.save(update_fields=["status", "updated_at"])
     if payment is not None and payment.status == PaymentStatus.PENDING:
         payment.status = PaymentStatus.CANCELED
         payment.save(update_fields=["status", "updated_at"])
-    subscription = subscription_lock(checkout.subscription_id)
     still_payable = subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).exists()
     if subscription.status == SubscriptionStatus.PENDING and not still_payable:
         subscription_cancel_now(subscription=subscription, at=clock.now())
@@ -290,29 +383,31 @@ def _record_failed_attempt(payment: Payment, intent: PaymentIntentInfo) -> None:
 def checkout_abandon(*, checkout: CheckoutSession) -> bool:
     """Close an open checkout the viewer replaced; return False if it turned out to be paid.
 
-    Stripe's page is expired first, so it cannot be paid after we stop honouring it. If Stripe
-    says it is already complete, the payment is applied instead.
+    Everything is decided under the locks of the account, the subscription and the checkout,
+    so a page being opened at the same moment is either seen (and expired at Stripe) or never
+    opened. Stripe's page is expired before the row is closed, so it cannot be paid after we
+    stop honouring it; if Stripe says it is already complete, the payment is applied instead.
     """
-    if checkout.stripe_session_id:
-        try:
-            get_gateway().expire_checkout_session(
-                checkout.stripe_session_id, idempotency_key=f"expire:{checkout.pk}"
-            )
-        except GatewayError:
-            # Expiring a session that is no longer open fails: find out what it became.
-            synced = checkout_sync(stripe_session_id=checkout.stripe_session_id)
-            if synced is not None and synced.status == CheckoutStatus.COMPLETE:
-                return False
-            if synced is not None and synced.status == CheckoutStatus.EXPIRED:
-                return True
-            raise
     with transaction.atomic():
-        locked = CheckoutSession.objects.select_for_update().get(pk=checkout.pk)
-        if locked.status == CheckoutStatus.OPEN:
-            _apply_expired(
-                locked,
-                Payment.objects.select_for_update().get(pk=locked.payment_id) if locked.payment_id else None,
-            )
+        subscription = subscription_lock_with_account(checkout.subscription_id)
+        locked = CheckoutSession.objects.select_for_update(of=("self",)).get(pk=checkout.pk)
+        if locked.status != CheckoutStatus.OPEN:
+            return locked.status != CheckoutStatus.COMPLETE
+        if locked.stripe_session_id:
+            try:
+                get_gateway().expire_checkout_session(
+                    locked.stripe_session_id, idempotency_key=f"expire:{locked.pk}"
+                )
+            except GatewayError:
+                # Expiring a session that is no longer open fails: find out what it became.
+                synced = checkout_sync(stripe_session_id=locked.stripe_session_id)
+                if synced is not None and synced.status == CheckoutStatus.COMPLETE:
+                    return False
+                if synced is not None and synced.status == CheckoutStatus.EXPIRED:
+                    return True
+                raise
+        payment = Payment.objects.select_for_update().get(pk=locked.payment_id) if locked.payment_id else None
+        _apply_expired(locked, payment, subscription)
     return True
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db.models import Q
 from django.utils.functional import Promise
@@ -26,6 +27,7 @@ from billing.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
 from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
+from payments.services.reconciliation import unbooked_charges_fixed
 
 BOUNDARY_MARGIN = timedelta(hours=1)
 # Payments whose money Stripe took: refunds later change their status, not that fact.
@@ -140,6 +142,9 @@ class DailyReconciliation:
     day: date
     totals: list[CurrencyTotals] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
+    # Charges of the day our rows had missed, and what the unbooked-charges job did about each
+    # (`reconciliation.reconcile_unbooked_charges`): listed here instead of as mismatches.
+    fixed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_clean(self) -> bool:
@@ -161,6 +166,7 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     day_ = _Day(start=start, end=end, wide=wide, ledger=_Ledger(transactions))
     report = DailyReconciliation(day=day)
     report.mismatches.extend(_compare_payments(day_, charges))
+    _move_fixed_charges(report)
     report.mismatches.extend(_compare_refunds(day_, stripe_refunds))
     for txn in transactions:
         if txn.type in LEDGER_TYPES and day_.holds(txn.created):
@@ -169,6 +175,21 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
             row.stripe_net += txn.net
     report.totals = [day_.totals[code] for code in sorted(day_.totals)]
     return report
+
+
+def _move_fixed_charges(report: DailyReconciliation) -> None:
+    """List the day's charges the unbooked-charges job settled as fixes, not as mismatches."""
+    charge_ids = [m.stripe_id for m in report.mismatches if m.object_type == PAYMENT and m.stripe_id]
+    fixed = unbooked_charges_fixed(charge_ids=charge_ids) if charge_ids else {}
+    if not fixed:
+        return
+    report.mismatches = [
+        m for m in report.mismatches if not (m.object_type == PAYMENT and m.stripe_id in fixed)
+    ]
+    report.fixed = [
+        {**fix, "money": format_money(int(fix.get("amount") or 0), str(fix.get("currency") or ""))}
+        for fix in fixed.values()
+    ]
 
 
 class _Ledger:

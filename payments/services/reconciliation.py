@@ -29,8 +29,10 @@ from django.utils import timezone
 
 from billing.renewals import renewal_apply_intent
 from payments.gateways import get_gateway
-from payments.gateways.base import EventQuery, GatewayEvent
+from payments.gateways.base import ChargeInfo, CreatedRange, EventQuery, GatewayEvent
+from payments.gateways.base import RefundRequest as GatewayRefundRequest
 from payments.models import (
+    PAID_STATUSES,
     CheckoutSession,
     CheckoutStatus,
     Payment,
@@ -40,11 +42,15 @@ from payments.models import (
     ReconciliationKind,
     ReconciliationRun,
     ReconciliationRunStatus,
+    Refund,
+    RefundStatus,
     WebhookEvent,
     WebhookEventSource,
     WebhookEventStatus,
 )
-from payments.services.checkout import checkout_abandon, checkout_sync
+from payments.services.checkout import checkout_abandon, checkout_sync, payment_settle_from_intent
+from payments.services.refunds import refund_send
+from payments.services.unhomed import UNHOMED_COMMENT
 from payments.services.webhooks import (
     HANDLERS,
     EventProcessingFailed,
@@ -63,6 +69,12 @@ EVENTS_OVERLAP = timedelta(minutes=10)
 EVENTS_PAGE_SIZE = 100
 # Entries kept in a run's `fixes`; `fixed` counts them all.
 FIXES_KEPT = 1000
+# A refund written but not sent this long after is sent by the run (its task was lost).
+UNSENT_REFUND_AFTER = timedelta(minutes=2)
+# Stored events still unhandled are retried by the events run, at most this many a run, and
+# failed ones until they have been tried this many times in all.
+STUCK_EVENTS_PER_RUN = 500
+STUCK_EVENT_MAX_ATTEMPTS = 20
 
 
 class LeaseLost(Exception):
@@ -75,9 +87,15 @@ def reconcile_pending_payments(*, older_than: timedelta) -> ReconciliationRun:
     Examined: open checkouts (or checkouts of pending payments) opened before then, open
     checkouts whose page has expired whatever their age, and pending renewal payments whose
     PaymentIntent is known. A paid checkout activates its subscription, an expired one is
-    canceled, a succeeded renewal charge renews the subscription.
+    canceled, a succeeded renewal charge renews the subscription. Refunds written but never
+    sent (their task was lost, e.g. the broker was down) are sent.
     """
-    return _execute(ReconciliationKind.PENDING_PAYMENTS, lambda run: _settle_pending(run, older_than))
+
+    def work(run: ReconciliationRun) -> None:
+        _settle_pending(run, older_than)
+        _send_unsent_refunds(run, older_than=UNSENT_REFUND_AFTER)
+
+    return _execute(ReconciliationKind.PENDING_PAYMENTS, work)
 
 
 def reconcile_events() -> ReconciliationRun:
@@ -88,6 +106,27 @@ def reconcile_events() -> ReconciliationRun:
     `RECONCILIATION_PENDING_AFTER` but never handled (their task was lost) are handled too.
     """
     return _execute(ReconciliationKind.EVENTS, _feed_events)
+
+
+def reconcile_unbooked_charges(*, window: CreatedRange) -> ReconciliationRun:
+    """Book every succeeded Stripe charge of the window that our rows do not show as paid.
+
+    Each is settled by `charge_settle_unbooked`: it gives the access it paid for, or is
+    refunded in full. The run lists what it fixed; the daily report shows those fixes instead
+    of "missing with us".
+    """
+    return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, window))
+
+
+def unbooked_charges_fixed(*, charge_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Return, by charge id, what the unbooked-charges runs did about these charges."""
+    wanted, found = set(charge_ids), {}
+    runs = ReconciliationRun.objects.filter(kind=ReconciliationKind.UNBOOKED_CHARGES, fixed__gt=0)
+    for fixes in runs.values_list("fixes", flat=True).iterator():
+        for fix in fixes:
+            if isinstance(fix, dict) and fix.get("charge") in wanted:
+                found[fix["charge"]] = fix
+    return found
 
 
 # --- runs and their lease -----------------------------------------------------------------
@@ -266,6 +305,121 @@ def _snapshot(target: _Target) -> dict[str, str | None]:
     }
 
 
+# --- charges without a booking and refunds never sent ---------------------------------
+
+
+def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
+    """Book a succeeded Stripe charge that our rows do not show as paid; say what was done.
+
+    The charge's PaymentIntent (re-read, never trusted from a list) names our payment or
+    checkout in its metadata. The payment is then settled by the same services a webhook
+    uses, which start or renew the subscription it was for, or refund it in full when that
+    is no longer possible. A charge of ours whose rows are gone is refunded at Stripe
+    (key `unbooked-charge:<charge id>`). Returns None when there was nothing to do.
+    """
+    if charge.status != "succeeded" or not charge.payment_intent_id:
+        return None
+    payment = Payment.objects.filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+    if payment is not None and payment.status in PAID_STATUSES:
+        return None
+    gateway = get_gateway()
+    intent = gateway.retrieve_payment_intent(charge.payment_intent_id)
+    payment = payment or _payment_named_in(intent.metadata)
+    if payment is None:
+        return _refund_rowless_charge(charge, intent.metadata)
+    if payment.status in PAID_STATUSES:
+        return None
+    checkout = payment.checkout_sessions.exclude(stripe_session_id=None).order_by("-created_at").first()
+    if checkout is not None and checkout.stripe_session_id:
+        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    elif payment.kind == PaymentKind.RENEWAL:
+        renewal_apply_intent(payment=payment, intent=intent)
+    else:
+        payment_settle_from_intent(payment=payment, intent=intent)
+    payment.refresh_from_db()
+    refunded = payment.refunds.filter(comment=UNHOMED_COMMENT).exists()
+    return "refunded" if refunded else "booked"
+
+
+def _payment_named_in(metadata: dict[str, str]) -> Payment | None:
+    payment_id, checkout_id = metadata.get("payment_id"), metadata.get("checkout_id")
+    if payment_id and _is_uuid(payment_id):
+        found = Payment.objects.filter(pk=payment_id).first()
+        if found is not None:
+            return found
+    if checkout_id and _is_uuid(checkout_id):
+        checkout = CheckoutSession.objects.filter(pk=checkout_id).select_related("payment").first()
+        if checkout is not None:
+            return checkout.payment
+    return None
+
+
+def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str]) -> str:
+    """Give back a charge made for our rows that no longer exist; leave anyone else's alone."""
+    if not (metadata.get("payment_id") or metadata.get("checkout_id")):
+        logger.error("Stripe charge %s is not ours (no metadata of ours): left alone", charge.id)
+        return "not_ours"
+    left = charge.amount - charge.amount_refunded
+    if left > 0:
+        get_gateway().create_refund(
+            GatewayRefundRequest(
+                payment_intent_id=charge.payment_intent_id or "",
+                amount=left,
+                reason="duplicate",
+                metadata={"unbooked_charge": charge.id},
+                idempotency_key=f"unbooked-charge:{charge.id}",
+            )
+        )
+    logger.error("Stripe charge %s names rows we do not have: refunded at Stripe", charge.id)
+    return "refunded_without_row"
+
+
+def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> None:
+    """Book every succeeded charge of the window our rows miss; note each in the run."""
+    for charge in get_gateway().list_charges(window):
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            outcome = charge_settle_unbooked(charge)
+        except Exception as exc:
+            logger.warning("reconciliation could not settle charge %s", charge.id, exc_info=True)
+            _note_error(run, f"charge {charge.id}: {type(exc).__name__}: {exc}")
+            continue
+        if outcome is not None:
+            fix = {
+                "charge": charge.id,
+                "amount": charge.amount,
+                "currency": charge.currency,
+                "outcome": outcome,
+            }
+            _note_fix(run, fix)
+
+
+def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> None:
+    """Send the refunds that were written but never reached Stripe (same key: never twice)."""
+    cutoff = timezone.now() - older_than
+    unsent = Refund.objects.filter(
+        status=RefundStatus.PENDING, stripe_refund_id__isnull=True, created_at__lte=cutoff
+    ).select_related("payment")
+    for refund in unsent.order_by("created_at")[:FIXES_KEPT]:
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            sent = refund_send(refund=refund)
+        except Exception as exc:
+            _note_error(run, f"refund {refund.pk}: {type(exc).__name__}: {exc}")
+            continue
+        _note_fix(run, {"refund": str(refund.pk), "payment": str(refund.payment_id), "status": sent.status})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 # --- missed events ------------------------------------------------------------------------
 
 
@@ -277,6 +431,7 @@ def _feed_events(run: ReconciliationRun) -> None:
         created_after = cursor.last_event_created_at - EVENTS_OVERLAP
     stuck_before = timezone.now() - settings.RECONCILIATION_PENDING_AFTER
     newest, missed = _store_missed_events(run, created_after, stuck_before=stuck_before)
+    missed += _stuck_events(stuck_before, already=[pk for pk, _ in missed])
     # The cursor moves only once every page was read: a run that failed half-way is read again.
     last_seen = cursor.last_event_created_at
     if newest is not None and (last_seen is None or newest.created >= last_seen):
@@ -296,6 +451,25 @@ def _feed_events(run: ReconciliationRun) -> None:
         _note_fix(
             run, {"event": handled.event_id, "type": handled.type, "status": handled.status, "new": new}
         )
+
+
+def _stuck_events(stuck_before: datetime, *, already: list[int]) -> list[tuple[int, bool]]:
+    """Return stored events never handled (their task was lost) or failed and worth retrying.
+
+    Read from our own table, not from Stripe's list, so an event stuck for longer than the
+    list's window is still retried. Returned newest first, like the list's order.
+    """
+    stuck = (
+        WebhookEvent.objects.filter(
+            Q(status=WebhookEventStatus.RECEIVED)
+            | Q(status=WebhookEventStatus.FAILED, attempts__lt=STUCK_EVENT_MAX_ATTEMPTS),
+            received_at__lt=stuck_before,
+        )
+        .exclude(pk__in=already)
+        .order_by("provider_created_at", "pk")
+        .values_list("pk", flat=True)[:STUCK_EVENTS_PER_RUN]
+    )
+    return [(pk, False) for pk in reversed(list(stuck))]
 
 
 def _store_missed_events(
