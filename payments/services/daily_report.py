@@ -166,7 +166,7 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     day_ = _Day(start=start, end=end, wide=wide, ledger=_Ledger(transactions))
     report = DailyReconciliation(day=day)
     report.mismatches.extend(_compare_payments(day_, charges))
-    _move_fixed_charges(report)
+    _move_fixed_charges(report, [c.id for c in charges if day_.holds(c.created)], since=start)
     report.mismatches.extend(_compare_refunds(day_, stripe_refunds))
     for txn in transactions:
         if txn.type in LEDGER_TYPES and day_.holds(txn.created):
@@ -177,10 +177,9 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     return report
 
 
-def _move_fixed_charges(report: DailyReconciliation) -> None:
+def _move_fixed_charges(report: DailyReconciliation, charge_ids: list[str], *, since: datetime) -> None:
     """List the day's charges the unbooked-charges job settled as fixes, not as mismatches."""
-    charge_ids = [m.stripe_id for m in report.mismatches if m.object_type == PAYMENT and m.stripe_id]
-    fixed = unbooked_charges_fixed(charge_ids=charge_ids) if charge_ids else {}
+    fixed = unbooked_charges_fixed(charge_ids=charge_ids, since=since) if charge_ids else {}
     if not fixed:
         return
     report.mismatches = [

@@ -69,8 +69,6 @@ EVENTS_OVERLAP = timedelta(minutes=10)
 EVENTS_PAGE_SIZE = 100
 # Entries kept in a run's `fixes`; `fixed` counts them all.
 FIXES_KEPT = 1000
-# A refund written but not sent this long after is sent by the run (its task was lost).
-UNSENT_REFUND_AFTER = timedelta(minutes=2)
 # Stored events still unhandled are retried by the events run, at most this many a run, and
 # failed ones until they have been tried this many times in all.
 STUCK_EVENTS_PER_RUN = 500
@@ -87,13 +85,13 @@ def reconcile_pending_payments(*, older_than: timedelta) -> ReconciliationRun:
     Examined: open checkouts (or checkouts of pending payments) opened before then, open
     checkouts whose page has expired whatever their age, and pending renewal payments whose
     PaymentIntent is known. A paid checkout activates its subscription, an expired one is
-    canceled, a succeeded renewal charge renews the subscription. Refunds written but never
-    sent (their task was lost, e.g. the broker was down) are sent.
+    canceled, a succeeded renewal charge renews the subscription. Refunds written before then
+    but never sent (their task was lost, e.g. the broker was down) are sent.
     """
 
     def work(run: ReconciliationRun) -> None:
         _settle_pending(run, older_than)
-        _send_unsent_refunds(run, older_than=UNSENT_REFUND_AFTER)
+        _send_unsent_refunds(run, older_than=older_than)
 
     return _execute(ReconciliationKind.PENDING_PAYMENTS, work)
 
@@ -118,10 +116,12 @@ def reconcile_unbooked_charges(*, window: CreatedRange) -> ReconciliationRun:
     return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, window))
 
 
-def unbooked_charges_fixed(*, charge_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Return, by charge id, what the unbooked-charges runs did about these charges."""
+def unbooked_charges_fixed(*, charge_ids: list[str], since: datetime) -> dict[str, dict[str, Any]]:
+    """Return, by charge id, what the unbooked-charges runs started since then did about these charges."""
     wanted, found = set(charge_ids), {}
-    runs = ReconciliationRun.objects.filter(kind=ReconciliationKind.UNBOOKED_CHARGES, fixed__gt=0)
+    runs = ReconciliationRun.objects.filter(
+        kind=ReconciliationKind.UNBOOKED_CHARGES, fixed__gt=0, started_at__gte=since
+    )
     for fixes in runs.values_list("fixes", flat=True).iterator():
         for fix in fixes:
             if isinstance(fix, dict) and fix.get("charge") in wanted:

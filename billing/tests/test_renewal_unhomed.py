@@ -1,0 +1,43 @@
+"""A renewal charge Stripe took for a subscription that ended meanwhile is refunded, not lost."""
+
+from datetime import timedelta
+
+import pytest
+
+from billing import clock
+from billing.models import Subscription, SubscriptionStatus
+from billing.renewals import RenewalOutcome, _due_period, _renewal_payment, renewal_apply_intent
+from billing.services import subscription_expire
+from payments.gateways import get_gateway
+from payments.gateways.base import OffSessionCharge
+from payments.models import PaymentStatus, Refund
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_renewal_charge_for_a_subscription_that_ended_meanwhile_is_refunded(
+    paid_subscription, stripe_sandbox
+):
+    subscription = paid_subscription()
+    clock.advance(timedelta(days=32))
+    due = _due_period(subscription, clock.now())
+    assert due is not None
+    payment = _renewal_payment(subscription, due)
+    account = subscription.account
+    intent = get_gateway().charge_off_session(
+        OffSessionCharge(
+            customer_id=account.stripe_customer_id or "",
+            payment_method_id=account.default_payment_method_id,
+            amount=payment.amount,
+            currency=payment.currency,
+            description="renewal",
+            metadata={"payment_id": str(payment.pk)},
+            idempotency_key=f"test-renewal:{payment.pk}",
+        )
+    )
+    subscription_expire(subscription=subscription, at=clock.now())
+    assert renewal_apply_intent(payment=payment, intent=intent) == RenewalOutcome.REFUNDED
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert Refund.objects.get(payment=payment).amount == payment.amount
+    assert Subscription.objects.get(pk=subscription.pk).status == SubscriptionStatus.EXPIRED
