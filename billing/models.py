@@ -74,6 +74,11 @@ class Subscription(models.Model):
     current_period_end = models.DateTimeField(_("current period end"), null=True, blank=True)
     # Set when a trial starts: an account gets one trial, ever.
     trial_end = models.DateTimeField(_("trial end"), null=True, blank=True)
+    # The provider's fingerprint of the card saved when the trial started: one trial per card,
+    # whichever account it is saved on.
+    trial_card_fingerprint = models.CharField(
+        _("trial card fingerprint"), max_length=64, blank=True, db_index=True
+    )
     # Dunning: when the renewal that failed is tried again (None: no retry is planned).
     next_renewal_attempt_at = models.DateTimeField(_("next renewal attempt"), null=True, blank=True)
     canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)

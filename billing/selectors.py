@@ -147,6 +147,14 @@ def access_for_user(*, user_id: str, now: datetime | None = None) -> AccountAcce
     return _access_now(subscription, now)
 
 
+def card_had_trial(*, fingerprint: str, excluding: UUID | None = None) -> bool:
+    """Return whether a card (by the provider's fingerprint) ever started a trial, on any account."""
+    if not fingerprint:
+        return False
+    trials = Subscription.objects.filter(trial_card_fingerprint=fingerprint, trial_end__isnull=False)
+    return trials.exclude(pk=excluding).exists() if excluding else trials.exists()
+
+
 def account_had_trial(*, account_id: int, excluding: UUID | None = None) -> bool:
     """Return whether an account ever started a trial: there is one per account, ever."""
     trials = Subscription.objects.filter(account_id=account_id, trial_end__isnull=False)

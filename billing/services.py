@@ -23,6 +23,8 @@ from notifications import notify
 from tariffs.models import Tariff
 
 S = SubscriptionStatus
+# The length of the "trial" of a card that already had its one: over as soon as it starts.
+NO_TRIAL = timedelta(seconds=1)
 
 # Which statuses a subscription may move to from each status. Canceled and expired are
 # final: a viewer who comes back starts a new subscription.
@@ -77,16 +79,24 @@ def subscription_create(*, account: BillingAccount, tariff: Tariff, autopay: boo
 
 @transaction.atomic
 def subscription_start(
-    *, subscription: Subscription, started_at: datetime, trial_days: int = 0
+    *,
+    subscription: Subscription,
+    started_at: datetime,
+    trial_days: int = 0,
+    card_saved_without_charge: bool = False,
+    card_fingerprint: str = "",
 ) -> Subscription:
     """Start the first period of a paid-for subscription, or its trial.
 
     With trial days the subscription is trialing until the trial ends, and the billing
-    anchor is the trial's end, so paid periods are counted from there.
+    anchor is the trial's end, so paid periods are counted from there. A card saved without
+    a charge and no trial to give (the card already had one) starts a trial that ends at
+    once (a period must have a length: one second): the renewal job then charges the first
+    period to that card.
     """
     tariff = subscription.tariff
-    if trial_days:
-        trial_end = started_at + timedelta(days=trial_days)
+    if trial_days or card_saved_without_charge:
+        trial_end = started_at + (timedelta(days=trial_days) if trial_days else NO_TRIAL)
         return _transition(
             subscription,
             S.TRIALING,
@@ -94,6 +104,7 @@ def subscription_start(
             billing_anchor=trial_end,
             current_period_start=started_at,
             current_period_end=trial_end,
+            trial_card_fingerprint=card_fingerprint,
         )
     period_end = next_period_end(
         anchor=started_at, period_end=started_at, unit=tariff.period_unit, count=tariff.period_count

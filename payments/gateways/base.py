@@ -176,6 +176,9 @@ class CardInfo:
     last4: str
     exp_month: int
     exp_year: int
+    # The provider's stable id of the card number (the same card saved twice has one), so a
+    # trial is given once per card, not only once per account.
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)

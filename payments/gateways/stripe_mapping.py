@@ -164,6 +164,7 @@ def card_from_stripe(data: Mapping[str, Any]) -> CardInfo | None:
         last4=str(card.get("last4") or ""),
         exp_month=int(card.get("exp_month") or 0),
         exp_year=int(card.get("exp_year") or 0),
+        fingerprint=str(card.get("fingerprint") or ""),
     )
 
 
@@ -313,7 +314,11 @@ def _metadata(value: Any) -> dict[str, str]:
 def _timestamp(value: Any, what: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _unexpected(f"missing {what}")
-    return datetime.fromtimestamp(int(value), tz=UTC)
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        # NaN, infinity, or a year outside 1..9999 (`1e30`): no time Stripe could mean.
+        raise _unexpected(f"{what} out of range") from exc
 
 
 def _one_of(value: Any, allowed: tuple[_L, ...], what: str) -> _L:

@@ -25,7 +25,7 @@ from billing.errors import DomainError
 from billing.locks import account_lock, subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
-from billing.selectors import account_had_trial
+from billing.selectors import account_had_trial, card_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from notifications import notify
 from payments.gateways import get_gateway
@@ -259,7 +259,7 @@ def _apply_completed(
     elif subscription.status == SubscriptionStatus.PENDING:
         homed = True
         _save_card(subscription, view.saved_card)
-        _start_subscription(checkout.mode, payment, subscription, now)
+        _start_subscription(checkout.mode, payment, subscription, now, view.saved_card)
     else:
         # Paid again for a subscription that already started from this checkout (a repeated
         # sync) is no news; anything else is a page we replaced or gave up on.
@@ -303,15 +303,37 @@ def _save_card(subscription: Subscription, card: CardInfo | None) -> None:
 
 
 def _start_subscription(
-    mode: str, payment: Payment | None, subscription: Subscription, now: datetime
+    mode: str,
+    payment: Payment | None,
+    subscription: Subscription,
+    now: datetime,
+    card: CardInfo | None = None,
 ) -> None:
-    # A setup checkout is a trial, or a first period a promo code made free: the latter
-    # starts without a trial when the account already had its one.
-    trial = mode == CheckoutMode.SETUP and not account_had_trial(
-        account_id=subscription.account_id, excluding=subscription.pk
+    """Start a subscription its checkout paid for, or its trial.
+
+    A setup checkout (no charge) is a trial, or a first period a promo code made free. A
+    trial is given once per account and once per card (the provider's fingerprint): a card
+    that already had one, on any account, starts a trial that ends at once, so the renewal
+    job charges the first period to it.
+    """
+    fingerprint = card.fingerprint if card is not None else ""
+    saved_without_charge = mode == CheckoutMode.SETUP
+    trial_days = subscription.tariff.trial_days if saved_without_charge else 0
+    if trial_days and account_had_trial(account_id=subscription.account_id, excluding=subscription.pk):
+        trial_days = 0
+    if trial_days and card_had_trial(fingerprint=fingerprint, excluding=subscription.pk):
+        logger.info(
+            "subscription %s: card already had a trial, the first period is charged now", subscription.pk
+        )
+        trial_days = 0
+    first_period_free = amount_for_period(subscription=subscription, period_start=None) == 0
+    started = subscription_start(
+        subscription=subscription,
+        started_at=now,
+        trial_days=trial_days,
+        card_saved_without_charge=saved_without_charge and not first_period_free,
+        card_fingerprint=fingerprint,
     )
-    trial_days = subscription.tariff.trial_days if trial else 0
-    started = subscription_start(subscription=subscription, started_at=now, trial_days=trial_days)
     if payment is not None:
         payment.period_start, payment.period_end = started.current_period_start, started.current_period_end
         payment.save(update_fields=["period_start", "period_end", "updated_at"])
