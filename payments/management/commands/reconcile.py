@@ -1,24 +1,31 @@
-"""Run reconciliation now: settle stale pending payments and feed missed Stripe events."""
+"""Run reconciliation now: settle stale pending payments, feed missed Stripe events, book missed charges."""
 
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from payments.gateways.base import CreatedRange
 from payments.models import ReconciliationRun, ReconciliationRunStatus
-from payments.services.reconciliation import reconcile_events, reconcile_pending_payments
+from payments.services.reconciliation import (
+    reconcile_events,
+    reconcile_pending_payments,
+    reconcile_unbooked_charges,
+)
 
 
 class Command(BaseCommand):
     help = (
         "Ask Stripe about payments pending longer than RECONCILIATION_PENDING_AFTER_MINUTES, then "
-        "read Stripe's events since the last run and handle the ones never received."
+        "read Stripe's events since the last run and handle the ones never received, then book "
+        "Stripe's charges of the last UNBOOKED_CHARGES_LOOKBACK_HOURS that our rows missed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--only", choices=("pending", "events"), help="Run one of the two jobs instead of both."
+            "--only", choices=("pending", "events", "charges"), help="Run one of the jobs instead of all."
         )
         parser.add_argument(
             "--older-than-minutes",
@@ -37,6 +44,10 @@ class Command(BaseCommand):
             runs.append(reconcile_pending_payments(older_than=older_than))
         if options["only"] in (None, "events"):
             runs.append(reconcile_events())
+        if options["only"] in (None, "charges"):
+            now = timezone.now()
+            window = CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
+            runs.append(reconcile_unbooked_charges(window=window))
         for run in runs:
             self.stdout.write(
                 f"{run.get_kind_display()}: {run.get_status_display()}, "
