@@ -194,6 +194,8 @@ CHECKOUT_CANCEL_URL = env("CHECKOUT_CANCEL_URL", default=f"{PUBLIC_BASE_URL}/che
 # first read of Stripe's event list reaches this far back (later reads go on from a cursor).
 RECONCILIATION_PENDING_AFTER = timedelta(minutes=env.int("RECONCILIATION_PENDING_AFTER_MINUTES", default=15))
 RECONCILIATION_EVENTS_LOOKBACK = timedelta(hours=env.int("RECONCILIATION_EVENTS_LOOKBACK_HOURS", default=72))
+# The hourly sweep of Stripe's charges for any our rows missed reads this far back.
+UNBOOKED_CHARGES_LOOKBACK = timedelta(hours=env.int("UNBOOKED_CHARGES_LOOKBACK_HOURS", default=26))
 
 # The demo storefront at /storefront/ (a stand-in for the cinema's frontend).
 STOREFRONT_ENABLED = env.bool("STOREFRONT_ENABLED", default=True)
@@ -265,6 +267,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-ended-subscriptions": {"task": "billing.tasks.expire_ended_subscriptions", "schedule": 300.0},
     "reconcile-pending-payments": {"task": "payments.tasks.reconcile_pending_payments", "schedule": 300.0},
     "reconcile-missed-events": {"task": "payments.tasks.reconcile_events", "schedule": 300.0},
+    "reconcile-unbooked-charges": {"task": "payments.tasks.reconcile_unbooked_charges", "schedule": 3600.0},
     # Outbox and notices: delivered from the database, so a run that is late or lost (a
     # broker outage) only delays them. Stale runs are dropped instead of piling up.
     "dispatch-events": {
