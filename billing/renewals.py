@@ -277,13 +277,14 @@ def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> Rene
             if newly_paid:
                 payment_mark_succeeded(payment=locked, intent=intent, card=intent.card, now=clock.now())
             if renewal_payment_has_home(subscription, locked):
+                # The payment is told before the new period, as the other services expect.
+                if newly_paid:
+                    notify.payment_succeeded(payment=locked)
                 subscription_renew(
                     subscription=subscription,
                     period_start=locked.period_start,  # type: ignore[arg-type]
                     period_end=locked.period_end,  # type: ignore[arg-type]
                 )
-                if newly_paid:
-                    notify.payment_succeeded(payment=locked)
             elif newly_paid:
                 payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
                 return RenewalOutcome.REFUNDED

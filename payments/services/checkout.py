@@ -264,11 +264,12 @@ def _apply_completed(
         # Paid again for a subscription that already started from this checkout (a repeated
         # sync) is no news; anything else is a page we replaced or gave up on.
         homed = not newly_paid
-    if payment is not None and newly_paid:
-        if homed:
-            notify.payment_succeeded(payment=payment)
-        else:
-            payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
+    if payment is None or not newly_paid:
+        return
+    if not homed:
+        payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
+    else:
+        notify.payment_succeeded(payment=payment)
 
 
 def renewal_payment_has_home(subscription: Subscription, payment: Payment) -> bool:
