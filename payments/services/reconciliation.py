@@ -54,6 +54,7 @@ from payments.services.unhomed import UNHOMED_COMMENT
 from payments.services.webhooks import (
     HANDLERS,
     EventProcessingFailed,
+    _is_uuid,
     webhook_event_process,
     webhook_event_record,
 )
@@ -410,14 +411,6 @@ def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> No
             _note_error(run, f"refund {refund.pk}: {type(exc).__name__}: {exc}")
             continue
         _note_fix(run, {"refund": str(refund.pk), "payment": str(refund.payment_id), "status": sent.status})
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 # --- missed events ------------------------------------------------------------------------

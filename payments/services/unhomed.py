@@ -28,7 +28,7 @@ def payment_refund_unhomed(*, payment: Payment, subscription_status: str) -> Ref
     The caller holds the payment's row lock and has just recorded it as paid. Idempotent: a
     payment that already has its automatic refund gets that one back.
     """
-    existing = payment.refunds.filter(reason=RefundReason.DUPLICATE, created_by__isnull=True).first()
+    existing = payment.refunds.filter(comment=UNHOMED_COMMENT, created_by__isnull=True).first()
     if existing is not None:
         return existing
     refund = Refund.objects.create(
