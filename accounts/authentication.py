@@ -4,17 +4,27 @@ Neither touches the database: the access endpoint must stay at one query per req
 """
 
 import hmac
+import logging
 
 from django.conf import settings
-from rest_framework import exceptions
+from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
 from accounts.principals import InternalService, Viewer
 from accounts.token_cache import VerificationConfig, verified_tokens
-from accounts.tokens import TokenClaims, TokenError, decode_token
+from accounts.tokens import TokenClaims, TokenError, VerifierMisconfigured, decode_token
 
+logger = logging.getLogger(__name__)
 SERVICE_KEY_HEADER = "HTTP_X_SERVICE_KEY"
+
+
+class AuthenticationUnavailable(exceptions.APIException):
+    """No token can be verified until an operator fixes the settings: not the caller's fault."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Signing in is unavailable right now. Please retry later."
+    default_code = "authentication_unavailable"
 
 
 class ViewerJWTAuthentication(BaseAuthentication):
@@ -37,6 +47,10 @@ class ViewerJWTAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed("The token is not valid.", code="token_invalid") from exc
         except TokenError as exc:
             raise exceptions.AuthenticationFailed(str(exc), code=exc.code) from exc
+        except VerifierMisconfigured as exc:
+            # Loud for operators (`manage.py check --deploy` names the setting), quiet for callers.
+            logger.error("cannot verify viewer tokens: %s", exc)
+            raise AuthenticationUnavailable() from exc
         viewer = Viewer(user_id=claims.user_id, email=claims.email, language=claims.language)
         return viewer, token
 

@@ -1,10 +1,28 @@
 """Who is calling: a viewer with the cinema's JWT, or another cinema service."""
 
+import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from accounts.models import BillingAccount
+
+# A cinema user id is kept in BillingAccount.user_id, so it can be no longer than that column.
+MAX_USER_ID_LENGTH: int = BillingAccount._meta.get_field("user_id").max_length or 128
+
+
+def is_valid_user_id(value: object) -> bool:
+    """Return whether `value` can be a cinema user id: text that fits the column, not blank.
+
+    Control characters are refused: PostgreSQL cannot store NUL in text at all, and no
+    cinema user id has any of them.
+    """
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and len(value) <= MAX_USER_ID_LENGTH
+        and not any(unicodedata.category(char) == "Cc" for char in value)
+    )
 
 
 @dataclass(frozen=True)

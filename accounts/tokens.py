@@ -7,9 +7,12 @@ from typing import Any
 import jwt
 from django.conf import settings
 
+from accounts.principals import is_valid_user_id
+
 # Claims without which a token is refused.
 REQUIRED_CLAIMS = ["exp", "sub"]
-MAX_USER_ID_LENGTH = 128
+SUPPORTED_ALGORITHMS = ("HS256", "RS256")
+MAX_EMAIL_LENGTH = 254
 
 
 class TokenError(Exception):
@@ -18,6 +21,14 @@ class TokenError(Exception):
     def __init__(self, code: str, message: str):
         self.code = code
         super().__init__(message)
+
+
+class VerifierMisconfigured(Exception):
+    """This service cannot verify any token: its algorithm or key setting is unusable.
+
+    The caller is not at fault, so this is no TokenError: the request cannot be answered
+    until an operator fixes the settings (`manage.py check --deploy` names the problem).
+    """
 
 
 @dataclass(frozen=True)
@@ -30,9 +41,23 @@ class TokenClaims:
 
 
 def _verification_key() -> str:
-    if settings.AUTH_JWT_ALGORITHM == "RS256":
-        return settings.AUTH_JWT_PUBLIC_KEY
-    return settings.AUTH_JWT_SECRET
+    """Return the key tokens are verified with; raise VerifierMisconfigured if there is none."""
+    algorithm = settings.AUTH_JWT_ALGORITHM
+    if algorithm not in SUPPORTED_ALGORITHMS:
+        raise VerifierMisconfigured(f"AUTH_JWT_ALGORITHM {algorithm!r} is not one of {SUPPORTED_ALGORITHMS}")
+    key = settings.AUTH_JWT_PUBLIC_KEY if algorithm == "RS256" else settings.AUTH_JWT_SECRET
+    if not key:
+        setting = "AUTH_JWT_PUBLIC_KEY" if algorithm == "RS256" else "AUTH_JWT_SECRET"
+        raise VerifierMisconfigured(f"{setting} is empty")
+    return key
+
+
+def _email_of(claims: dict[str, Any]) -> str:
+    email = claims.get("email")
+    if isinstance(email, str) and "@" in email and len(email) <= MAX_EMAIL_LENGTH and email.isprintable():
+        return email
+    # An unusable email is dropped rather than refusing the token: the email is optional.
+    return ""
 
 
 def _language_of(claims: dict[str, Any]) -> str:
@@ -41,11 +66,16 @@ def _language_of(claims: dict[str, Any]) -> str:
 
 
 def decode_token(token: str) -> TokenClaims:
-    """Verify a token's signature, expiry and claims and return who it speaks for."""
+    """Verify a token's signature, expiry and claims and return who it speaks for.
+
+    Raises TokenError for a token that is refused, VerifierMisconfigured when no token can
+    be verified with this service's settings.
+    """
+    key = _verification_key()
     try:
         claims = jwt.decode(
             token,
-            _verification_key(),
+            key,
             # Exactly one algorithm: never let the token choose how it is verified.
             algorithms=[settings.AUTH_JWT_ALGORITHM],
             options={"require": REQUIRED_CLAIMS, "verify_aud": bool(settings.AUTH_JWT_AUDIENCE)},
@@ -55,15 +85,17 @@ def decode_token(token: str) -> TokenClaims:
         )
     except jwt.ExpiredSignatureError as exc:
         raise TokenError("token_expired", "The token has expired.") from exc
+    except jwt.InvalidKeyError as exc:
+        # The configured key itself is unusable (e.g. a PEM that does not parse), whatever the token.
+        raise VerifierMisconfigured(f"the token verification key is unusable: {exc}") from exc
     except jwt.InvalidTokenError as exc:
         raise TokenError("token_invalid", f"The token is not valid: {exc}.") from exc
     user_id = claims["sub"]
-    if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_USER_ID_LENGTH:
+    if not is_valid_user_id(user_id):
         raise TokenError("token_invalid", "The token's subject is not a valid user id.")
-    email = claims.get("email")
     return TokenClaims(
         user_id=user_id,
-        email=email if isinstance(email, str) and "@" in email and len(email) <= 254 else "",
+        email=_email_of(claims),
         language=_language_of(claims),
         expires_at=float(claims["exp"]),
     )

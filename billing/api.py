@@ -36,7 +36,7 @@ from billing.serializers import (
 )
 from billing.services import CannotResume, subscription_resume, subscription_set_autopay
 from billing.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
-from billing.validation import validated
+from billing.validation import validated, validated_user_id
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription
 from payments.serializers import PaymentOutputSerializer
@@ -406,4 +406,4 @@ class InternalAccessApi(APIView):
     permission_classes = [IsInternalService]
 
     def get(self, request: Request, user_id: str) -> Response:
-        return _access_response(access_for_user(user_id=user_id).access)
+        return _access_response(access_for_user(user_id=validated_user_id(user_id)).access)

@@ -5,16 +5,24 @@ machine-readable, `message` is for people, `details` carries field errors or con
 """
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
+from django.views import csrf, defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
 logger = logging.getLogger(__name__)
+
+# What the database driver raises when PostgreSQL cannot be reached or drops the connection
+# (and for transient conflicts such as a deadlock): the request may succeed if retried.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+SERVICE_UNAVAILABLE_MESSAGE = "The service is temporarily unavailable. Please retry shortly."
+RETRY_AFTER_SECONDS = "5"
 
 
 class DomainError(Exception):
@@ -86,6 +94,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Answer every API error, ours or the framework's, in the one error shape."""
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        log_database_unavailable(exc)
+        set_rollback()
+        return Response(
+            error_body("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -101,6 +117,22 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+def log_database_unavailable(exc: BaseException) -> None:
+    """Log a database outage once per request, as a warning: it is no bug of ours."""
+    logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """Answer 503 while a backing service is down: JSON under /api/, plain text elsewhere."""
+    response: HttpResponse
+    if _is_api(request):
+        response = JsonResponse(error_body("service_unavailable", SERVICE_UNAVAILABLE_MESSAGE), status=503)
+    else:
+        response = HttpResponse(SERVICE_UNAVAILABLE_MESSAGE, content_type="text/plain", status=503)
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
+
+
 def json_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """Answer an unknown URL: JSON under /api/, Django's page elsewhere (admin, pages)."""
     if _is_api(request):
@@ -109,7 +141,12 @@ def json_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def json_server_error(request: HttpRequest) -> HttpResponse:
-    """Answer an unexpected failure (the traceback is logged): JSON under /api/."""
+    """Answer an unexpected failure (the traceback is logged): JSON under /api/.
+
+    A database outage that surfaced outside any view (in a middleware) is a 503, as in views.
+    """
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return service_unavailable(request)
     if _is_api(request):
         return JsonResponse(
             error_body("internal_error", "Something went wrong on our side. Please retry."), status=500
@@ -129,3 +166,16 @@ def json_permission_denied(request: HttpRequest, exception: Exception | None = N
     if _is_api(request):
         return JsonResponse(error_body("permission_denied", "Permission denied."), status=403)
     return defaults.permission_denied(request, exception or DjangoPermissionDenied())
+
+
+def json_csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Answer a request refused by the CSRF check: JSON under /api/, Django's page elsewhere.
+
+    The API itself needs no CSRF token (it takes no cookies); only admin forms do.
+    """
+    if _is_api(request):
+        return JsonResponse(
+            error_body("csrf_failed", "The request was refused by the CSRF check.", {"reason": reason}),
+            status=403,
+        )
+    return csrf.csrf_failure(request, reason)

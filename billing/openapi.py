@@ -40,3 +40,52 @@ UNAUTHENTICATED = error_response(
 )
 NOT_FOUND = error_response("not_found", "Not found.", "Unknown, or not the caller's")
 VIEWER_ERRORS: dict[int, Any] = {401: UNAUTHENTICATED}
+
+
+def _error_examples(description: str, errors: dict[str, str]) -> dict[str, Any]:
+    """Return an OpenAPI response object in the error shape, one example per code."""
+    return {
+        "description": description,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"},
+                "examples": {
+                    code: {"value": {"error": {"code": code, "message": message, "details": {}}}}
+                    for code, message in errors.items()
+                },
+            }
+        },
+    }
+
+
+# Answers any operation may give, whatever its view: refused at the edge or by the parser
+# (billing/parsers.py, config/middleware.py), or while PostgreSQL is unreachable.
+BAD_REQUEST = _error_examples(
+    "The request cannot be read",
+    {
+        "parse_error": "The request body is not valid JSON.",
+        "too_deeply_nested": "JSON may nest at most 32 levels deep.",
+        "null_character": "The request may not contain the NUL character.",
+        "validation_error": "The request has invalid fields.",
+    },
+)
+SERVICE_UNAVAILABLE = _error_examples(
+    "Temporarily unavailable (e.g. the database); retry after `Retry-After` seconds",
+    {"service_unavailable": "The service is temporarily unavailable. Please retry shortly."},
+)
+PAGE_NOT_FOUND = _error_examples("No such page of the list", {"not_found": "Invalid page."})
+
+
+def add_common_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Document the error answers every operation may give, where its view does not already.
+
+    A drf-spectacular postprocessing hook (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]).
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("400", BAD_REQUEST)
+            responses.setdefault("503", SERVICE_UNAVAILABLE)
+            if any(parameter.get("name") == "page" for parameter in operation.get("parameters", [])):
+                responses.setdefault("404", PAGE_NOT_FOUND)
+    return result

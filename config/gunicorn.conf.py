@@ -26,3 +26,8 @@ control_socket_disable = True
 
 accesslog = "-"
 errorlog = "-"
+
+# Trust X-Forwarded-Proto (the request's scheme) from the same proxies Django does
+# (TRUSTED_PROXY_IPS, config/middleware.py), and from nobody when it is empty; gunicorn's own
+# default would trust 127.0.0.1.
+forwarded_allow_ips = os.environ.get("TRUSTED_PROXY_IPS", "")

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.dashboard.views import accounting_dashboard
@@ -25,8 +26,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    # Any other path under /api/ answers in the API's error shape, DEBUG or not.
-    re_path(r"^api/", json_not_found),
+    # Any other path under /api/ answers in the API's error shape, DEBUG or not, whatever the
+    # method: exempt from CSRF, which would otherwise refuse a POST with an HTML page first.
+    re_path(r"^api/", csrf_exempt(json_not_found)),
     path("admin/dashboard/", accounting_dashboard, name="admin-dashboard"),
     path("admin/", admin.site.urls),
     # Django's set_language view: the admin's language switch posts to it.

@@ -7,3 +7,8 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 application = get_wsgi_application()
+
+# Under production settings a misconfigured process fails here, before serving anyone.
+from config.checks import refuse_to_start_if_misconfigured  # noqa: E402 - needs the apps loaded
+
+refuse_to_start_if_misconfigured()

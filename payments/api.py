@@ -32,7 +32,7 @@ from payments.services.refunds import (
     RefundWindowClosed,
     refund_request_create,
 )
-from payments.services.webhooks import webhook_event_record
+from payments.services.webhooks import WebhookEventUnstorable, webhook_event_record
 
 PAYMENT_EXAMPLE = {
     "id": "9b2e7c1a-0f3d-4e5a-8c6b-1d2e3f4a5b6c",
@@ -102,7 +102,19 @@ class WebhookSignatureInvalid(DomainError):
         200: inline_serializer(
             "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
         ),
-        400: error_response("invalid_signature", WebhookSignatureInvalid.message, "Not signed by Stripe"),
+        400: OpenApiResponse(
+            response=ErrorSerializer,
+            description="Not signed by Stripe, or signed but not a storable Stripe event",
+            examples=[
+                OpenApiExample(
+                    error.code,
+                    value=error_body(error.code, error.message),
+                    response_only=True,
+                    status_codes=["400"],
+                )
+                for error in (WebhookSignatureInvalid, WebhookEventUnstorable)
+            ],
+        ),
     },
     examples=[OpenApiExample("Stored", value={"received": True, "duplicate": False}, response_only=True)],
 )
@@ -116,7 +128,11 @@ class StripeWebhookApi(APIView):
         try:
             event = get_gateway().parse_webhook(request.body, signature)
         except InvalidWebhookSignature as exc:
+            if exc.code == "invalid_payload":
+                # Signed with our secret, so the sender may hear what is wrong with it.
+                raise WebhookEventUnstorable(details={"reason": str(exc)}) from exc
             raise WebhookSignatureInvalid() from exc
+        # Stored, then queued after the commit; with the broker down it is still acknowledged.
         _, created = webhook_event_record(event=event)
         return Response({"received": True, "duplicate": not created})
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
 from accounts.models import BillingAccount
+from accounts.principals import MAX_USER_ID_LENGTH
 from accounts.tests.factories import BillingAccountFactory
 from billing.models import SubscriptionStatus
 from billing.selectors import access_for_user
@@ -133,6 +134,12 @@ class TestInternalAccess:
         response = service_client.get("/api/v1/internal/access/nobody/")
         assert response.json() == {"has_access": False, "subscription": None}
         assert not BillingAccount.objects.exists()
+
+    def test_a_user_id_no_account_could_have_is_a_field_error(self, service_client):
+        response = service_client.get(f"/api/v1/internal/access/{'x' * (MAX_USER_ID_LENGTH + 1)}/")
+        assert response.status_code == 400
+        error = response.json()["error"]
+        assert (error["code"], list(error["details"])) == ("validation_error", ["user_id"])
 
     def test_internal_lookup_is_one_query(self, service_client, django_assert_num_queries):
         subscription = subscription_ending(timedelta(days=10), status=S.ACTIVE)

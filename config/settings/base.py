@@ -23,6 +23,9 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-secret-key-chan
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Addresses or CIDR networks of the reverse proxy: only requests from these may set
+# X-Forwarded-Proto/-For (config/middleware.py); empty = nobody. gunicorn reads the same variable.
+TRUSTED_PROXY_IPS = env.list("TRUSTED_PROXY_IPS", default=[])
 # Public base URL of this service, used to build links sent to viewers (checkout return pages).
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
@@ -39,16 +42,26 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "auditlog",
     "import_export",
+    # Staff login throttle (admin): see "Staff login throttle" below.
+    "axes",
     "accounts",
     "tariffs",
     "billing",
     "payments",
     "notifications",
+    # The checks of this service's own settings (config/checks.py).
+    "config.apps.ConfigConfig",
 ]
 
 MIDDLEWARE = [
+    # First: forwarding headers count only from TRUSTED_PROXY_IPS, before anything reads them.
+    "config.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # No NUL character in a URL or header reaches the session, a view or PostgreSQL.
+    "config.middleware.NulCharacterMiddleware",
+    # A database outage answers 503, in admin and pages as in the API.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -58,9 +71,13 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
+# A POST refused by the CSRF check answers JSON under /api/ (admin keeps Django's page).
+CSRF_FAILURE_VIEW = "billing.errors.json_csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -122,7 +139,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsViewer"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser, refusing too deep nesting and NUL characters with a 400.
+    "DEFAULT_PARSER_CLASSES": ["billing.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "billing.pagination.StandardPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "billing.errors.api_exception_handler",
@@ -142,6 +160,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # The 400 and 503 answers any operation may give, and the 404 of a page past the end.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "billing.openapi.add_common_error_responses",
+    ],
 }
 
 # --- Authentication of viewers and internal services --------------------------------
@@ -153,6 +176,24 @@ AUTH_JWT_ISSUER = env("AUTH_JWT_ISSUER", default="")
 AUTH_JWT_AUDIENCE = env("AUTH_JWT_AUDIENCE", default="")
 AUTH_JWT_LEEWAY_SECONDS = env.int("AUTH_JWT_LEEWAY_SECONDS", default=30)
 BILLING_SERVICE_KEYS = env.list("BILLING_SERVICE_KEYS", default=[])
+
+# --- Staff login throttle (django-axes) ---------------------------------------------
+# Only staff sign in with a password (admin); viewers and services never call authenticate(),
+# so their JWT and service keys are not counted. The axes backend goes first: it refuses a
+# locked-out username and address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After this many wrong passwords for one username from one address, that pair is refused
+# for the cool-off period (and each new try during it starts the period again).
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The client's address behind our proxy, and the lockout page in the admin's look.
+AXES_CLIENT_IP_CALLABLE = "config.login_throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 
 # --- Billing rules ------------------------------------------------------------------
 # How long a past_due subscription keeps access while its renewal is retried.
@@ -234,6 +275,9 @@ EVENT_ENDPOINTS: list[dict[str, Any]] = (
 if any(not (endpoint.get("secret") or EVENT_SIGNING_SECRET) for endpoint in EVENT_ENDPOINTS):
     raise ImproperlyConfigured("EVENT_ENDPOINTS needs EVENT_SIGNING_SECRET (or a secret per endpoint).")
 EVENT_DELIVERY_TIMEOUT_SECONDS = env.float("EVENT_DELIVERY_TIMEOUT_SECONDS", default=10.0)
+# Whether endpoints managed in admin may be plain http on private or local addresses (a
+# receiver on this laptop); production refuses them (notifications/services/endpoints.py).
+EVENT_ENDPOINTS_ALLOW_PRIVATE = env.bool("EVENT_ENDPOINTS_ALLOW_PRIVATE", default=True)
 
 # --- Celery -------------------------------------------------------------------------
 # The embedded default keeps messages in files under var/, so `make run` needs no broker.

@@ -12,6 +12,8 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 
+# Believed only from TRUSTED_PROXY_IPS: config.middleware.TrustedProxyMiddleware removes the
+# header from any other client, so `request.is_secure()` cannot be faked.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=3600)
@@ -28,3 +30,6 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz/$", r"^readyz/$"]
 BILLING_PRODUCTION = True
 BILLING_CLOCK_FILE = ""
 STOREFRONT_ENABLED = False
+# Endpoints typed in admin get only https on public addresses: staff cannot aim the
+# dispatcher at the service's internal neighbours.
+EVENT_ENDPOINTS_ALLOW_PRIVATE = env.bool("EVENT_ENDPOINTS_ALLOW_PRIVATE", default=False)

@@ -17,6 +17,9 @@ AUTH_JWT_ALGORITHM = "HS256"
 AUTH_JWT_SECRET = "test-jwt-secret-0123456789abcdef0123456789"
 BILLING_SERVICE_KEYS = ["test-service-key"]
 BILLING_ACCESS_CACHE = False  # on only in the tests that test it: it holds a connection of its own
+# The staff login throttle refuses Client.login() (it has no request to count by); it is on
+# only in its own tests (config/tests/test_login_throttle.py). force_login is never counted.
+AXES_ENABLED = False
 # Tests point STRIPE_API_BASE at a sandbox or emulator they start themselves.
 STRIPE_SECRET_KEY = "sk_test_billing_tests"
 # Worker processes started by tests are pointed at the test's sandbox through the environment.

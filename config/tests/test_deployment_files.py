@@ -40,7 +40,8 @@ PRODUCTION_HOST = "billing.example.com"
 PROBE_DEADLINE_SECONDS = 30
 
 # `$$` is a literal dollar; `${NAME:-default}` and `${NAME-default}` fall back to the default.
-COMPOSE_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, and ${NAME:?message} (required: no default).
+COMPOSE_INTERPOLATION = re.compile(r"\$\$|\$\{(?P<name>\w+)(?::?(?P<operator>[-?])(?P<default>[^}]*))?\}")
 
 
 # --- Reading the files ---------------------------------------------------------------------
@@ -55,9 +56,26 @@ def resolve_locally(value: object) -> str:
     if value is None:
         # A variable with no value is passed on only when the host sets it.
         return ""
-    return COMPOSE_INTERPOLATION.sub(
-        lambda match: "$" if match.group(0) == "$$" else match.group("default") or "", str(value)
-    )
+    return COMPOSE_INTERPOLATION.sub(_local_value, str(value))
+
+
+def _local_value(match: re.Match[str]) -> str:
+    if match.group(0) == "$$":
+        return "$"
+    if match.group("operator") == "?":
+        return ""  # compose stops with the message: the host must set it
+    return match.group("default") or ""
+
+
+def required_from_host(service: dict[str, Any]) -> set[str]:
+    """Return the variables compose refuses to start without (`${NAME:?message}`)."""
+    raw = service.get("environment") or {}
+    return {
+        match.group("name")
+        for value in raw.values()
+        for match in COMPOSE_INTERPOLATION.finditer(str(value or ""))
+        if match.group("operator") == "?"
+    }
 
 
 def service_environment(service: dict[str, Any]) -> dict[str, str]:
@@ -160,6 +178,30 @@ def test_app_service_gets_every_variable_production_settings_require(name):
     assert sorted(required - environment.keys()) == []
     # `docker compose up` must work on a laptop with nothing exported.
     assert sorted(variable for variable in required if not environment[variable]) == []
+
+
+def test_compose_asks_the_host_only_for_stripes_keys():
+    assert required_from_host(compose_services()["web"]) == {"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
+
+
+def test_compose_defaults_with_stripes_keys_pass_the_deployment_checks():
+    # What the web container runs at start (config/wsgi.py refuses a configuration with
+    # errors): the laptop defaults plus the two keys compose asks for must start.
+    environment = service_environment(compose_services()["web"])
+    environment |= {"STRIPE_SECRET_KEY": "sk_test_compose", "STRIPE_WEBHOOK_SECRET": "whsec_compose"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--tag", "billing", "--fail-level", "ERROR"],
+        cwd=ROOT,
+        env={
+            "PATH": os.environ["PATH"],
+            **environment,
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_local_stack_serves_plain_http_from_the_image_gunicorn():
@@ -285,6 +327,12 @@ def production_environment(database_url: str, broker_url: str) -> dict[str, str]
         "DJANGO_ALLOWED_HOSTS": PRODUCTION_HOST,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
+        # Without these the deployment checks (config/checks.py) refuse to let it start.
+        "AUTH_JWT_SECRET": secrets.token_urlsafe(32),
+        "STRIPE_SECRET_KEY": "sk_test_deployment_files",
+        "STRIPE_WEBHOOK_SECRET": "whsec_deployment_files",
+        "BILLING_SERVICE_KEYS": secrets.token_urlsafe(32),
+        "TRUSTED_PROXY_IPS": "127.0.0.1",
     }
 
 

@@ -56,9 +56,13 @@ class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             webhook_event_reprocess(event=event, actor=request.user)  # type: ignore[arg-type]
         self.message_user(
             request,
+            # Queueing never fails the action: with the task queue down the events stay
+            # "received" and the next reconciliation run processes them.
             ngettext(
-                "%(count)d event queued for processing.",
-                "%(count)d events queued for processing.",
+                "%(count)d event queued for processing. If the task queue is down, the next "
+                "reconciliation run (every 5 minutes) processes it.",
+                "%(count)d events queued for processing. If the task queue is down, the next "
+                "reconciliation run (every 5 minutes) processes them.",
                 len(events),
             )
             % {"count": len(events)},

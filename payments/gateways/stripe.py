@@ -338,9 +338,7 @@ class StripeGateway:
                 f"unreadable webhook body: {exc}", code="invalid_signature"
             ) from exc
         try:
-            data = json.loads(payload)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
+            data = _json_object(payload)
             return event_from_stripe(data)
         except (ValueError, GatewayError) as exc:
             # Correctly signed yet not an event: refuse it the same way, the sender is at fault.
@@ -428,3 +426,15 @@ def _keyed(idempotency_key: str) -> RequestOptions:
     if not idempotency_key:
         raise ValueError("an idempotency key is required for this call")
     return {"idempotency_key": idempotency_key}
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    """Parse a webhook body that must be a JSON object; raise ValueError for anything else."""
+    try:
+        data = json.loads(payload)
+    except RecursionError as exc:
+        # A body nested hundreds of levels deep: no Stripe event is, and `json` would recurse.
+        raise ValueError("nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data

@@ -17,6 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.audit import AuditAction, audit_entry_create
+from billing.errors import DomainError
+from billing.parsers import UnsafeInput, json_checked, text_checked
+from notifications.services.nudge import enqueue_on_commit
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent
 from payments.models import (
@@ -30,6 +33,30 @@ from payments.models import (
 from payments.services.checkout import checkout_sync
 
 logger = logging.getLogger(__name__)
+# What handles a stored event whose task could not be queued (the broker was down).
+RECONCILIATION_FALLBACK = "the event stays received and the reconciliation job will process it"
+
+
+class WebhookEventUnstorable(DomainError):
+    """A (correctly signed) event whose ids or payload no column can hold; nothing is stored."""
+
+    code = "invalid_payload"
+    message = "The body is signed, but not a Stripe event this service can read and store."
+    status_code = 400
+
+
+def _unstorable_because(event: GatewayEvent) -> str | None:
+    """Return why an event cannot be stored as it is, or None if it can."""
+    columns = {"event_id": event.id, "type": event.type, "object_id": event.object_id or ""}
+    try:
+        for column, value in columns.items():
+            max_length: int = getattr(WebhookEvent._meta.get_field(column), "max_length", 0)
+            if len(text_checked(value)) > max_length:
+                return f"{column} is longer than {max_length} characters"
+        json_checked(event.object)
+    except UnsafeInput as exc:
+        return str(exc)
+    return None
 
 
 def webhook_event_record(
@@ -37,8 +64,14 @@ def webhook_event_record(
 ) -> tuple[WebhookEvent, bool]:
     """Store an event unless it is already stored; return it and whether it is new.
 
-    A new event is handed to a worker once the row is committed.
+    A new event is handed to a worker once the row is committed; with the broker down it
+    stays `received` for the reconciliation job. Raises WebhookEventUnstorable for an event
+    no row can hold (an over-long id, NUL in text, a payload nested too deep).
     """
+    reason = _unstorable_because(event)
+    if reason is not None:
+        logger.warning("refusing Stripe event %.80r: %s", event.id, reason)
+        raise WebhookEventUnstorable(details={"reason": reason})
     try:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(
@@ -53,7 +86,7 @@ def webhook_event_record(
         return WebhookEvent.objects.get(event_id=event.id), False
     from payments.tasks import process_webhook_event
 
-    transaction.on_commit(lambda: process_webhook_event.delay(stored.pk))
+    enqueue_on_commit(process_webhook_event, stored.pk, fallback=RECONCILIATION_FALLBACK)
     return stored, True
 
 
@@ -84,19 +117,28 @@ def _sync_payment_intent(event: WebhookEvent) -> None:
 
 
 def _record_charge_refunds(event: WebhookEvent) -> None:
-    """Apply refunds seen on a charge, including ones made in Stripe's dashboard."""
+    """Apply refunds seen on a charge, including ones made in Stripe's dashboard.
+
+    The payment is found without a lock (which payment a charge belongs to never changes),
+    then locked after its subscription, as staff refunds do: what follows may end access.
+    """
+    from payments.services.refunds import (
+        payment_advance_refunded,
+        payment_lock_for_refund,
+        refund_record_from_stripe,
+    )
+
     charge: dict[str, Any] = event.payload
     intent_id = charge.get("payment_intent")
+    payment_id = (
+        Payment.objects.filter(stripe_payment_intent_id=intent_id).values_list("pk", flat=True).first()
+        if intent_id
+        else None
+    ) or Payment.objects.filter(stripe_charge_id=charge.get("id")).values_list("pk", flat=True).first()
+    if payment_id is None:
+        return
     with transaction.atomic():
-        payment = (
-            Payment.objects.select_for_update().filter(stripe_payment_intent_id=intent_id).first()
-            if intent_id
-            else None
-        ) or Payment.objects.select_for_update().filter(stripe_charge_id=charge.get("id")).first()
-        if payment is None:
-            return
-        from payments.services.refunds import payment_advance_refunded, refund_record_from_stripe
-
+        payment = payment_lock_for_refund(payment_id=payment_id)
         for refund in (charge.get("refunds") or {}).get("data") or []:
             # Ours (by Stripe id or our id in its metadata) moves on; a dashboard one gets a row.
             refund_record_from_stripe(payment=payment, data=refund)
@@ -169,10 +211,11 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
 
 @transaction.atomic
 def webhook_event_reprocess(*, event: WebhookEvent, actor: User | None = None, reason: str = "") -> None:
-    """Queue a stored event to be handled again (support's replay from admin).
+    """Mark a stored event to be handled again and queue it (support's replay from admin).
 
     A replay by a staff member (`actor`) is recorded in the audit log with the status it
-    left; the worker's outcome is the event's own status and error.
+    left; the worker's outcome is the event's own status and error. A broker outage does
+    not fail the replay: the event stays `received`, which the reconciliation job picks up.
     """
     from payments.tasks import process_webhook_event
 
@@ -189,4 +232,4 @@ def webhook_event_reprocess(*, event: WebhookEvent, actor: User | None = None, r
             reason=reason,
             details={"event_id": locked.event_id, "type": locked.type, "attempts": locked.attempts},
         )
-    transaction.on_commit(lambda: process_webhook_event.delay(event.pk))
+    enqueue_on_commit(process_webhook_event, event.pk, fallback=RECONCILIATION_FALLBACK)

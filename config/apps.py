@@ -1,0 +1,12 @@
+"""The project package as an app, so that its system checks are registered at start."""
+
+from django.apps import AppConfig
+
+
+class ConfigConfig(AppConfig):
+    name = "config"
+    verbose_name = "Service configuration"
+
+    def ready(self) -> None:
+        # Registers the deployment checks of the service's settings (config/checks.py).
+        from config import checks  # noqa: F401
