@@ -13,8 +13,8 @@ from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
@@ -27,8 +27,12 @@ from notifications.models import (
     Notice,
     OutboxEvent,
 )
+from notifications.services.endpoints import EndpointUrlRefused, endpoint_url_validate
 from notifications.services.events import configured_endpoints, delivery_redeliver
 from notifications.services.notices import notice_resend
+
+# A secret shorter than this is shown only as "set": its last four would give too much away.
+MIN_SECRET_TO_HINT = 16
 
 
 def _subscriptions_matching(term: str) -> list[Any]:
@@ -239,7 +243,21 @@ class EventDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 class EventEndpointForm(forms.ModelForm):
+    """An endpoint as staff edit it: its URL checked by the service, its secret write-only."""
+
     url = forms.URLField(label=_("URL"), max_length=2048, assume_scheme="https")
+    new_secret = forms.CharField(
+        label=_("signing secret"),
+        max_length=255,
+        required=False,
+        strip=True,
+        # Never sent back to the browser: what is stored stays on the server.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "The receiver verifies the Billing-Signature header with it. Leave empty to keep the "
+            "current secret (a new endpoint gets a generated one, shown once after saving)."
+        ),
+    )
     event_types = forms.MultipleChoiceField(
         label=_("event types"),
         choices=EventType.choices,
@@ -250,14 +268,49 @@ class EventEndpointForm(forms.ModelForm):
 
     class Meta:
         model = EventEndpoint
-        fields = ("name", "url", "secret", "event_types", "active")
+        fields = ("name", "url", "event_types", "active")
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        try:
+            endpoint_url_validate(url=url)
+        except EndpointUrlRefused as exc:
+            raise forms.ValidationError(gettext(exc.message) % exc.details, code=exc.code) from exc
+        return url
+
+    def save(self, commit: bool = True) -> EventEndpoint:
+        """Store a typed secret; an empty field keeps the stored one (a new row's is generated)."""
+        if self.cleaned_data.get("new_secret"):
+            self.instance.secret = self.cleaned_data["new_secret"]
+        endpoint: EventEndpoint = super().save(commit)
+        return endpoint
 
 
 @admin.register(EventEndpoint)
 class EventEndpointAdmin(admin.ModelAdmin):
     form = EventEndpointForm
-    list_display = ("__str__", "url", "types", "active", "source", "updated_at")
+    list_display = ("__str__", "url", "types", "secret_state", "active", "source", "updated_at")
     list_filter = ("active", "source")
+    readonly_fields = ("secret_state",)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # The secret is only ever typed in: the write-only field where it may be changed, the
+        # state ("set, ends in …") wherever the endpoint is shown.
+        if obj is None:
+            return ("name", "url", "new_secret", "event_types", "active")
+        if not self.has_change_permission(request, obj):
+            return ("name", "url", "secret_state", "event_types", "active", "source")
+        return ("name", "url", "secret_state", "new_secret", "event_types", "active")
+
+    @admin.display(description=_("signing secret"))
+    def secret_state(self, endpoint: EventEndpoint) -> str:
+        if endpoint.source == EndpointSource.ENVIRONMENT:
+            return str(_("from the environment"))
+        if not endpoint.secret:
+            return str(_("not set"))
+        if len(endpoint.secret) < MIN_SECRET_TO_HINT:
+            return str(_("set"))
+        return str(_("set, ends in …%(last4)s") % {"last4": endpoint.secret[-4:]})
 
     @admin.display(description=_("event types"))
     def types(self, endpoint: EventEndpoint) -> str:
@@ -267,6 +320,20 @@ class EventEndpointAdmin(admin.ModelAdmin):
                 return str(_("no longer configured: receives nothing"))
             return ", ".join(spec.event_types) or str(_("all"))
         return ", ".join(endpoint.event_types) or str(_("all"))
+
+    def save_model(self, request: HttpRequest, obj: EventEndpoint, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change and not form.cleaned_data.get("new_secret"):
+            # Shown this once, so it can be copied to the receiver; never displayed again.
+            self.message_user(
+                request,
+                _(
+                    "The signing secret of %(endpoint)s is %(secret)s. "
+                    "Copy it to the receiver now: it is not shown again."
+                )
+                % {"endpoint": obj, "secret": obj.secret},
+                messages.WARNING,
+            )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Endpoints from EVENT_ENDPOINTS change with the environment, not here.

@@ -9,6 +9,8 @@
   backoff, for as long as it takes: delivery is at least once.
 - The nudge is only a shortcut: with the broker down at commit time it fails quietly and
   the next dispatcher run delivers the event.
+- Each POST goes to an address checked just before it (notifications.services.endpoints),
+  and support sees only its status or a one-line error, never what the receiver answered.
 """
 
 import hashlib
@@ -17,12 +19,9 @@ import http.client
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -41,6 +40,12 @@ from notifications.models import (
 )
 from notifications.payloads import iso
 from notifications.selectors import deliveries_due, deliveries_sendable
+from notifications.services.endpoints import (
+    EndpointUrlRefused,
+    endpoint_connection,
+    endpoint_is_restricted,
+    endpoint_target,
+)
 from notifications.services.nudge import nudge
 
 logger = logging.getLogger(__name__)
@@ -189,19 +194,11 @@ def signature_header(*, secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is not a delivery: report the 3xx instead of following it."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 @dataclass(frozen=True)
 class PostResult:
     status_code: int | None
+    # What support reads in admin: the status, or why nothing was sent or answered; never
+    # the receiver's body (an endpoint must not be a way to read what a URL answers).
     error: str
 
     @property
@@ -209,18 +206,26 @@ class PostResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> PostResult:
-    if urlsplit(url).scheme not in ("http", "https"):
-        return PostResult(None, f"not an http(s) URL: {url}")
-    request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - scheme checked
+def _post(endpoint: EventEndpoint, body: bytes, headers: dict[str, str]) -> PostResult:
+    """POST one delivery to an endpoint's checked address; a redirect is not followed (nor a delivery)."""
     try:
-        with _opener.open(request, timeout=settings.EVENT_DELIVERY_TIMEOUT_SECONDS) as response:
-            return PostResult(response.status, "")
-    except urllib.error.HTTPError as exc:
-        answer = exc.read(500).decode(errors="replace")
-        return PostResult(exc.code, f"HTTP {exc.code}: {answer}".strip())
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        return PostResult(None, f"{type(exc).__name__}: {exc}")
+        target = endpoint_target(url=endpoint.url, restricted=endpoint_is_restricted(endpoint))
+    except EndpointUrlRefused as exc:
+        return PostResult(None, "not sent: " + _one_line(exc.message % exc.details))
+    connection = endpoint_connection(target, timeout=settings.EVENT_DELIVERY_TIMEOUT_SECONDS)
+    try:
+        connection.request("POST", target.path, body=body, headers=headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return PostResult(None, _one_line(f"{type(exc).__name__}: {exc}"))
+    finally:
+        connection.close()
+    return PostResult(status, "" if 200 <= status < 300 else f"HTTP {status}")
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Return an error as one short line of printable text."""
+    return "".join(char if char.isprintable() else " " for char in text)[:limit]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -259,7 +264,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime) -> PostResult | None:
                 secret=endpoint_secret(delivery.endpoint), body=body, timestamp=int(time.time())
             ),
         }
-        result = _post(delivery.endpoint.url, body, headers)
+        result = _post(delivery.endpoint, body, headers)
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         delivery.last_status_code = result.status_code

@@ -51,6 +51,8 @@ class LocalReceiver:
         self.received: list[Received] = []
         # Called with the body and the request's (case-insensitive) headers.
         self.answer: Callable[[bytes, Any], int] = lambda body, headers: 200
+        # What it says back besides the status (what a probed internal service would reveal).
+        self.answer_body = b""
         self.delay = 0.0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -70,8 +72,9 @@ class LocalReceiver:
                 with receiver._lock:
                     receiver.received.append(Received(body, dict(self.headers), status, time.monotonic()))
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(receiver.answer_body)))
                 self.end_headers()
+                self.wfile.write(receiver.answer_body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

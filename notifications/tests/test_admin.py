@@ -89,7 +89,7 @@ def test_admins_add_endpoints_and_see_the_environments_read_only(admin_client, s
         {
             "name": "access",
             "url": "https://access.internal/billing-events",
-            "secret": "whsec_access",
+            "new_secret": "whsec_access",
             "event_types": ["access.granted", "access.revoked"],
             "active": "on",
         },

@@ -27,7 +27,12 @@ from payments.exports import PaymentExportForm, PaymentResource
 from payments.gateways.base import GatewayError
 from payments.models import Payment, Refund, RefundReason, RefundStatus
 from payments.services.daily_report import reconciliation_report_for_day
-from payments.services.refunds import refund_access_default, refund_create, refund_left_amount
+from payments.services.refunds import (
+    refund_access_default,
+    refund_create,
+    refund_left_amount,
+    refund_needs_approval,
+)
 from tariffs.admin import CurrencyListFilter
 
 
@@ -297,7 +302,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
                 "reason": RefundReason(form.cleaned_data["reason"]).label,
                 "comment": form.cleaned_data["comment"],
                 "end_access": form.end_access(),
-                "needs_approval": amount > settings.REFUND_APPROVAL_THRESHOLD,
+                # What this payment has refunded in all counts, as the service decides it.
+                "needs_approval": refund_needs_approval(payment=payment, amount=amount),
                 "threshold": format_money(settings.REFUND_APPROVAL_THRESHOLD, payment.currency),
             }
         context = {

@@ -13,6 +13,16 @@ A refund that ends access cancels the subscription once the refund has succeeded
 when Stripe answers "succeeded", otherwise when the webhook says so): a refund that fails
 never takes away access that was paid for.
 
+Locks follow the service's one order, account → subscription → payment → refund request →
+refund, so that two staff members deciding at once, or a decision racing a webhook, wait
+for each other instead of deadlocking. A transaction that may move the refunded amount or
+end access (both write to the subscription: its outbox, its status) locks the subscription
+before the payment (`payment_lock_for_refund`).
+
+REFUND_APPROVAL_THRESHOLD applies to what a payment has refunded in total (succeeded,
+pending and awaiting approval, with the new refund), decided under the payment's row lock,
+so that refunding in parts, one after the other or at once, never slips past the approval.
+
 Every step a staff member takes (a refund, its approval or rejection, a viewer's request
 approved or rejected) is recorded in the audit log (billing.audit) in its transaction, and so
 is what Stripe's immediate answer moved (refund and payment status, refunded amount, access);
@@ -36,6 +46,7 @@ from accounts.models import BillingAccount
 from billing import clock
 from billing.audit import AuditAction, audit_changes, audit_entry_create
 from billing.errors import DomainError, NotFound
+from billing.locks import account_lock, subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.money import format_money
 from billing.services import subscription_cancel_now
@@ -125,13 +136,25 @@ def refund_left_amount(*, payment: Payment) -> int:
     return max(payment.amount - refund_reserved_amount(payment=payment), 0)
 
 
+def refund_needs_approval(*, payment: Payment, amount: int) -> bool:
+    """Return whether refunding `amount` more of a payment must wait for a second staff member.
+
+    The threshold counts everything the payment has refunded or holds for refunds under way,
+    this one included, so that refunding in parts never slips under it. Decisive only for a
+    payment locked by the caller; otherwise a hint (e.g. the confirmation page).
+    """
+    return refund_reserved_amount(payment=payment) + amount > settings.REFUND_APPROVAL_THRESHOLD
+
+
 def refund_access_default(*, payment: Payment, amount: int) -> bool:
     """Return whether a refund ends access unless staff choose.
 
     A refund that leaves nothing of the payment (a full refund, or the rest after partial
-    ones) ends access; a partial one keeps it.
+    ones) ends access; a partial one keeps it, and so does refunding a period that a later
+    payment has already followed (the later period is paid for).
     """
-    return refund_reserved_amount(payment=payment) + amount >= payment.amount
+    whole = refund_reserved_amount(payment=payment) + amount >= payment.amount
+    return whole and not _later_period_paid(payment)
 
 
 # --- staff refunds ---------------------------------------------------------------------
@@ -226,7 +249,7 @@ def _refund_insert(
         )
     if end_access is None:
         end_access = refund_access_default(payment=payment, amount=amount)
-    above_threshold = amount > settings.REFUND_APPROVAL_THRESHOLD
+    above_threshold = refund_needs_approval(payment=payment, amount=amount)
     refund = Refund.objects.create(
         payment=payment,
         amount=amount,
@@ -311,7 +334,7 @@ def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None)
     With an `actor`, the refund's and payment's values that moved (and access, when the
     refund ended it) are audited as that staff member's doing.
     """
-    payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+    payment = payment_lock_for_refund(payment_id=refund.payment_id)
     locked = Refund.objects.select_for_update().get(pk=refund.pk)
     before = _refund_snapshot(locked, payment) if actor is not None else {}
     _refund_set_from_stripe(
@@ -333,6 +356,19 @@ def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None)
     return locked
 
 
+def payment_lock_for_refund(*, payment_id: uuid.UUID) -> Payment:
+    """Lock a payment's subscription, then the payment, and return the payment (in a transaction).
+
+    For the transactions that may move a payment's refunded amount or end access: the
+    viewer hears of a refund through the subscription's outbox and a cancel changes the
+    subscription, so its row lock must come first, as everywhere else. The subscription of
+    a payment never changes, so reading which one it is needs no lock.
+    """
+    subscription_id = Payment.objects.values_list("subscription_id", flat=True).get(pk=payment_id)
+    subscription_lock(subscription_id)
+    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+
+
 def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
     """Return what a refund's answer can move: its status, the payment's refund, the access."""
     subscription_status = (
@@ -349,6 +385,9 @@ def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
 
 def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refund:
     """Apply one refund listed on a `charge.refunded` event to a payment locked by the caller.
+
+    The caller locks the payment with `payment_lock_for_refund` (its subscription first):
+    a refund that succeeds here may end access.
 
     A refund we made is found by its Stripe id, or by the refund id we put in its metadata
     (the event may arrive before Stripe's answer to our call); any other refund was made in
@@ -437,7 +476,8 @@ def payment_advance_refunded(*, payment: Payment, refunded_total: int) -> None:
     """Raise a locked payment's refunded amount to `refunded_total`, never lowering it.
 
     Amounts only move forward (and never past the payment), so a late or repeated answer or
-    event can never undo a refund; the viewer hears of each amount that moved.
+    event can never undo a refund; the viewer hears of each amount that moved. The caller
+    holds the subscription's lock, taken before the payment's (`payment_lock_for_refund`).
     """
     refunded = min(max(payment.refunded_amount, refunded_total), payment.amount)
     if refunded == payment.refunded_amount:
@@ -452,10 +492,44 @@ def payment_advance_refunded(*, payment: Payment, refunded_total: int) -> None:
 
 
 def _end_access(payment: Payment) -> None:
-    subscription = payment.subscription
-    subscription.refresh_from_db(fields=["status"])
-    if subscription.status in _ACTIVE_SUBSCRIPTION:
-        subscription_cancel_now(subscription=subscription, at=clock.now())
+    """Cancel a refunded payment's subscription now, if it still runs.
+
+    The caller already holds the subscription's lock (`payment_lock_for_refund`), so this
+    re-lock waits for nobody and the status read under it is the one decided on.
+    """
+    subscription = subscription_lock(payment.subscription_id)
+    if subscription.status not in _ACTIVE_SUBSCRIPTION:
+        return
+    if _later_period_paid(payment):
+        # A renewal charged (perhaps while this refund was under way) paid for a later period:
+        # that access is the viewer's and is kept, or we would hold a charge that gives nothing.
+        logger.info(
+            "refund of payment %s keeps subscription %s: a later period is paid",
+            payment.pk,
+            subscription.pk,
+        )
+        return
+    subscription_cancel_now(subscription=subscription, at=clock.now())
+
+
+def _later_period_paid(payment: Payment) -> bool:
+    """Return whether another payment of the subscription paid a later period and still stands.
+
+    Read under the subscription's lock, which renewals take before they book a payment, so a
+    renewal is either seen here or books after the cancellation (and then finds no home and
+    is refunded).
+    """
+    if payment.period_end is None:
+        return False
+    return (
+        Payment.objects.filter(
+            subscription_id=payment.subscription_id,
+            status__in=REFUNDABLE_PAYMENT_STATUSES,
+            period_end__gt=payment.period_end,
+        )
+        .exclude(pk=payment.pk)
+        .exists()
+    )
 
 
 def _stripe_time(created: Any) -> datetime:
@@ -539,8 +613,14 @@ def refund_request_create(*, account: BillingAccount, payment_id: uuid.UUID, rea
     (`RefundWindowClosed`), and a second open request (`RefundRequestExists`).
     """
     with transaction.atomic():
+        # The account first: the request's row refers to it (a key-share lock), and the order
+        # puts the account before the payment. Only the payment is locked of the joined rows:
+        # whose it is never changes.
+        account_lock(account.pk)
         payment = (
-            Payment.objects.select_for_update().filter(pk=payment_id, subscription__account=account).first()
+            Payment.objects.select_for_update(of=("self",))
+            .filter(pk=payment_id, subscription__account=account)
+            .first()
         )
         if payment is None:
             raise NotFound("No such payment.")
@@ -559,7 +639,10 @@ def refund_request_create(*, account: BillingAccount, payment_id: uuid.UUID, rea
 
 
 def refund_request_approve(*, refund_request: RefundRequest, staff: User, note: str = "") -> Refund:
-    """Approve a viewer's request: refund what is left of the payment, access per the default rule."""
+    """Approve a viewer's request: refund what is left of the payment, access per the default rule.
+
+    Locks the payment, then the request (the service's order, as a rejection does).
+    """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=refund_request.payment_id)
         locked = RefundRequest.objects.select_for_update().get(pk=refund_request.pk)
@@ -597,10 +680,15 @@ def refund_request_approve(*, refund_request: RefundRequest, staff: User, note: 
 
 
 def refund_request_reject(*, refund_request: RefundRequest, staff: User, note: str) -> RefundRequest:
-    """Refuse a viewer's request and email them the reason once the decision is committed."""
+    """Refuse a viewer's request and email them the reason once the decision is committed.
+
+    The payment is locked before the request, as an approval does, so that an approval and
+    a rejection of one request at once wait for each other instead of deadlocking.
+    """
     with transaction.atomic():
+        Payment.objects.select_for_update().get(pk=refund_request.payment_id)
         locked = (
-            RefundRequest.objects.select_for_update()
+            RefundRequest.objects.select_for_update(of=("self",))
             .select_related("account", "payment")
             .get(pk=refund_request.pk)
         )

@@ -139,6 +139,22 @@ class TestApprovals:
             follow=True,
         )
 
+    def test_confirmation_warns_when_refunds_in_parts_add_up_above_the_threshold(
+        self, payment, agent_client, stripe_sandbox
+    ):
+        agent_client.post(refund_url(payment), form_data(uuid.uuid4(), amount="199.50", confirm="yes"))
+        assert Refund.objects.get().status == RefundStatus.SUCCEEDED
+
+        page = agent_client.post(refund_url(payment), form_data(uuid.uuid4(), amount="199.50"))
+
+        assert "nothing is sent to Stripe until another staff member approves it" in page.content.decode()
+        agent_client.post(refund_url(payment), form_data(uuid.uuid4(), amount="199.50", confirm="yes"))
+        assert sorted(Refund.objects.values_list("status", flat=True)) == [
+            RefundStatus.AWAITING_APPROVAL,
+            RefundStatus.SUCCEEDED,
+        ]
+        assert [r["amount"] for r in sandbox_refunds(stripe_sandbox)] == [19950]
+
     def test_large_refund_waits_and_its_author_cannot_approve_it(self, payment, client, stripe_sandbox):
         agent = support_staff("agent")
         client.force_login(agent)

@@ -1,12 +1,15 @@
 """Staff refunds: one Stripe refund per refund row, never more than was captured, access as chosen."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError
 from django.db.models import F
 
+from billing import clock
 from billing.models import SubscriptionStatus
+from billing.renewals import RenewalOutcome, renewal_run
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus, WebhookEventStatus
@@ -133,6 +136,30 @@ def test_two_agents_refunding_at_once_make_one_stripe_refund(viewer_client, stri
 
 
 @pytest.mark.django_db(transaction=True)
+def test_two_agents_refunding_in_parts_at_once_cannot_slip_under_the_threshold(
+    viewer_client, stripe_sandbox, settings
+):
+    settings.REFUND_APPROVAL_THRESHOLD = 20000
+    payment = pay(viewer_client, stripe_sandbox)
+    agents = [support_staff("agent-1"), support_staff("agent-2")]
+
+    statuses = run_concurrently(
+        lambda index: (
+            refund_create(
+                payment=payment, amount=19950, reason=R, created_by=agents[index], request_key=uuid.uuid4()
+            ).status
+        ),
+        2,
+    )
+
+    # Whichever came second saw the first's 199.50 under the payment's lock.
+    assert sorted(statuses) == [RefundStatus.AWAITING_APPROVAL, RefundStatus.SUCCEEDED]
+    assert [r["amount"] for r in sandbox_refunds(stripe_sandbox)] == [19950]
+    payment.refresh_from_db()
+    assert payment.refunded_amount == 19950
+
+
+@pytest.mark.django_db(transaction=True)
 def test_double_submission_of_one_form_at_once_makes_one_refund(viewer_client, stripe_sandbox):
     payment = pay(viewer_client, stripe_sandbox)
     agent = support_staff("agent")
@@ -173,6 +200,23 @@ class TestApproval:
         assert approved.status == RefundStatus.SUCCEEDED
         assert approved.approved_by.username == "lead"
         assert [r["amount"] for r in sandbox_refunds(stripe_sandbox)] == [30000]
+
+    def test_partial_refunds_adding_up_above_the_threshold_wait_for_approval(
+        self, payment, stripe_sandbox, agent
+    ):
+        first = refund_create(payment=payment, amount=19950, reason=R, created_by=agent)
+        second = refund_create(payment=payment, amount=19950, reason=R, created_by=agent)
+
+        assert (first.status, second.status) == (RefundStatus.SUCCEEDED, RefundStatus.AWAITING_APPROVAL)
+        assert [r["amount"] for r in sandbox_refunds(stripe_sandbox)] == [19950]
+
+    def test_a_refund_awaiting_approval_counts_towards_the_threshold(self, payment, stripe_sandbox, agent):
+        refund_create(payment=payment, amount=30000, reason=R, created_by=agent)
+
+        small = refund_create(payment=payment, amount=5000, reason=R, created_by=agent)
+
+        assert small.status == RefundStatus.AWAITING_APPROVAL
+        assert sandbox_refunds(stripe_sandbox) == []
 
     def test_at_or_below_threshold_goes_straight_to_stripe(self, payment, stripe_sandbox, agent):
         refund = refund_create(payment=payment, amount=20000, reason=R, created_by=agent)
@@ -259,5 +303,31 @@ class TestAccess:
 
     def test_staff_may_keep_access_on_a_full_refund(self, payment, viewer_client, agent):
         refund_create(payment=payment, amount=payment.amount, reason=R, created_by=agent, end_access=False)
+
+        assert has_access(viewer_client) is True
+
+    def test_refunding_a_period_a_renewal_followed_keeps_the_renewed_access(
+        self, payment, viewer_client, agent
+    ):
+        # The viewer was renewed; support then refunds the first month in full. The second
+        # month is paid and stays theirs, or we would hold 399.00 RUB that gives nothing.
+        clock.advance(payment.period_end - clock.now() + timedelta(hours=1))
+        assert renewal_run(subscription_id=payment.subscription_id) == RenewalOutcome.RENEWED
+
+        refund = refund_create(payment=payment, amount=payment.amount, reason=R, created_by=agent)
+
+        assert refund.status == RefundStatus.SUCCEEDED
+        assert refund.end_access is False
+        assert has_access(viewer_client) is True
+        payment.subscription.refresh_from_db()
+        assert payment.subscription.status == SubscriptionStatus.ACTIVE
+
+    def test_ending_access_with_an_old_refund_spares_a_later_paid_period(self, payment, viewer_client, agent):
+        # Staff ask to end access while refunding the first month: the renewal that paid the
+        # current month (e.g. charged while the form was open) still gives it.
+        clock.advance(payment.period_end - clock.now() + timedelta(hours=1))
+        assert renewal_run(subscription_id=payment.subscription_id) == RenewalOutcome.RENEWED
+
+        refund_create(payment=payment, amount=payment.amount, reason=R, created_by=agent, end_access=True)
 
         assert has_access(viewer_client) is True
