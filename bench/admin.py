@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.admin_settings"
     django.setup()
-    from bench.admin_dataset import database_drop
+    from bench.database import database_drop
 
     try:
         outcome = run(options)
@@ -167,13 +167,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def dataset_ready(options: Options) -> "Outcome":
     """Return a new outcome, after building the dataset or finding a kept one that fits."""
-    from bench.admin_dataset import (
+    from bench.admin_dataset import dataset_build, dataset_sizes
+    from bench.database import (
         database_create,
         database_exists,
         database_migrate,
         database_vacuum,
-        dataset_build,
-        dataset_sizes,
         postgres_version,
     )
 

@@ -7,23 +7,17 @@ with a fixed seed the same options give the same rows.
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
-import psycopg2
 from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Model
-from psycopg2 import sql
 
 from accounts.models import BillingAccount
 from billing.models import Subscription
 from payments.models import Payment, Refund
 from tariffs.models import PeriodUnit, Tariff
 
-# The only database this module creates and drops (bench/admin_settings.py points at it).
-DATABASE_NAME = "billing_bench_admin"
 ACCOUNTANT = "bench-accountant"
 SEED = 0.2026
 
@@ -58,64 +52,6 @@ class Sizes:
 
 
 # --- the database ---------------------------------------------------------------------------
-
-
-def _database_settings() -> dict[str, Any]:
-    database: dict[str, Any] = settings.DATABASES["default"]
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        raise RuntimeError("bench/admin runs on PostgreSQL only.")
-    if database["NAME"] != DATABASE_NAME:
-        # This module drops the database it is given: never let it be a real one.
-        raise RuntimeError(f"Refusing to use {database['NAME']!r}: bench/admin only drops {DATABASE_NAME!r}.")
-    return database
-
-
-def _admin_query(statement: sql.Composable) -> list[tuple[Any, ...]]:
-    database = _database_settings()
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=database["USER"] or None,
-        password=database["PASSWORD"] or None,
-        host=database["HOST"] or None,
-        port=database["PORT"] or None,
-        connect_timeout=10,
-    )
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(statement)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        admin.close()
-
-
-def database_exists() -> bool:
-    """Return whether the benchmark's database exists."""
-    name = _database_settings()["NAME"]
-    return bool(
-        _admin_query(sql.SQL("SELECT 1 FROM pg_database WHERE datname = {}").format(sql.Literal(name)))
-    )
-
-
-def database_create() -> None:
-    """Drop the benchmark's database if it exists, then create it empty."""
-    database_drop()
-    _admin_query(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_database_settings()["NAME"])))
-
-
-def database_migrate() -> None:
-    """Apply the project's migrations (a kept database gets the indexes added since)."""
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def database_drop() -> None:
-    """Drop the benchmark's database, disconnecting whoever still uses it."""
-    connections.close_all()
-    _admin_query(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(_database_settings()["NAME"])
-        )
-    )
 
 
 def dataset_sizes() -> Sizes:
@@ -410,17 +346,3 @@ def staff_create() -> User:
     if created:
         user.groups.add(Group.objects.get(name="Accounting"))
     return user
-
-
-def database_vacuum() -> None:
-    """Bring the tables to a long-lived state: all-visible pages and fresh planner statistics."""
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE")
-
-
-def postgres_version() -> str:
-    """Return the server's version, e.g. "15.20"."""
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        row = cursor.fetchone()
-    return str(row[0]).split()[0] if row else "?"

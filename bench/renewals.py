@@ -217,7 +217,7 @@ def _clean_up(
         import redis
         from django.conf import settings
 
-        from bench.renewals_dataset import database_drop
+        from bench.database import database_drop
         from payments.gateways.ratelimit import KEY_PREFIX, limit_name
 
         # The queue and kombu's bookkeeping of it: every key that names the run's queue.
@@ -236,14 +236,8 @@ def _run(options: Options, sandbox: SandboxProcess, workers: list[WorkerProcess]
     # Imported here: these need django.setup(), which main() runs first.
     from django.utils import timezone
 
-    from bench.renewals_dataset import (
-        billing_anchor,
-        cards_save,
-        database_recreate,
-        postgres_version,
-        subscriptions_create,
-        tariff_create,
-    )
+    from bench.database import database_recreate, postgres_version
+    from bench.renewals_dataset import billing_anchor, cards_save, subscriptions_create, tariff_create
 
     cores = os.cpu_count() or 1
     outcome = Outcome(started_at=datetime.now(UTC), load_average=os.getloadavg()[0])
@@ -323,7 +317,7 @@ def _renew_all(
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from bench.renewals_dataset import database_transaction_count
+    from bench.database import database_transaction_count
     from bench.renewals_stats import LatencyRun
     from billing import clock
     from billing.models import Subscription, SubscriptionStatus

@@ -12,95 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg2
 import stripe
 from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, connections
-from psycopg2 import sql
 
 from accounts.models import BillingAccount
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
 from tariffs.models import PeriodUnit, Tariff
 
-# The only database this module creates and drops (bench/renewals_settings.py points at it).
-DATABASE_NAME = "billing_bench_renewals"
 SUCCEEDING_CARD = "4242424242424242"
 BATCH = 2000
-
-
-# --- the database ---------------------------------------------------------------------------
-
-
-def _database_settings() -> dict[str, Any]:
-    database: dict[str, Any] = settings.DATABASES["default"]
-    expected = DATABASE_NAME
-    if database["ENGINE"] != "django.db.backends.postgresql":
-        raise RuntimeError("The benchmark runs on PostgreSQL only.")
-    if database["NAME"] != expected:
-        # This module drops the database it is given: never let it be a real one.
-        raise RuntimeError(f"Refusing to use {database['NAME']!r}: bench/renewals only drops {expected!r}.")
-    return database
-
-
-def _admin_execute(statement: sql.Composable) -> None:
-    database = _database_settings()
-    admin = psycopg2.connect(
-        dbname="postgres",
-        user=database["USER"] or None,
-        password=database["PASSWORD"] or None,
-        host=database["HOST"] or None,
-        port=database["PORT"] or None,
-        connect_timeout=10,
-    )
-    try:
-        admin.autocommit = True
-        with admin.cursor() as cursor:
-            cursor.execute(statement)
-    finally:
-        admin.close()
-
-
-def database_recreate() -> None:
-    """Drop the benchmark's database if it exists, create it empty and migrate it."""
-    database_drop()
-    _admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(_database_settings()["NAME"])))
-    call_command("migrate", verbosity=0, interactive=False)
-
-
-def database_drop() -> None:
-    """Drop the benchmark's database, disconnecting whoever still uses it."""
-    connections.close_all()
-    _admin_execute(
-        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(_database_settings()["NAME"])
-        )
-    )
-
-
-def database_transaction_count() -> int:
-    """Return the transactions PostgreSQL has counted in the benchmark's database so far.
-
-    Read on a fresh connection, closed afterwards, so that this process's own counts are
-    reported (a server process reports its counts when its connection ends).
-    """
-    connections.close_all()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()"
-        )
-        row = cursor.fetchone()
-    connections.close_all()
-    return int(row[0]) if row else 0
-
-
-def postgres_version() -> str:
-    """Return the PostgreSQL server's version number."""
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW server_version")
-        row = cursor.fetchone()
-    return str(row[0]).split()[0] if row else "?"
 
 
 # --- saved cards at the sandbox ---------------------------------------------------------------
