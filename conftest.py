@@ -3,9 +3,16 @@
 from collections.abc import Callable
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from accounts.tokens import issue_token
+
+# Hypothesis fails an example slower than 200 ms, and data generation it finds slow, by default:
+# wall-clock checks that a busy machine trips. Properties are about results, not speed.
+hypothesis_settings.register_profile("billing", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("billing")
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """A polling frontend's token is verified once per process, and never trusted past its expiry."""
 
 import time
+from datetime import datetime
 
 import jwt
 import pytest
@@ -65,11 +66,21 @@ def test_refused_token_is_verified_again_every_time(api_client, verifications):
     assert len(verified_tokens) == 0
 
 
-def test_token_is_refused_once_expired_even_after_it_was_verified(api_client, settings):
+def test_token_is_refused_once_expired_even_after_it_was_verified(api_client, settings, monkeypatch):
     settings.AUTH_JWT_LEEWAY_SECONDS = 0
-    token = hs256({"sub": "short-lived", "exp": int(time.time()) + 1})
+    now = float(int(time.time()))
+    # The cache and PyJWT read this clock, so the test decides when the token expires.
+    monkeypatch.setattr(verified_tokens, "_clock", lambda: now)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.fromtimestamp(now, tz)
+
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Frozen)
+    token = hs256({"sub": "short-lived", "exp": int(now) + 1})
     assert api_client.get(ACCESS_URL, **bearer(token)).status_code == 200
-    time.sleep(2.1)
+    now += 1
     response = api_client.get(ACCESS_URL, **bearer(token))
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "token_expired"

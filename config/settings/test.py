@@ -5,10 +5,17 @@ import os
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES, env
 
-DATABASES["default"] = env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing")
+# Each run of the suite has names of its own, so that two runs on one machine (`make test`
+# twice, or two checkouts) never share a test database or a queue: pytest-django creates
+# `test_billing_run<id>`, and every Redis key of the broker starts with the run's prefix. The
+# processes a run starts (Celery workers, servers) inherit the id through the environment.
+TEST_RUN_ID = os.environ.setdefault("BILLING_TEST_RUN_ID", str(os.getpid()))
+DATABASES["default"] = env.db(
+    "DATABASE_URL", default=f"postgres://postgres@127.0.0.1:5432/billing_run{TEST_RUN_ID}"
+)
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": f"test-run{TEST_RUN_ID}:"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 EVENT_ENDPOINTS = []

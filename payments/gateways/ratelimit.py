@@ -12,9 +12,11 @@ until then. Slots are reserved first come, first served, so a waiting caller is 
 overtaken, and with `burst=1` no two slots are closer than one interval: any one-second
 window holds at most `rate` slots. A slot is when a call may start; a thread the machine
 wakes late starts late, so the provider may count a request or two more in some second than
-the slots hold (bench/renewals measures how many). A caller whose slot would be more than
-`max_wait` away reserves nothing and gets `RateLimited` at once instead of sleeping only to
-fail.
+the slots hold (bench/ratelimit and bench/renewals measure how many). A caller whose slot
+would be more than `max_wait` away reserves nothing and gets `RateLimited` at once instead of
+sleeping only to fail. Each reservation returns its `Grant`: the slot's instant on the
+limiter's own clock and the wait until it, so what the limiter decided can be checked apart
+from when callers ran.
 
 `RedisRateLimiter` keeps the bucket in Redis and takes a token with one Lua script, which
 Redis runs atomically on its own clock, so every worker process and host shares one limit
@@ -30,6 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from payments.gateways.base import RateLimited
@@ -48,8 +51,9 @@ REDIS_RETRY_AFTER_SECONDS = 5.0
 REDIS_TIMEOUT_SECONDS = 1.0
 
 # KEYS[1]: the limit's key. ARGV: the emission interval, the burst tolerance and the longest
-# wait the caller accepts, in microseconds. Returns {1, wait} with a slot reserved `wait`
-# microseconds from now, or {0, wait} with nothing reserved when the caller would wait longer.
+# wait the caller accepts, in microseconds. Returns {1, wait, slot} with the slot reserved at
+# `slot` (Redis time), `wait` microseconds from now, or {0, wait, slot} with nothing reserved
+# when the caller would wait longer.
 # Time is Redis's own, so the hosts' clocks never matter; the key expires once the bucket is
 # full again. The timestamp is written with %.0f: tostring() would keep only 14 digits.
 GCRA_SCRIPT = """
@@ -66,20 +70,33 @@ local wait = tat - tolerance - now
 if wait < 0 then
     wait = 0
 end
+local slot = now + math.floor(wait)
 if wait > max_wait then
-    return {0, math.floor(wait)}
+    return {0, math.floor(wait), slot}
 end
 local new_tat = tat + interval
 local ttl_ms = math.ceil((new_tat - now) / 1000) + 1000
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', string.format('%.0f', ttl_ms))
-return {1, math.floor(wait)}
+return {1, math.floor(wait), slot}
 """
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A reserved slot: when its call may start and how long the caller waits for it.
+
+    `at` is in seconds on the limiter's own clock (Redis's for the shared bucket, the
+    `clock` given for a local one), the clock the limiter decided on.
+    """
+
+    at: float
+    wait: float
 
 
 class RateLimiter(Protocol):
     """Something that makes its caller wait for its turn to call the provider."""
 
-    def acquire(self) -> None:
+    def acquire(self) -> Grant:
         """Take a token, sleeping until it is due; raise RateLimited if it is too far off."""
         ...
 
@@ -126,8 +143,8 @@ class LocalRateLimiter:
         self._lock = threading.Lock()
         self._tat: float | None = None
 
-    def reserve(self) -> float:
-        """Reserve the next slot and return how many seconds away it is.
+    def reserve(self) -> Grant:
+        """Reserve the next slot and return it.
 
         Raise RateLimited, reserving nothing, when it is more than `max_wait` away.
         """
@@ -138,13 +155,14 @@ class LocalRateLimiter:
             if wait > self.max_wait:
                 raise _too_long(self.name, wait, self.max_wait)
             self._tat = tat + self._interval
-            return wait
+            return Grant(at=now + wait, wait=wait)
 
-    def acquire(self) -> None:
+    def acquire(self) -> Grant:
         """Take a token, sleeping until it is due; raise RateLimited if it is too far off."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
+        grant = self.reserve()
+        if grant.wait > 0:
+            self._sleep(grant.wait)
+        return grant
 
 
 class RedisRateLimiter:
@@ -186,8 +204,8 @@ class RedisRateLimiter:
         )
         self._redis_down_until = 0.0
 
-    def reserve(self) -> float:
-        """Reserve the next slot and return how many seconds away it is.
+    def reserve(self) -> Grant:
+        """Reserve the next slot and return it, on Redis's clock (the local one while Redis is down).
 
         Raise RateLimited, reserving nothing, when it is more than `max_wait` away.
         """
@@ -196,7 +214,7 @@ class RedisRateLimiter:
         if self._clock() < self._redis_down_until:
             return self._fallback.reserve()
         try:
-            allowed, wait_us = self._script(keys=[self.key], args=self._args)
+            allowed, wait_us, slot_us = self._script(keys=[self.key], args=self._args)
         except redis.RedisError as exc:
             self._redis_down_until = self._clock() + REDIS_RETRY_AFTER_SECONDS
             logger.warning(
@@ -209,13 +227,14 @@ class RedisRateLimiter:
         wait = int(wait_us) / 1_000_000
         if not int(allowed):
             raise _too_long(self.name, wait, self.max_wait)
-        return wait
+        return Grant(at=int(slot_us) / 1_000_000, wait=wait)
 
-    def acquire(self) -> None:
+    def acquire(self) -> Grant:
         """Take a token, sleeping until it is due; raise RateLimited if it is too far off."""
-        wait = self.reserve()
-        if wait > 0:
-            self._sleep(wait)
+        grant = self.reserve()
+        if grant.wait > 0:
+            self._sleep(grant.wait)
+        return grant
 
     def reset(self) -> None:
         """Forget the bucket's state, as if no call had been made for a while."""

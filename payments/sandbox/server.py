@@ -125,6 +125,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             "status": None,
             "replayed": False,
             "fault": None,
+            "latency_ms": 0,
             "time": time.time(),
             "duration_ms": None,
         }
@@ -133,6 +134,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         try:
             decision = sandbox.faults.decide(method, path)
             delay_ms = sandbox.config.latency_ms + decision.latency_ms
+            entry["latency_ms"] = delay_ms
             if delay_ms:
                 sandbox.stopping.wait(delay_ms / 1000)
             fault = decision.fault

@@ -164,6 +164,7 @@ class WebhookWorker:
             "error": error,
             "response_body": response_text,
             "duration_ms": round((time.monotonic() - started) * 1000, 1),
+            "retry_in": None,
         }
         if status_code is not None and 200 <= status_code < 300:
             status, next_at = "succeeded", time.time()
@@ -172,6 +173,7 @@ class WebhookWorker:
         else:
             delay = min(config.webhook_retry_base * 2 ** (attempt_number - 1), config.webhook_retry_cap)
             status, next_at = "pending", time.time() + delay
+            attempt["retry_in"] = delay
         logger.info(
             "Webhook %s %s attempt %d: %s",
             delivery["type"],
