@@ -101,7 +101,7 @@ def decode_token(token: str) -> TokenClaims:
     )
 
 
-def issue_token(*, user_id: str, email: str = "", ttl_seconds: int = 3600) -> str:
+def issue_token(*, user_id: str, email: str = "", ttl_seconds: int = 3600, locale: str = "") -> str:
     """Return an HS256 token signed with this service's secret, as the auth service would."""
     if settings.AUTH_JWT_ALGORITHM != "HS256":
         raise TokenError(
@@ -112,6 +112,8 @@ def issue_token(*, user_id: str, email: str = "", ttl_seconds: int = 3600) -> st
     claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + ttl_seconds}
     if email:
         claims["email"] = email
+    if locale:
+        claims["locale"] = locale
     if settings.AUTH_JWT_ISSUER:
         claims["iss"] = settings.AUTH_JWT_ISSUER
     if settings.AUTH_JWT_AUDIENCE:

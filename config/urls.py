@@ -1,7 +1,10 @@
 """URL map of the billing service."""
 
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import include, path, re_path, reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -15,6 +18,17 @@ from payments.pages import checkout_cancel, checkout_success
 admin.site.site_header = _("Cinema billing")
 admin.site.site_title = _("Cinema billing")
 admin.site.index_title = _("Back office")
+# The admin's "View site" link opens the demo storefront, or is hidden when there is none.
+# (Lazy: the URLs are not loaded yet. Django's admin renders any string-like value.)
+admin.site.site_url = reverse_lazy("storefront") if settings.STOREFRONT_ENABLED else None  # type: ignore[assignment]
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a visitor of `/` to the demo storefront, when it is enabled."""
+    if not settings.STOREFRONT_ENABLED:
+        raise Http404("The demo storefront is not enabled")
+    return redirect("storefront")
+
 
 api_v1 = [
     path("", include("tariffs.urls")),
@@ -23,6 +37,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", home, name="home"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

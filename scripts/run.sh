@@ -9,6 +9,10 @@ export PORT="${PORT:-8000}"
 export HOST="${HOST:-127.0.0.1}"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://${HOST}:${PORT}}"
 export PYTHONUNBUFFERED=1
+# Warnings and errors only; each email still gets its line. LOG_LEVEL=INFO shows every task.
+export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
+export BILLING_CLOCK_FILE="${BILLING_CLOCK_FILE:-$PWD/var/billing-clock.json}"
+export EMAIL_FILE_PATH="${EMAIL_FILE_PATH:-$PWD/var/emails}"
 # The offline Stripe sandbox runs too, unless real Stripe keys are given.
 export STRIPE_SANDBOX_PORT="${STRIPE_SANDBOX_PORT:-12111}"
 PROCESSES="web worker beat stripe"
@@ -19,7 +23,26 @@ else
 fi
 PATH="$PWD/.venv/bin:$PATH"
 
-mkdir -p var/broker/queue var/broker/processed var/broker/control var/static
+mkdir -p var/broker/queue var/broker/processed var/broker/control var/static "$EMAIL_FILE_PATH"
+
+# What the settings need to see what this run sees, for commands run from another terminal
+# (config/settings/local.py reads it). Readable by this user only: DATABASE_URL may hold a
+# password. Real Stripe keys are never written; give them to such commands as to this one.
+DEMO_ENV_FILE="${DEMO_ENV_FILE:-var/demo.env}"
+(umask 077 && {
+  echo "# Written by \`make run\` on $(date -u '+%Y-%m-%d %H:%M UTC'); read by config.settings.local."
+  for name in PORT HOST PUBLIC_BASE_URL LOG_LEVEL BILLING_CLOCK_FILE EMAIL_FILE_PATH \
+    STRIPE_SANDBOX_PORT STRIPE_API_BASE STRIPE_WEBHOOK_SECRET DATABASE_URL CELERY_BROKER_URL \
+    CHECKOUT_SUCCESS_URL CHECKOUT_CANCEL_URL; do
+    if [ -n "${!name:-}" ]; then
+      if [ "$name" = STRIPE_WEBHOOK_SECRET ] && [ -n "${STRIPE_SECRET_KEY:-}" ]; then
+        continue  # a real endpoint's secret stays in the environment it was given in
+      fi
+      printf '%s=%s\n' "$name" "${!name}"
+    fi
+  done
+} >"$DEMO_ENV_FILE")
+
 python manage.py migrate --no-input -v 0
 python manage.py seed_demo --base-url "$PUBLIC_BASE_URL"
 

@@ -77,7 +77,7 @@ def ending_facts(subscription: Subscription) -> dict[str, Any]:
     """Return the facts of an ending-soon notice: what ends when, and what happens then."""
     account = subscription.account
     return {
-        "tariff_name": subscription.tariff.name,
+        "tariff_name": subscription.tariff.name_for(account.language),
         "amount": subscription.amount,
         "currency": subscription.currency,
         "period_end": iso(subscription.current_period_end),
@@ -200,7 +200,7 @@ def _send(notice: Notice, *, to: str, language: str, now: datetime) -> None:
             body=email.text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[to],
-            headers={"X-Billing-Notice": str(notice.pk)},
+            headers={"X-Billing-Notice": str(notice.pk), "X-Billing-Notice-Kind": notice.kind},
         )
         message.attach_alternative(email.html, "text/html")
         message.send()

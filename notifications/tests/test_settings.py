@@ -40,7 +40,7 @@ def test_make_run_prints_emails_unless_told_otherwise():
         EMAIL_FILE_PATH="var/test-mail",
     )
 
-    assert json.loads(default.stdout)["backend"] == "django.core.mail.backends.console.EmailBackend"
+    assert json.loads(default.stdout)["backend"] == "config.mail.DemoFileEmailBackend"
     assert json.loads(to_files.stdout)["backend"] == "django.core.mail.backends.filebased.EmailBackend"
     assert json.loads(to_files.stdout)["file_path"] == "var/test-mail"
 

@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--webhook-timeout", type=float, default=10.0, help="seconds to wait for the receiver"
     )
+    parser.add_argument(
+        "--clock-file",
+        default=None,
+        help="the billing clock's file (BILLING_CLOCK_FILE) whose time `created` stamps follow",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     return parser.parse_args(argv)
 
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         webhook_retry_cap=args.webhook_retry_cap,
         webhook_max_attempts=args.webhook_max_attempts,
         webhook_timeout=args.webhook_timeout,
+        clock_file=args.clock_file or None,
     )
     try:
         sandbox = Sandbox(host=args.host, port=args.port, state_path=args.state, config=config)

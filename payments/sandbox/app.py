@@ -142,12 +142,14 @@ def start_sandbox(
     webhook_max_attempts: int = 8,
     webhook_timeout: float = 5.0,
     timeout_hold_seconds: float = 5.0,
+    clock_file: str | Path | None = None,
 ) -> SandboxHandle:
     """Start a sandbox in a background thread (a free port by default) and return its handle.
 
     The defaults suit tests: state in memory, webhook retries after 50 ms doubling up
     to 1 s. Use `handle.base_url` as the SDK's API base and call `handle.stop()`
-    (or use the handle as a context manager) when done.
+    (or use the handle as a context manager) when done. With `clock_file`, Stripe's
+    `created` stamps follow the billing clock kept in that file (billing/clock.py).
     """
     config = SandboxConfig(
         public_url=public_url or "",
@@ -159,6 +161,7 @@ def start_sandbox(
         webhook_max_attempts=webhook_max_attempts,
         webhook_timeout=webhook_timeout,
         timeout_hold_seconds=timeout_hold_seconds,
+        clock_file=str(clock_file) if clock_file else None,
     )
     sandbox = Sandbox(host=host, port=port, state_path=state_path, config=config)
     sandbox.start_in_thread()

@@ -109,11 +109,11 @@ def create_session(ctx: Ctx, params: Obj) -> Obj:
         raise resource_missing("customer", customer_id, param="customer", status=400)
     if (ui_mode := str_param(params, "ui_mode")) not in (None, "hosted", "hosted_page"):
         raise invalid(f"The sandbox serves hosted Checkout only (ui_mode={ui_mode}).", param="ui_mode")
-    now = ctx.now()
+    now, wall = ctx.now(), ctx.wall_now()
     expires_at = int_param(params, "expires_at")
     if expires_at is None:
-        expires_at = now + _MAX_LIFETIME
-    elif not now + _MIN_LIFETIME - _CLOCK_SLACK <= expires_at <= now + _MAX_LIFETIME + _CLOCK_SLACK:
+        expires_at = wall + _MAX_LIFETIME
+    elif not wall + _MIN_LIFETIME - _CLOCK_SLACK <= expires_at <= wall + _MAX_LIFETIME + _CLOCK_SLACK:
         raise invalid(
             "The `expires_at` timestamp must be between 30 minutes and 24 hours from Checkout Session creation.",
             param="expires_at",
@@ -225,7 +225,7 @@ def get_session(ctx: Ctx, session_id: str) -> Obj:
     session = ctx.store.get(session_id, "checkout.session")
     if session is None:
         raise resource_missing("checkout.session", session_id)
-    if session["status"] == "open" and session["expires_at"] <= ctx.now():
+    if session["status"] == "open" and session["expires_at"] <= ctx.wall_now():
         session = expire(ctx, session)
     return session
 
@@ -263,7 +263,7 @@ def expire(ctx: Ctx, session: Obj) -> Obj:
 
 def expire_due_sessions(ctx: Ctx) -> int:
     """Expire every open session whose `expires_at` has passed; return how many."""
-    now = ctx.now()
+    now = ctx.wall_now()
     expired = 0
     with ctx.store.transaction():
         for session in ctx.store.find("checkout.session", "status", "open"):

@@ -1,10 +1,12 @@
 """The sandbox's run-time settings and the context every operation receives."""
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from payments.sandbox.store import Store
@@ -33,6 +35,11 @@ class SandboxConfig:
     timeout_hold_seconds: float = 30.0
     # Seconds added to the wall clock: lets tests reach a session's expires_at.
     clock_offset: float = 0.0
+    # The billing clock's file (billing/clock.py: {"offset_seconds": ...}), when the sandbox
+    # follows it: `make run` moves the demo's time with `billing_advance`, and Stripe's
+    # `created` stamps must move with it, or the reconciliation report would date every
+    # renewal's charge a month before the payment it paid. Read, never written, here.
+    clock_file: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     _EDITABLE = (
@@ -49,12 +56,34 @@ class SandboxConfig:
     )
 
     def now(self) -> int:
-        """Return the sandbox's current Unix time, as Stripe's `created` fields show it."""
+        """Return the sandbox's current Unix time, as Stripe's `created` fields show it.
+
+        It follows the billing clock when there is one (`clock_file`).
+        """
+        return int(time.time() + self.clock_offset + self.followed_offset())
+
+    def wall_now(self) -> int:
+        """Return the time a Checkout page's life is measured on: the wall clock (plus `clock_offset`).
+
+        The billing service measures its pages' lives on real time too (a viewer needs real
+        minutes to pay), whatever the billing clock says.
+        """
         return int(time.time() + self.clock_offset)
+
+    def followed_offset(self) -> float:
+        """Return how far the followed billing clock runs ahead of real time (0 without one)."""
+        if not self.clock_file:
+            return 0.0
+        try:
+            seconds = json.loads(Path(self.clock_file).read_text())["offset_seconds"]
+            return max(0.0, float(seconds))
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0.0  # no file: the billing clock was never moved, or was reset
 
     def snapshot(self) -> dict[str, Any]:
         """Return the settings as JSON."""
-        return {name: getattr(self, name) for name in ("public_url", "api_version", *self._EDITABLE)}
+        names = ("public_url", "api_version", "clock_file", *self._EDITABLE)
+        return {name: getattr(self, name) for name in names}
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply changes from the control API, refusing unknown names and wrong types."""
@@ -100,5 +129,9 @@ class Ctx:
     idempotency_key: str | None = None
 
     def now(self) -> int:
-        """Return the sandbox's current Unix time."""
+        """Return the sandbox's current Unix time (following the billing clock, if any)."""
         return self.config.now()
+
+    def wall_now(self) -> int:
+        """Return the time Checkout pages expire by (see SandboxConfig.wall_now)."""
+        return self.config.wall_now()

@@ -3,6 +3,7 @@
 Demo data only: it never runs from a migration and refuses to run under production settings.
 """
 
+import os
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +25,8 @@ DEMO_TARIFFS: list[dict[str, Any]] = [
         "slug": "monthly",
         "name": "Monthly",
         "description": "Every film and series in HD, billed every month.",
+        "name_ru": "Месячная",
+        "description_ru": "Все фильмы и сериалы в HD, оплата каждый месяц.",
         "amount": 39900,
         "period_unit": PeriodUnit.MONTH,
         "trial_days": 0,
@@ -34,6 +37,8 @@ DEMO_TARIFFS: list[dict[str, Any]] = [
         "slug": "yearly",
         "name": "Yearly",
         "description": "Twelve months for the price of ten, with a 7-day free trial.",
+        "name_ru": "Годовая",
+        "description_ru": "Двенадцать месяцев по цене десяти и 7 дней бесплатно.",
         "amount": 399000,
         "period_unit": PeriodUnit.YEAR,
         "trial_days": 7,
@@ -44,6 +49,8 @@ DEMO_TARIFFS: list[dict[str, Any]] = [
         "slug": "legacy-monthly",
         "name": "Monthly (2024 price)",
         "description": "No longer sold; kept for viewers who subscribed before.",
+        "name_ru": "Месячная (цена 2024 года)",
+        "description_ru": "Больше не продаётся; сохранена для тех, кто подписался раньше.",
         "amount": 29900,
         "period_unit": PeriodUnit.MONTH,
         "trial_days": 0,
@@ -85,14 +92,32 @@ class Command(BaseCommand):
         logins = ", ".join(DEMO_STAFF)
         lines = [
             "",
-            "Cinema billing is starting (Ctrl-C stops web, worker and beat).",
-            f"  Storefront    {base}/storefront/   (subscribe as the demo viewer; test card 4242 4242 4242 4242)",
+            "Cinema billing is starting (Ctrl-C stops web, worker, beat and the Stripe sandbox).",
+            f"  Storefront    {base}/   (subscribe as the demo viewer; test card 4242 4242 4242 4242)",
             f"  API docs      {base}/api/docs/",
             f"  Admin         {base}/admin/   logins: {logins} / password: {DEMO_PASSWORD}",
             f"  Health        {base}/healthz/  {base}/readyz/",
             f"  Demo viewer   {DEMO_VIEWER_ID} ({DEMO_VIEWER_EMAIL}), token valid 30 days:",
             f"    {token}",
             f"  Try it        curl -H 'Authorization: Bearer {token[:16]}…' {base}/api/v1/access/",
+        ]
+        if settings.BILLING_SERVICE_KEYS:
+            key = settings.BILLING_SERVICE_KEYS[0]
+            lines.append(
+                f"  Service key   curl -H 'X-Service-Key: {key}' {base}/api/v1/internal/access/{DEMO_VIEWER_ID}/"
+            )
+        if settings.EMAIL_BACKEND == "config.mail.DemoFileEmailBackend":
+            lines.append(
+                f"  Emails        written to {_shown_path(settings.EMAIL_FILE_PATH)}/, one line each below"
+            )
+        lines += [
+            "  Billing clock .venv/bin/python manage.py billing_advance --days 30   (in another terminal)",
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+
+def _shown_path(path: str) -> str:
+    """Return a path relative to the working directory when it is inside it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
