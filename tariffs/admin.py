@@ -1,35 +1,28 @@
 """Admin of the catalogue: managers set tariffs, their prices and promo codes here."""
 
-import re
-from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.forms.models import construct_instance
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import translation
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from billing.money import format_money, minor_unit_exponent, to_major_units, to_minor_units
-from tariffs.models import (
-    PROMO_CODE_REGEX,
-    PeriodUnit,
-    PromoCode,
-    PromoDuration,
-    PromoKind,
-    PromoRedemption,
-    Tariff,
-)
+from billing.money import format_money
+from tariffs.models import PeriodUnit, PromoCode, PromoKind, PromoRedemption, Tariff, discount_display
+from tariffs.money_entry import money_entry_format, money_entry_parse
 from tariffs.selectors import promo_code_normalize
-from tariffs.services import tariff_set_active
-
-# Fifteen digits keep any currency's amount, in minor units, inside a 64-bit column.
-PRICE_MAX_DIGITS = 15
+from tariffs.services import promo_code_clean, promo_code_save, tariff_clean, tariff_save, tariff_set_active
 
 
 def period_display(unit: str, count: int) -> str:
@@ -59,14 +52,57 @@ class CurrencyListFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TariffAdminForm(forms.ModelForm):
-    """Take the price in major units ("399.00") and store it in minor units (39900)."""
+MONEY_INPUT_ATTRS = {"inputmode": "decimal", "autocomplete": "off", "size": "16"}
 
-    price = forms.DecimalField(
+# The name of the button on the confirmation page; a POST without it is asked to confirm.
+CONFIRM_FIELD = "_confirmed"
+
+
+def price_in_words(amount: int, currency: str, unit: str, count: int) -> str:
+    """Return a price with its period as people say it: "999.00 RUB every 3 months"."""
+    if count == 1:
+        every = gettext("every year") if unit == PeriodUnit.YEAR else gettext("every month")
+    elif unit == PeriodUnit.YEAR:
+        every = ngettext("every %(count)d year", "every %(count)d years", count) % {"count": count}
+    else:
+        every = ngettext("every %(count)d month", "every %(count)d months", count) % {"count": count}
+    return f"{format_money(amount, currency)} {every}"
+
+
+def _clean_by_service(
+    form: forms.ModelForm, service_clean: Callable[[Any], None], renamed: dict[str, str]
+) -> None:
+    """Check the form's instance by the catalogue's rules (a `*_clean` service), field by field.
+
+    Runs before the ModelForm's own model validation, so that a rule the database also
+    holds is reported on its field, in the service's words, rather than as a broken
+    constraint. What the service normalises goes back into `cleaned_data`, which the
+    ModelForm copies to the instance again. `renamed` maps model fields to form fields.
+    """
+    if form.errors:
+        return  # a field the rules read is missing: its own error says why
+    instance = construct_instance(form, form.instance, form._meta.fields, form._meta.exclude)
+    try:
+        service_clean(instance)
+    except ValidationError as error:
+        for field, field_errors in error.error_dict.items():
+            name = renamed.get(field, field)
+            form.add_error(name if name in form.fields else None, field_errors)
+    concrete = {field.name for field in instance._meta.concrete_fields}
+    for name in list(form.cleaned_data):
+        if name in concrete:
+            form.cleaned_data[name] = getattr(instance, name)
+
+
+class TariffAdminForm(forms.ModelForm):
+    """Take the price as people type it ("999,00", "1 999.00") and check it by the catalogue's rules."""
+
+    price = forms.CharField(
         label=_("price"),
-        max_digits=PRICE_MAX_DIGITS,
+        widget=forms.TextInput(attrs=MONEY_INPUT_ATTRS),
         help_text=_(
-            "In major units of the currency, e.g. 399.00. A new price applies to new "
+            "In the currency's units, e.g. 999,00 or 999.00; a space may separate thousands "
+            "(1 999,00). You confirm the price before it is saved. A new price applies to new "
             "subscriptions only: current subscribers keep the price they signed up at."
         ),
     )
@@ -75,8 +111,10 @@ class TariffAdminForm(forms.ModelForm):
         model = Tariff
         fields = (
             "name",
+            "name_ru",
             "slug",
             "description",
+            "description_ru",
             "price",
             "currency",
             "period_count",
@@ -89,48 +127,111 @@ class TariffAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
-            self.initial.setdefault("price", to_major_units(self.instance.amount, self.instance.currency))
-
-    def clean_price(self) -> Decimal:
-        price: Decimal = self.cleaned_data["price"]
-        if price <= 0:
-            raise ValidationError(_("Enter a price above zero."), code="not_positive")
-        return price
+            self.initial.setdefault("price", money_entry_format(self.instance.amount, self.instance.currency))
 
     def clean_currency(self) -> str:
-        code: str = self.cleaned_data["currency"].upper()
-        if not (len(code) == 3 and code.isascii() and code.isalpha()):
-            raise ValidationError(_("Enter a three-letter ISO 4217 code, e.g. RUB."), code="invalid")
-        return code
+        # Upper case before the model's own checks see it; the rules are `tariff_clean`'s.
+        return str(self.cleaned_data["currency"]).strip().upper()
 
     def clean(self) -> dict[str, Any]:
         super().clean()
-        cleaned_data = self.cleaned_data
-        price, currency = cleaned_data.get("price"), cleaned_data.get("currency")
-        if price is None or not currency:
-            return cleaned_data
-        try:
-            # The amount is no form field, so the ModelForm never copies it to the
-            # instance: it is set here, where price and currency are both known.
-            self.instance.amount = to_minor_units(price, currency)
-        except ValueError:
-            places = minor_unit_exponent(currency)
-            message = ngettext(
-                "%(currency)s prices have at most %(places)d decimal place.",
-                "%(currency)s prices have at most %(places)d decimal places.",
-                places,
-            )
-            self.add_error(
-                "price",
-                ValidationError(
-                    message, code="too_many_decimals", params={"currency": currency, "places": places}
-                ),
-            )
-        return cleaned_data
+        price, currency = self.cleaned_data.get("price"), self.cleaned_data.get("currency")
+        if price is not None and currency:
+            try:
+                # The amount is no form field, so the ModelForm never copies it to the
+                # instance: it is set here, where price and currency are both known.
+                self.instance.amount = money_entry_parse(price, currency.strip())
+            except ValidationError as error:
+                self.add_error("price", error)
+        return self.cleaned_data
+
+    def _post_clean(self) -> None:
+        _clean_by_service(self, lambda tariff: tariff_clean(tariff=tariff), {"amount": "price"})
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's own hook, missing from the stubs
+
+
+class ConfirmChangesMixin:
+    """Ask to confirm some changes on a page of their own before the admin saves them.
+
+    The confirmation page posts the same data again with CONFIRM_FIELD, as the refund form
+    does; the admin then validates and saves it as usual. `changes_to_confirm` says what a
+    valid submission would change that needs confirming (nothing: saved at once).
+    """
+
+    confirm_template = "admin/tariffs/confirm_changes.html"
+
+    def changes_to_confirm(self, form: forms.ModelForm, before: dict[str, Any] | None) -> list[str]:
+        raise NotImplementedError
+
+    def confirm_snapshot(self, obj: Any) -> dict[str, Any]:
+        """Return what the confirmation compares a submission with (the stored row's values)."""
+        raise NotImplementedError
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST" and CONFIRM_FIELD not in request.POST:
+            page = self._confirmation_page(request, object_id)
+            if page is not None:
+                return page
+        return super().changeform_view(request, object_id, form_url, extra_context)  # type: ignore[misc]
+
+    def _confirmation_page(self, request: HttpRequest, object_id: str | None) -> HttpResponse | None:
+        """Return the page asking to confirm a valid submission, or None to let the admin handle it."""
+        model_admin: Any = self
+        obj = model_admin.get_object(request, unquote(object_id)) if object_id else None
+        allowed = (
+            model_admin.has_change_permission(request, obj)
+            if object_id
+            else model_admin.has_add_permission(request)
+        )
+        # Unknown rows, missing permissions and invalid forms: the admin answers as it does.
+        if (object_id and obj is None) or not allowed:
+            return None
+        before = None if obj is None else self.confirm_snapshot(obj)
+        form_class = model_admin.get_form(request, obj, change=obj is not None)
+        form = form_class(request.POST, request.FILES, instance=obj)
+        if not form.is_valid():
+            return None
+        changes = [str(change) for change in self.changes_to_confirm(form, before)]
+        if not changes:
+            return None
+        opts = model_admin.model._meta
+        context = {
+            **model_admin.admin_site.each_context(request),
+            "opts": opts,
+            "title": _("Please confirm"),
+            "original": obj,
+            "changes": changes,
+            "posted": [
+                (name, value)
+                for name, values in request.POST.lists()
+                if name != "csrfmiddlewaretoken"
+                for value in values
+            ],
+            "confirm_field": CONFIRM_FIELD,
+            "action_url": request.get_full_path(),
+        }
+        return TemplateResponse(request, self.confirm_template, context)
+
+
+def tariff_terms(tariff: Tariff) -> dict[str, Any]:
+    """Return what a viewer pays for a tariff and whether they can subscribe to it."""
+    return {
+        "amount": tariff.amount,
+        "currency": tariff.currency,
+        "period_unit": tariff.period_unit,
+        "period_count": tariff.period_count,
+        "is_active": tariff.is_active,
+    }
 
 
 @admin.register(Tariff)
-class TariffAdmin(admin.ModelAdmin):
+class TariffAdmin(ConfirmChangesMixin, admin.ModelAdmin):
     form = TariffAdminForm
     list_display = (
         "name",
@@ -142,12 +243,22 @@ class TariffAdmin(admin.ModelAdmin):
         "display_order",
     )
     list_filter = ("is_active", "period_unit", CurrencyListFilter)
-    search_fields = ("name", "slug", "description")
+    search_fields = ("name", "name_ru", "slug", "description", "description_ru")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("display_order", "id")
     actions = ("activate", "deactivate")
     fieldsets = (
         (None, {"fields": ("name", "slug", "description")}),
+        (
+            _("In Russian"),
+            {
+                "fields": ("name_ru", "description_ru"),
+                "description": _(
+                    "Shown to viewers whose language is Russian: on the storefront, in emails and "
+                    "receipts. Left empty, the English text is shown."
+                ),
+            },
+        ),
         (_("Price"), {"fields": ("price", "currency", "period_count", "period_unit", "trial_days")}),
         (_("Storefront"), {"fields": ("is_active", "display_order")}),
     )
@@ -160,13 +271,92 @@ class TariffAdmin(admin.ModelAdmin):
     def period(self, tariff: Tariff) -> str:
         return period_display(tariff.period_unit, tariff.period_count)
 
+    def confirm_snapshot(self, obj: Any) -> dict[str, Any]:
+        return tariff_terms(obj)
+
+    def changes_to_confirm(self, form: forms.ModelForm, before: dict[str, Any] | None) -> list[str]:
+        """Return the price and activation a submission sets, in words, when they change."""
+        tariff: Tariff = form.instance
+        after = tariff_terms(tariff)
+        price = price_in_words(tariff.amount, tariff.currency, tariff.period_unit, tariff.period_count)
+        changes: list[str] = []
+        if before is None:
+            changes.append(_("New tariff “%(name)s” at %(price)s.") % {"name": tariff.name, "price": price})
+        elif {k: v for k, v in before.items() if k != "is_active"} != {
+            k: v for k, v in after.items() if k != "is_active"
+        }:
+            was = price_in_words(
+                before["amount"], before["currency"], before["period_unit"], before["period_count"]
+            )
+            changes.append(
+                _(
+                    "The price changes from %(was)s to %(price)s. New subscriptions pay the new price; "
+                    "current subscribers keep theirs."
+                )
+                % {"was": was, "price": price}
+            )
+        if tariff.trial_days and changes:
+            changes.append(
+                ngettext(
+                    "The first %(days)d day is free.", "The first %(days)d days are free.", tariff.trial_days
+                )
+                % {"days": tariff.trial_days}
+            )
+        if tariff.is_active and (before is None or not before["is_active"]):
+            changes.append(
+                _("“%(name)s” goes on the storefront at once at %(price)s: viewers can subscribe to it.")
+                % {"name": tariff.name, "price": price}
+            )
+        elif before is None:
+            changes.append(gettext("It stays off the storefront until it is activated."))
+        return changes
+
+    def save_model(self, request: HttpRequest, obj: Tariff, form: forms.ModelForm, change: bool) -> None:
+        tariff_save(tariff=obj)
+
     @admin.action(description=_("Activate selected %(verbose_name_plural)s"), permissions=["change"])
-    def activate(self, request: HttpRequest, queryset: QuerySet[Tariff]) -> None:
-        count = self._set_active(request, queryset, active=True)
+    def activate(self, request: HttpRequest, queryset: QuerySet[Tariff]) -> HttpResponse | None:
+        if CONFIRM_FIELD not in request.POST:
+            to_activate = queryset.filter(is_active=False)
+            if to_activate.exists():
+                return self._activation_page(request, queryset, to_activate)
+        try:
+            count = self._set_active(request, queryset, active=True)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return None
         message = ngettext("%(count)d tariff was activated.", "%(count)d tariffs were activated.", count) % {
             "count": count
         }
         self.message_user(request, message, messages.SUCCESS)
+        return None
+
+    def _activation_page(
+        self, request: HttpRequest, selected: QuerySet[Tariff], to_activate: QuerySet[Tariff]
+    ) -> TemplateResponse:
+        """Ask to confirm putting tariffs on the storefront, naming each with its price."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Please confirm"),
+            "changes": [
+                _("“%(name)s” goes on the storefront at once at %(price)s: viewers can subscribe to it.")
+                % {
+                    "name": tariff.name,
+                    "price": price_in_words(
+                        tariff.amount, tariff.currency, tariff.period_unit, tariff.period_count
+                    ),
+                }
+                for tariff in to_activate
+            ],
+            "posted": [
+                ("action", "activate"),
+                *((ACTION_CHECKBOX_NAME, str(pk)) for pk in selected.values_list("pk", flat=True)),
+            ],
+            "confirm_field": CONFIRM_FIELD,
+            "action_url": request.get_full_path(),
+        }
+        return TemplateResponse(request, self.confirm_template, context)
 
     @admin.action(description=_("Deactivate selected %(verbose_name_plural)s"), permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Tariff]) -> None:
@@ -197,13 +387,16 @@ def promo_duration_display(periods: int | None) -> str:
 
 
 class PromoCodeAdminForm(forms.ModelForm):
-    """Take a fixed discount in major units ("100.00") and keep only the fields its kind uses."""
+    """Take a fixed discount as people type it ("100,00") and check the code by the catalogue's rules."""
 
-    amount = forms.DecimalField(
+    amount = forms.CharField(
         label=_("amount off"),
-        max_digits=PRICE_MAX_DIGITS,
         required=False,
-        help_text=_("For a fixed amount off: in major units of the currency, e.g. 100.00."),
+        widget=forms.TextInput(attrs=MONEY_INPUT_ATTRS),
+        help_text=_(
+            "For a fixed amount off: in the currency's units, e.g. 100,00 or 100.00. It must be "
+            "the currency of the tariffs the code applies to."
+        ),
     )
 
     class Meta:
@@ -229,17 +422,12 @@ class PromoCodeAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.amount_off is not None:
             self.initial.setdefault(
-                "amount", to_major_units(self.instance.amount_off, self.instance.currency)
+                "amount", money_entry_format(self.instance.amount_off, self.instance.currency)
             )
 
     def clean_code(self) -> str:
-        code: str = promo_code_normalize(self.cleaned_data["code"])
-        if not re.fullmatch(PROMO_CODE_REGEX, code):
-            raise ValidationError(
-                _("Use 3 to 64 letters (A-Z), digits, '-' or '_', starting with a letter or digit."),
-                code="invalid",
-            )
-        return code
+        # Upper case before the model's own checks see it; the rules are `promo_code_clean`'s.
+        return promo_code_normalize(self.cleaned_data["code"])
 
     def clean_currency(self) -> str:
         return str(self.cleaned_data["currency"]).strip().upper()
@@ -247,59 +435,38 @@ class PromoCodeAdminForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        if data.get("kind") == PromoKind.PERCENT:
-            self._clean_percent(data)
-        elif data.get("kind") == PromoKind.FIXED:
-            self._clean_fixed(data)
-        if data.get("duration") == PromoDuration.REPEATING:
-            if not data.get("duration_periods"):
-                self.add_error("duration_periods", _("Enter for how many periods the discount lasts."))
-        else:
-            data["duration_periods"] = None
-        valid_from, valid_until = data.get("valid_from"), data.get("valid_until")
-        if valid_from and valid_until and valid_until <= valid_from:
-            self.add_error("valid_until", _("The end must come after the start."))
+        # The amount in minor units is no form field: it is set here, where the currency is
+        # known, as the tariff form does with its price.
+        self.instance.amount_off = None
+        currency = str(data.get("currency") or "").strip()
+        if data.get("kind") == PromoKind.FIXED and data.get("amount") and currency:
+            try:
+                self.instance.amount_off = money_entry_parse(data["amount"], currency)
+            except ValidationError as error:
+                self.add_error("amount", error)
         return data
 
-    def _clean_percent(self, data: dict[str, Any]) -> None:
-        percent = data.get("percent_off")
-        if percent is None or not 1 <= percent <= 100:
-            self.add_error("percent_off", _("Enter a percent from 1 to 100."))
-        data["currency"] = ""
-        self.instance.amount_off = None
+    def _post_clean(self) -> None:
+        tariffs = self.cleaned_data.get("tariffs") or []
+        _clean_by_service(
+            self, lambda promo: promo_code_clean(promo=promo, tariffs=tariffs), {"amount_off": "amount"}
+        )
+        super()._post_clean()  # type: ignore[misc]  # ModelForm's own hook, missing from the stubs
 
-    def _clean_fixed(self, data: dict[str, Any]) -> None:
-        data["percent_off"] = None
-        amount, currency = data.get("amount"), data.get("currency")
-        if not (currency and len(currency) == 3 and currency.isascii() and currency.isalpha()):
-            self.add_error(
-                "currency", _("A fixed amount needs its three-letter ISO 4217 currency, e.g. RUB.")
-            )
-            return
-        if amount is None or amount <= 0:
-            self.add_error("amount", _("Enter an amount above zero."))
-            return
-        try:
-            # The amount in minor units is no form field: it is set here, where the
-            # currency is known, as the tariff form does with its price.
-            self.instance.amount_off = to_minor_units(amount, currency)
-        except ValueError:
-            places = minor_unit_exponent(currency)
-            message = ngettext(
-                "%(currency)s amounts have at most %(places)d decimal place.",
-                "%(currency)s amounts have at most %(places)d decimal places.",
-                places,
-            )
-            self.add_error(
-                "amount",
-                ValidationError(
-                    message, code="too_many_decimals", params={"currency": currency, "places": places}
-                ),
-            )
+
+def promo_terms(promo: PromoCode) -> dict[str, Any]:
+    """Return the discount a code gives: kind, value, currency and how long."""
+    return {
+        "kind": promo.kind,
+        "percent_off": promo.percent_off,
+        "amount_off": promo.amount_off,
+        "currency": promo.currency,
+        "periods": promo.periods,
+    }
 
 
 @admin.register(PromoCode)
-class PromoCodeAdmin(admin.ModelAdmin):
+class PromoCodeAdmin(ConfirmChangesMixin, admin.ModelAdmin):
     form = PromoCodeAdminForm
     list_display = ("code", "discount", "lasts", "valid_from", "valid_until", "uses", "is_active")
     list_filter = ("is_active", "kind", "duration", "tariffs")
@@ -338,6 +505,43 @@ class PromoCodeAdmin(admin.ModelAdmin):
         limit = "∞" if promo.max_redemptions is None else str(promo.max_redemptions)
         url = reverse("admin:tariffs_promoredemption_changelist") + f"?promo__id__exact={promo.pk}"
         return format_html('<a href="{}">{} / {}</a>', url, promo.times_redeemed, limit)
+
+    def confirm_snapshot(self, obj: Any) -> dict[str, Any]:
+        return promo_terms(obj)
+
+    def changes_to_confirm(self, form: forms.ModelForm, before: dict[str, Any] | None) -> list[str]:
+        """Return the discount a submission sets, in words, when it is new or changes."""
+        promo: PromoCode = form.instance
+        if before is not None and before == promo_terms(promo):
+            return []
+        discount = _("%(discount)s off, %(lasts)s") % {
+            "discount": promo.discount_display,
+            "lasts": promo_duration_display(promo.periods),
+        }
+        tariffs = [tariff.name for tariff in form.cleaned_data.get("tariffs") or []]
+        where = ", ".join(tariffs) if tariffs else _("every tariff")
+        if before is None:
+            return [
+                _("New promo code %(code)s: %(discount)s, on %(where)s.")
+                % {"code": promo.code, "discount": discount, "where": where}
+            ]
+        was = _("%(discount)s off, %(lasts)s") % {
+            "discount": discount_display(
+                before["kind"], before["percent_off"] or before["amount_off"] or 0, before["currency"]
+            ),
+            "lasts": promo_duration_display(before["periods"]),
+        }
+        return [
+            _("The discount of %(code)s changes from %(was)s to %(discount)s, on %(where)s.")
+            % {"code": promo.code, "was": was, "discount": discount, "where": where},
+            gettext("Viewers who already used the code keep the discount they subscribed with."),
+        ]
+
+    def save_model(self, request: HttpRequest, obj: PromoCode, form: forms.ModelForm, change: bool) -> None:
+        promo_code_save(promo=obj, tariffs=form.cleaned_data.get("tariffs") or [])
+
+    def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
+        """Save nothing more: `promo_code_save` has set the code's tariffs with the code."""
 
 
 @admin.register(PromoRedemption)

@@ -2,6 +2,7 @@
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from billing.money import CURRENCY_CODE_REGEX, format_money
@@ -14,8 +15,15 @@ class PeriodUnit(models.TextChoices):
 
 class Tariff(models.Model):
     slug = models.SlugField(_("slug"), max_length=64, unique=True)
+    # The name and description in English, shown in any language without its own text.
     name = models.CharField(_("name"), max_length=120)
+    name_ru = models.CharField(
+        _("name in Russian"), max_length=120, blank=True, help_text=_("Empty: the English name is shown.")
+    )
     description = models.TextField(_("description"), blank=True)
+    description_ru = models.TextField(
+        _("description in Russian"), blank=True, help_text=_("Empty: the English description is shown.")
+    )
     amount = models.PositiveBigIntegerField(
         _("price (minor units)"), help_text=_("In minor units: 39900 is 399.00.")
     )
@@ -55,6 +63,20 @@ class Tariff(models.Model):
     @property
     def price_display(self) -> str:
         return format_money(self.amount, self.currency)
+
+    def name_for(self, language: str | None = None) -> str:
+        """Return the name in `language` (the active one by default), else the English name."""
+        return self._in_language(self.name, self.name_ru, language)
+
+    def description_for(self, language: str | None = None) -> str:
+        """Return the description in `language` (the active one by default), else the English one."""
+        return self._in_language(self.description, self.description_ru, language)
+
+    @staticmethod
+    def _in_language(english: str, russian: str, language: str | None) -> str:
+        # "ru", "ru-RU", "ru_RU": what accounts, tokens and Accept-Language carry.
+        code = (language if language is not None else translation.get_language() or "").lower()
+        return russian if code[:2] == "ru" and russian else english
 
 
 class PromoKind(models.TextChoices):

@@ -9,6 +9,13 @@ class PeriodSerializer(serializers.Serializer):
 
 
 class TariffOutputSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(
+        source="name_for", help_text="In the request's language (`Accept-Language`: en or ru), else English."
+    )
+    description = serializers.CharField(
+        source="description_for",
+        help_text="In the request's language (`Accept-Language`: en or ru), else English.",
+    )
     amount = serializers.IntegerField(help_text="Price per period in minor units (39900 is 399.00).")
     currency = serializers.CharField(help_text="ISO 4217 code.")
     period = PeriodSerializer(source="*")

@@ -72,6 +72,8 @@ class TestCatalogueChangesInAdmin:
                 "trial_days": "0",
                 "is_active": "on",
                 "display_order": "0",
+                # A price change is confirmed first (tariffs/tests/test_admin_confirmation.py).
+                "_confirmed": "Yes, save",
             },
         )
 
@@ -103,6 +105,8 @@ class TestCatalogueChangesInAdmin:
                 "valid_until_1": "",
                 "max_redemptions": "",
                 "max_per_account": "1",
+                # A discount change is confirmed first (tariffs/tests/test_admin_confirmation.py).
+                "_confirmed": "Yes, save",
             },
         )
 

@@ -126,7 +126,7 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
         customer_id=customer_id,
         amount=checkout.payment.amount if checkout.payment is not None else None,
         currency=subscription.currency,
-        product_name=subscription.tariff.name,
+        product_name=subscription.tariff.name_for(subscription.account.language),
         client_reference_id=str(checkout.pk),
         metadata=metadata,
         # Renewals charge the saved card off-session, so it is saved whenever autopay is on.

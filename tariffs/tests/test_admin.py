@@ -30,6 +30,8 @@ def tariff_form(**overrides: str) -> dict[str, str]:
         "trial_days": "0",
         "is_active": "on",
         "display_order": "10",
+        # As the confirmation page posts it (tariffs/tests/test_admin_confirmation.py asks first).
+        "_confirmed": "Yes, save",
     }
     return data | overrides
 
@@ -47,10 +49,10 @@ class TestPriceEntry:
         assert (tariff.amount, tariff.currency) == (39900, "RUB")
 
     def test_price_with_more_decimals_than_the_currency_has_is_refused(self, login_as):
-        response = login_as("Manager").post(ADD_URL, tariff_form(price="399.001"))
+        response = login_as("Manager").post(ADD_URL, tariff_form(price="399.0011"))
 
         assert response.status_code == 200
-        assert price_errors(response) == ["RUB prices have at most 2 decimal places."]
+        assert price_errors(response) == ["RUB amounts have at most 2 decimal places."]
         assert not Tariff.objects.exists()
 
     def test_zero_decimal_currency_takes_whole_units_only(self, login_as):
@@ -59,7 +61,7 @@ class TestPriceEntry:
         refused = client.post(ADD_URL, tariff_form(price="500.50", currency="JPY"))
         accepted = client.post(ADD_URL, tariff_form(price="500", currency="JPY"))
 
-        assert price_errors(refused) == ["JPY prices have at most 0 decimal places."]
+        assert price_errors(refused) == ["JPY amounts have at most 0 decimal places."]
         assert accepted.status_code == 302
         assert Tariff.objects.get().amount == 500
 
@@ -67,7 +69,7 @@ class TestPriceEntry:
     def test_zero_or_negative_price_is_refused(self, login_as, price):
         response = login_as("Manager").post(ADD_URL, tariff_form(price=price))
 
-        assert price_errors(response) == ["Enter a price above zero."]
+        assert price_errors(response) == ["Enter an amount above zero."]
         assert not Tariff.objects.exists()
 
     @pytest.mark.parametrize("currency", ["RU", "RUBL", "R1B", "РУБ"])
@@ -85,6 +87,7 @@ class TestPriceEntry:
 
         content = response.content.decode()
         assert 'name="price" value="399.00"' in content
+        assert 'type="number"' not in content.split('name="price"')[0].rsplit("<input", 1)[-1]
         assert "A new price applies to new subscriptions only" in content
 
     def test_new_price_leaves_current_subscribers_on_theirs(self, login_as):
@@ -164,7 +167,7 @@ class TestActivation:
 
         response = login_as("Manager").post(
             CHANGELIST_URL,
-            {"action": "activate", "_selected_action": [inactive.pk, already_active.pk]},
+            {"action": "activate", "_selected_action": [inactive.pk, already_active.pk], "_confirmed": "Yes"},
             follow=True,
         )
 
@@ -175,7 +178,9 @@ class TestActivation:
     def test_activation_is_recorded_in_the_tariff_history(self, login_as):
         tariff = TariffFactory(is_active=False)
         client = login_as("Manager")
-        client.post(CHANGELIST_URL, {"action": "activate", "_selected_action": [tariff.pk]})
+        client.post(
+            CHANGELIST_URL, {"action": "activate", "_selected_action": [tariff.pk], "_confirmed": "Yes"}
+        )
 
         history = client.get(reverse("admin:tariffs_tariff_history", args=[tariff.pk]))
 

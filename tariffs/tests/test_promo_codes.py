@@ -407,6 +407,8 @@ def promo_form(**overrides: str) -> dict[str, str]:
         "valid_until_1": "",
         "max_redemptions": "100",
         "max_per_account": "1",
+        # As the confirmation page posts it (tariffs/tests/test_admin_confirmation.py asks first).
+        "_confirmed": "Yes, save",
     }
     return data | overrides
 
@@ -430,7 +432,7 @@ class TestAdmin:
             promo_form(
                 kind=PromoKind.FIXED,
                 percent_off="",
-                amount="100.50",
+                amount="100,50",
                 currency="rub",
                 duration=PromoDuration.ONCE,
                 duration_periods="7",
@@ -449,11 +451,14 @@ class TestAdmin:
             ({"percent_off": ""}, "percent_off"),
             ({"kind": PromoKind.FIXED, "amount": "100", "currency": ""}, "currency"),
             ({"kind": PromoKind.FIXED, "amount": "100.001", "currency": "RUB"}, "amount"),
+            ({"kind": PromoKind.FIXED, "amount": "1,000.00", "currency": "RUB"}, "amount"),
+            ({"kind": PromoKind.FIXED, "amount": "100", "currency": "USD"}, "currency"),
+            ({"max_per_account": "0"}, "max_per_account"),
             ({"duration_periods": ""}, "duration_periods"),
             ({"code": "no spaces"}, "code"),
         ],
     )
-    def test_incomplete_code_is_refused_with_a_field_error(self, login_as, overrides, field):
+    def test_incomplete_code_is_refused_with_a_field_error(self, login_as, monthly, overrides, field):
         response = login_as("Manager").post(self.add_url, promo_form(**overrides))
 
         assert response.status_code == 200

@@ -89,6 +89,9 @@ def test_a_manager_creates_a_tariff_and_a_promo_code(admin_site: Admin):
     page.locator("#id_trial_days").fill("7")
     admin_site.screens.take("manager-tariff-form")
     page.locator('input[name="_save"]').click()
+    # A new price and a tariff going on the storefront are confirmed first.
+    expect(page.locator(".confirm-summary")).to_contain_text("999.00 RUB every 3 months")
+    page.get_by_role("button", name="Yes, save").click()
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
 
     tariff = Tariff.objects.get(slug="family-quarterly")
@@ -109,6 +112,8 @@ def test_a_manager_creates_a_tariff_and_a_promo_code(admin_site: Admin):
     page.locator("#id_tariffs_add").click()
     admin_site.screens.take("manager-promo-form")
     page.locator('input[name="_save"]').click()
+    expect(page.locator(".confirm-summary")).to_contain_text("New promo code FAMILY20: 20% off")
+    page.get_by_role("button", name="Yes, save").click()
     expect(page.locator(".messagelist")).to_contain_text("was added successfully")
 
     promo = PromoCode.objects.get(code="FAMILY20")
