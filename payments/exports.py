@@ -6,35 +6,160 @@ narrowed it to. Rows are read with the related rows they print joined in (no que
 and streamed from the database in chunks (`QuerySet.iterator`), so a month of a million
 payments is a handful of queries.
 
-Column names are stable snake_case identifiers, not translated labels: accountants' sheets and
-scripts read them by name whatever language the admin is shown in.
+Column names (and the XLSX sheet names) are stable identifiers, not translated labels:
+accountants' sheets and scripts read them by name whatever language the admin is shown in.
+
+The resources hand every value over as what it is (an int, a Decimal of major units quantized
+to the currency's exponent, an aware UTC datetime, text), and each file format writes it the
+way its readers need: CSV as text (ISO 8601 moments, "399.00"), XLSX as cells Excel can sum and
+sort (numbers with the currency's decimals, real date-times; see `SpreadsheetXLSX`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import csv
+import io
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django import forms
 from django.db.models import Model, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from import_export import fields, resources
+from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
 from import_export.forms import ExportForm
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from tablib import Dataset
 
 from billing.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
 from billing.money import to_major_units
 from payments.models import Payment, Refund
 
-EXPORT_FORMATS = [CSV, XLSX]
 # Rows fetched per round trip while streaming an export.
 EXPORT_CHUNK_SIZE = 2000
+# How XLSX shows moments: the cell holds the UTC date-time (the column name says UTC).
+XLSX_DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+XLSX_DATE_FORMAT = "yyyy-mm-dd"
+# Rows looked at to size the XLSX columns: enough to see every kind of value, cheap for a month.
+XLSX_WIDTH_SAMPLE = 200
 
 
 def utc_iso(value: datetime | None) -> str:
     """Return a moment as ISO 8601 in UTC ("2026-11-22T07:41:00+00:00"), or "" for none."""
     return value.astimezone(UTC).isoformat() if value is not None else ""
+
+
+def xlsx_number_format(value: Decimal) -> str:
+    """Return the Excel number format showing exactly the decimals of a major-units amount.
+
+    `to_major_units` quantizes to the currency's exponent, so 399.00 RUB gets "#,##0.00" and
+    500 JPY gets "#,##0".
+    """
+    exponent = value.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return "#,##0." + "0" * decimals if decimals else "#,##0"
+
+
+class NativeWidget(widgets.Widget):
+    """Hand a value to the file format as it is (ids as text): the format decides how to write it."""
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> Any:
+        return str(value) if isinstance(value, UUID) else value
+
+
+class SpreadsheetCSV(CSV):
+    """CSV as before: moments in ISO 8601 UTC, amounts as their decimal text, nothing as ""."""
+
+    def export_data(self, dataset: Dataset, **kwargs: Any) -> str:
+        stream = io.StringIO()
+        writer = csv.writer(stream)
+        writer.writerow(dataset.headers)
+        for row in dataset:
+            writer.writerow([_csv_text(value) for value in row])
+        return stream.getvalue()
+
+
+class SpreadsheetXLSX(XLSX):
+    """XLSX that Excel can add up: one named sheet, numbers, date-times, and text that stays text.
+
+    Amounts (Decimal) are numeric cells formatted with their currency's decimals; moments are
+    date-time cells holding the UTC time without a zone (Excel has none); text is always a text
+    cell, so a value such as "=1+1" in an email is never run as a formula. Characters a sheet
+    cannot hold (control characters) are dropped.
+    """
+
+    def export_data(self, dataset: Dataset, **kwargs: Any) -> bytes:
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet(title=dataset.title or "Sheet")
+        sheet.freeze_panes = "A2"
+        _size_columns(sheet, dataset)
+        bold = Font(bold=True)
+        header = []
+        for name in dataset.headers:
+            cell = WriteOnlyCell(sheet, value=name)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        for row in dataset:
+            sheet.append([_xlsx_cell(sheet, value) for value in row])
+        stream = io.BytesIO()
+        book.save(stream)
+        return stream.getvalue()
+
+
+EXPORT_FORMATS = [SpreadsheetCSV, SpreadsheetXLSX]
+
+
+def _csv_text(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    return value
+
+
+def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
+    if isinstance(value, Decimal):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = xlsx_number_format(value)
+        return cell
+    if isinstance(value, datetime):
+        naive = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+        cell = WriteOnlyCell(sheet, value=naive)
+        cell.number_format = XLSX_DATETIME_FORMAT
+        return cell
+    if isinstance(value, date):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = XLSX_DATE_FORMAT
+        return cell
+    if isinstance(value, str):
+        text = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if not text.startswith("="):
+            return text or None  # a blank cell, not an empty text one
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.data_type = "s"  # written as text, never as a formula
+        return cell
+    return value
+
+
+def _size_columns(sheet: WriteOnlyWorksheet, dataset: Dataset) -> None:
+    """Set each column wide enough for its header and the first rows (before any row is written)."""
+    sample = dataset[:XLSX_WIDTH_SAMPLE] if len(dataset) else []
+    for index, name in enumerate(dataset.headers, start=1):
+        longest = len(str(name))
+        for row in sample:
+            value = row[index - 1]
+            shown = XLSX_DATETIME_FORMAT if isinstance(value, datetime) else _csv_text(value)
+            longest = max(longest, len(str(shown)))
+        sheet.column_dimensions[get_column_letter(index)].width = min(longest, 60) + 2
 
 
 class DateRangeExportForm(ExportForm):
@@ -98,10 +223,20 @@ class RefundExportForm(DateRangeExportForm):
     )
 
 
+def _field(attribute: str | None, column_name: str) -> fields.Field:
+    """Return an export column handing its value over as it is (see NativeWidget)."""
+    return fields.Field(attribute=attribute, column_name=column_name, widget=NativeWidget())
+
+
 class _RangeResource(resources.ModelResource):
     """A resource that exports only the range of its export form, with its related rows joined."""
 
     related: tuple[str, ...] = ()
+    # The XLSX sheet's name: a fixed identifier, like the column names.
+    sheet_title = ""
+
+    def after_export(self, queryset: QuerySet[Any], dataset: Dataset, **kwargs: Any) -> None:
+        dataset.title = self.sheet_title
 
     def filter_export(self, queryset: QuerySet[Any], **kwargs: Any) -> QuerySet[Any]:
         form = kwargs.get("export_form")
@@ -113,29 +248,28 @@ class _RangeResource(resources.ModelResource):
 
 
 class PaymentResource(_RangeResource):
-    """One row per payment, money in minor units and as a decimal string of major units."""
+    """One row per payment, money in minor units and as a number of major units."""
 
     related = ("subscription__account", "subscription__tariff")
+    sheet_title = "Payments"
 
-    id = fields.Field(attribute="id", column_name="id")
-    created_at = fields.Field(column_name="created_at_utc")
-    paid_at = fields.Field(column_name="paid_at_utc")
-    user_id = fields.Field(attribute="subscription__account__user_id", column_name="cinema_user_id")
-    tariff = fields.Field(attribute="subscription__tariff__slug", column_name="tariff")
-    kind = fields.Field(attribute="kind", column_name="kind")
-    status = fields.Field(attribute="status", column_name="status")
-    amount = fields.Field(attribute="amount", column_name="amount_minor")
-    currency = fields.Field(attribute="currency", column_name="currency")
-    amount_major = fields.Field(column_name="amount")
-    refunded_amount = fields.Field(attribute="refunded_amount", column_name="refunded_minor")
-    refunded_major = fields.Field(column_name="refunded")
-    checkout_session = fields.Field(
-        attribute="stripe_checkout_session_id", column_name="stripe_checkout_session_id"
-    )
-    payment_intent = fields.Field(
-        attribute="stripe_payment_intent_id", column_name="stripe_payment_intent_id"
-    )
-    charge = fields.Field(attribute="stripe_charge_id", column_name="stripe_charge_id")
+    id = _field("id", "id")
+    created_at = _field("created_at", "created_at_utc")
+    paid_at = _field("paid_at", "paid_at_utc")
+    user_id = _field("subscription__account__user_id", "cinema_user_id")
+    email = _field("subscription__account__email", "email")
+    tariff = _field("subscription__tariff__slug", "tariff")
+    tariff_name = _field("subscription__tariff__name", "tariff_name")
+    kind = _field("kind", "kind")
+    status = _field("status", "status")
+    amount = _field("amount", "amount_minor")
+    currency = _field("currency", "currency")
+    amount_major = _field(None, "amount")
+    refunded_amount = _field("refunded_amount", "refunded_minor")
+    refunded_major = _field(None, "refunded")
+    checkout_session = _field("stripe_checkout_session_id", "stripe_checkout_session_id")
+    payment_intent = _field("stripe_payment_intent_id", "stripe_payment_intent_id")
+    charge = _field("stripe_charge_id", "stripe_charge_id")
 
     class Meta:
         model = Payment
@@ -144,7 +278,9 @@ class PaymentResource(_RangeResource):
             "created_at",
             "paid_at",
             "user_id",
+            "email",
             "tariff",
+            "tariff_name",
             "kind",
             "status",
             "amount",
@@ -163,42 +299,37 @@ class PaymentResource(_RangeResource):
     def get_display_name(cls) -> str:
         return str(_("payments"))
 
-    def dehydrate_created_at(self, payment: Payment) -> str:
-        return utc_iso(payment.created_at)
+    def dehydrate_amount_major(self, payment: Payment) -> Decimal:
+        return to_major_units(payment.amount, payment.currency)
 
-    def dehydrate_paid_at(self, payment: Payment) -> str:
-        return utc_iso(payment.paid_at)
-
-    def dehydrate_amount_major(self, payment: Payment) -> str:
-        return str(to_major_units(payment.amount, payment.currency))
-
-    def dehydrate_refunded_major(self, payment: Payment) -> str:
-        return str(to_major_units(payment.refunded_amount, payment.currency))
+    def dehydrate_refunded_major(self, payment: Payment) -> Decimal:
+        return to_major_units(payment.refunded_amount, payment.currency)
 
 
 class RefundResource(_RangeResource):
     """One row per refund, with the payment it returns money from and who asked and approved."""
 
     related = ("payment__subscription__account", "payment__subscription__tariff", "created_by", "approved_by")
+    sheet_title = "Refunds"
 
-    id = fields.Field(attribute="id", column_name="id")
-    created_at = fields.Field(column_name="created_at_utc")
-    succeeded_at = fields.Field(column_name="succeeded_at_utc")
-    payment = fields.Field(attribute="payment_id", column_name="payment_id")
-    user_id = fields.Field(attribute="payment__subscription__account__user_id", column_name="cinema_user_id")
-    tariff = fields.Field(attribute="payment__subscription__tariff__slug", column_name="tariff")
-    status = fields.Field(attribute="status", column_name="status")
-    reason = fields.Field(attribute="reason", column_name="reason")
-    amount = fields.Field(attribute="amount", column_name="amount_minor")
-    currency = fields.Field(attribute="currency", column_name="currency")
-    amount_major = fields.Field(column_name="amount")
-    refund_id = fields.Field(attribute="stripe_refund_id", column_name="stripe_refund_id")
-    payment_intent = fields.Field(
-        attribute="payment__stripe_payment_intent_id", column_name="stripe_payment_intent_id"
-    )
-    charge = fields.Field(attribute="payment__stripe_charge_id", column_name="stripe_charge_id")
-    created_by = fields.Field(column_name="created_by")
-    approved_by = fields.Field(column_name="approved_by")
+    id = _field("id", "id")
+    created_at = _field("created_at", "created_at_utc")
+    succeeded_at = _field("succeeded_at", "succeeded_at_utc")
+    payment = _field("payment_id", "payment_id")
+    user_id = _field("payment__subscription__account__user_id", "cinema_user_id")
+    email = _field("payment__subscription__account__email", "email")
+    tariff = _field("payment__subscription__tariff__slug", "tariff")
+    tariff_name = _field("payment__subscription__tariff__name", "tariff_name")
+    status = _field("status", "status")
+    reason = _field("reason", "reason")
+    amount = _field("amount", "amount_minor")
+    currency = _field("currency", "currency")
+    amount_major = _field(None, "amount")
+    refund_id = _field("stripe_refund_id", "stripe_refund_id")
+    payment_intent = _field("payment__stripe_payment_intent_id", "stripe_payment_intent_id")
+    charge = _field("payment__stripe_charge_id", "stripe_charge_id")
+    created_by = _field(None, "created_by")
+    approved_by = _field(None, "approved_by")
 
     class Meta:
         model = Refund
@@ -208,7 +339,9 @@ class RefundResource(_RangeResource):
             "succeeded_at",
             "payment",
             "user_id",
+            "email",
             "tariff",
+            "tariff_name",
             "status",
             "reason",
             "amount",
@@ -227,21 +360,15 @@ class RefundResource(_RangeResource):
     def get_display_name(cls) -> str:
         return str(_("refunds"))
 
-    def dehydrate_created_at(self, refund: Refund) -> str:
-        return utc_iso(refund.created_at)
+    def dehydrate_amount_major(self, refund: Refund) -> Decimal:
+        return to_major_units(refund.amount, refund.currency)
 
-    def dehydrate_succeeded_at(self, refund: Refund) -> str:
-        return utc_iso(refund.succeeded_at)
-
-    def dehydrate_amount_major(self, refund: Refund) -> str:
-        return str(to_major_units(refund.amount, refund.currency))
-
-    def dehydrate_created_by(self, refund: Refund) -> str:
+    def dehydrate_created_by(self, refund: Refund) -> str | None:
         return _username(refund.created_by)
 
-    def dehydrate_approved_by(self, refund: Refund) -> str:
+    def dehydrate_approved_by(self, refund: Refund) -> str | None:
         return _username(refund.approved_by)
 
 
-def _username(user: Model | None) -> str:
-    return user.get_username() if user is not None else ""  # type: ignore[attr-defined]
+def _username(user: Model | None) -> str | None:
+    return user.get_username() if user is not None else None  # type: ignore[attr-defined]

@@ -18,15 +18,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
 from billing.admin_base import ReadOnlyAdminMixin
-from billing.days import day_parse, utc_yesterday
 from billing.errors import DomainError
 from billing.models import Subscription
 from billing.money import format_money, to_major_units, to_minor_units
 from payments.admin.lists import ExportAdminMixin, TariffListFilter
+from payments.admin.reconciliation import reconciliation_report_page
 from payments.exports import PaymentExportForm, PaymentResource
-from payments.gateways.base import GatewayError
 from payments.models import Payment, Refund, RefundReason, RefundStatus
-from payments.services.daily_report import reconciliation_report_for_day
 from payments.services.refunds import (
     refund_access_default,
     refund_create,
@@ -188,39 +186,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         )
 
     def reconciliation_report_view(self, request: HttpRequest) -> HttpResponse:
-        """Show one UTC day's totals and every mismatch between our payments and refunds and Stripe's."""
-        if not request.user.has_perm("payments.view_reconciliation_report"):
-            raise PermissionDenied
-        # Yesterday by default: the last day that is over at Stripe too.
-        yesterday = utc_yesterday()
-        day, report, error = yesterday, None, ""
-        raw_day = request.GET.get("day", "")
-        try:
-            day = day_parse(raw_day) if raw_day else yesterday
-        except ValueError:
-            error = str(_("Enter the day as YYYY-MM-DD."))
-        if not error:
-            try:
-                report = reconciliation_report_for_day(day=day)
-            except GatewayError as exc:
-                # The page says what failed instead of a 500: the usual cause is Stripe being
-                # unreachable for a moment, and reloading is the remedy.
-                error = _(
-                    "Could not read Stripe's records for %(day)s: %(error)s. Try again in a moment."
-                ) % {
-                    "day": day.isoformat(),
-                    "error": exc.message,
-                }
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("Reconciliation report for %(day)s (UTC)") % {"day": day.isoformat()},
-            "day": day,
-            "report": report,
-            "error": error,
-            "changelist_url": reverse("admin:payments_payment_changelist"),
-        }
-        return TemplateResponse(request, "admin/payments/payment/reconciliation_report.html", context)
+        """Show a range of UTC days' totals and every mismatch with Stripe (payments/admin/reconciliation.py)."""
+        return reconciliation_report_page(self, request)
 
     def change_view(
         self,

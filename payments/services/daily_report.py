@@ -1,14 +1,15 @@
-"""The daily reconciliation report: our money of one UTC day against Stripe's ledger of that day.
+"""The reconciliation report: our money of a range of UTC days against Stripe's ledger of those days.
 
-Our side is the payments Stripe captured (succeeded, partially refunded or refunded) paid that
-day, and the refunds that succeeded with us that day (by when we asked for them: a refund row
-has no time of success of its own). Stripe's side is the charges, refunds and balance
-transactions created that day, read through the gateway. Each pair is matched by Stripe id and
-every difference is listed; nothing is changed on either side.
+The range is one day (the daily report) or several, both ends included, at most
+`MAX_REPORT_DAYS`. Our side is the payments Stripe captured (succeeded, partially refunded or
+refunded) paid in the range, and the refunds that succeeded with us in it (`succeeded_at`).
+Stripe's side is the charges, refunds and balance transactions created in the range, read
+through the gateway. Each pair is matched by Stripe id and every difference is listed; nothing
+is changed on either side.
 
-Both sides are also read an hour either side of the day (`BOUNDARY_MARGIN`), so that a payment
-paid at 23:59:59 with us and charged at 00:00:01 at Stripe is reported as dated another day
-instead of as missing twice.
+Both sides are also read an hour either side of the range (`BOUNDARY_MARGIN`), so that a
+payment paid at 23:59:59 with us and charged at 00:00:01 at Stripe is reported as dated
+another day instead of as missing twice.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from billing.days import day_check, utc_day_range
+from billing import clock
+from billing.days import day_check, utc_day_range, utc_midnight
 from billing.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
@@ -30,6 +32,8 @@ from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
 from payments.services.reconciliation import unbooked_charges_fixed
 
 BOUNDARY_MARGIN = timedelta(hours=1)
+# The longest range one report reads: Stripe's listings are read within the admin's request.
+MAX_REPORT_DAYS = 31
 # Payments whose money Stripe took: refunds later change their status, not that fact.
 # Stripe refunds that move (or are moving) money back; failed and canceled ones never did.
 STRIPE_REFUND_ISSUED = ("succeeded", "pending", "requires_action")
@@ -135,11 +139,16 @@ class CurrencyTotals:
         return format_money(self.stripe_net, self.currency)
 
 
-@dataclass(slots=True)
-class DailyReconciliation:
-    """What the report found for one UTC day."""
+class ReportRangeError(ValueError):
+    """A range the report cannot be made for; the message says why, for the person who chose it."""
 
-    day: date
+
+@dataclass(slots=True)
+class ReconciliationReport:
+    """What the report found for a range of UTC days (both ends included)."""
+
+    date_from: date
+    date_to: date
     totals: list[CurrencyTotals] = field(default_factory=list)
     mismatches: list[Mismatch] = field(default_factory=list)
     # Charges of the day our rows had missed, and what the unbooked-charges job did about each
@@ -150,13 +159,58 @@ class DailyReconciliation:
     def is_clean(self) -> bool:
         return not self.mismatches
 
+    @property
+    def is_one_day(self) -> bool:
+        return self.date_from == self.date_to
 
-def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
-    """Compare our captured payments and succeeded refunds of a UTC day with Stripe's; list every difference.
 
-    Raise GatewayError when Stripe cannot be read: a report on half a ledger would be wrong.
+def reconciliation_range_check(*, date_from: date, date_to: date) -> None:
+    """Raise ReportRangeError unless the range is one the report can be made for."""
+    try:
+        day_check(date_from)
+        day_check(date_to)
+    except ValueError as exc:
+        raise ReportRangeError(_("Enter the day as YYYY-MM-DD.")) from exc
+    if date_to < date_from:
+        raise ReportRangeError(_("The end of the range must not come before its start."))
+    if (date_to - date_from).days + 1 > MAX_REPORT_DAYS:
+        raise ReportRangeError(
+            _("Choose at most %(days)d days: Stripe's records are read while the page loads.")
+            % {"days": MAX_REPORT_DAYS}
+        )
+
+
+def reconciliation_last_active_day() -> date:
+    """Return the last UTC day on which we took a payment or paid back a refund, up to now.
+
+    The day the report opens on when none is asked for; today when nothing ever happened.
     """
-    start, end = utc_day_range(day_check(day))
+    now = clock.now()
+    last_paid = (
+        Payment.objects.filter(status__in=PAID_STATUSES, paid_at__lte=now)
+        .order_by("-paid_at")
+        .values_list("paid_at", flat=True)
+        .first()
+    )
+    last_refunded = (
+        Refund.objects.filter(status=RefundStatus.SUCCEEDED, succeeded_at__lte=now)
+        .order_by("-succeeded_at")
+        .values_list("succeeded_at", flat=True)
+        .first()
+    )
+    moments = [moment for moment in (last_paid, last_refunded) if moment is not None]
+    return max(moments, default=now).astimezone(UTC).date()
+
+
+def reconciliation_report(*, date_from: date, date_to: date) -> ReconciliationReport:
+    """Compare our captured payments and succeeded refunds of a range of UTC days with Stripe's.
+
+    List every difference and the totals of the whole range per currency. Raise
+    ReportRangeError for a range the report is not made for, and GatewayError when Stripe
+    cannot be read: a report on half a ledger would be wrong.
+    """
+    reconciliation_range_check(date_from=date_from, date_to=date_to)
+    start, end = utc_midnight(date_from), utc_day_range(date_to)[1]
     wide = CreatedRange(start=start - BOUNDARY_MARGIN, end=end + BOUNDARY_MARGIN)
     gateway = get_gateway()
     charges = gateway.list_charges(wide)
@@ -164,7 +218,7 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     transactions = gateway.list_balance_transactions(wide)
 
     day_ = _Day(start=start, end=end, wide=wide, ledger=_Ledger(transactions))
-    report = DailyReconciliation(day=day)
+    report = ReconciliationReport(date_from=date_from, date_to=date_to)
     report.mismatches.extend(_compare_payments(day_, charges))
     _move_fixed_charges(report, [c.id for c in charges if day_.holds(c.created)], since=start)
     report.mismatches.extend(_compare_refunds(day_, stripe_refunds))
@@ -177,7 +231,12 @@ def reconciliation_report_for_day(*, day: date) -> DailyReconciliation:
     return report
 
 
-def _move_fixed_charges(report: DailyReconciliation, charge_ids: list[str], *, since: datetime) -> None:
+def reconciliation_report_for_day(*, day: date) -> ReconciliationReport:
+    """Compare our captured payments and succeeded refunds of one UTC day with Stripe's."""
+    return reconciliation_report(date_from=day, date_to=day)
+
+
+def _move_fixed_charges(report: ReconciliationReport, charge_ids: list[str], *, since: datetime) -> None:
     """List the day's charges the unbooked-charges job settled as fixes, not as mismatches."""
     fixed = unbooked_charges_fixed(charge_ids=charge_ids, since=since) if charge_ids else {}
     if not fixed:
@@ -206,7 +265,7 @@ class _Ledger:
 
 @dataclass(slots=True)
 class _Day:
-    """The day being reported on, its reading window, Stripe's ledger and the totals so far."""
+    """The days being reported on, their reading window, Stripe's ledger and the totals so far."""
 
     start: datetime
     end: datetime

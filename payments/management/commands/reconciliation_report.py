@@ -1,4 +1,4 @@
-"""Print one UTC day's reconciliation report: totals on both sides and every mismatch with Stripe."""
+"""Print the reconciliation report of a UTC day or range: totals on both sides and every mismatch with Stripe."""
 
 from datetime import date
 from typing import Any
@@ -9,7 +9,7 @@ from django.utils.translation import ngettext
 
 from billing.days import day_parse, utc_yesterday
 from payments.gateways.base import GatewayError
-from payments.services.daily_report import reconciliation_report_for_day
+from payments.services.daily_report import ReportRangeError, reconciliation_report
 
 
 def _day(value: str) -> date:
@@ -21,26 +21,54 @@ def _day(value: str) -> date:
 
 class Command(BaseCommand):
     help = (
-        "Compare our captured payments and succeeded refunds of a UTC day with Stripe's charges, "
-        "refunds and balance transactions; print the totals per currency and every mismatch. "
-        "Exits with an error when there is a mismatch, so a scheduler can alert on it."
+        "Compare our captured payments and succeeded refunds of a UTC day (--day) or range of days "
+        "(--from, --to, both included) with Stripe's charges, refunds and balance transactions; "
+        "print the totals per currency and every mismatch. Without dates: yesterday, the day a "
+        "daily schedule reports on. Exits with an error when there is a mismatch, so a scheduler "
+        "can alert on it."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--day", type=_day, help="The UTC day, YYYY-MM-DD (default: yesterday).")
+        parser.add_argument("--day", type=_day, help="One UTC day, YYYY-MM-DD (default: yesterday).")
+        parser.add_argument(
+            "--from", dest="date_from", type=_day, help="The first UTC day of a range, YYYY-MM-DD."
+        )
+        parser.add_argument(
+            "--to",
+            dest="date_to",
+            type=_day,
+            help="The last UTC day of a range, included, YYYY-MM-DD (default: the --from day).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        day = options["day"] or utc_yesterday()
+        day, date_from, date_to = options["day"], options["date_from"], options["date_to"]
+        if day is not None and (date_from is not None or date_to is not None):
+            raise CommandError(_("Give either --day or --from and --to, not both."))
+        date_from = date_from or date_to or day or utc_yesterday()
+        date_to = date_to or date_from
+        span = date_from.isoformat() if date_from == date_to else f"{date_from}/{date_to}"
         try:
-            report = reconciliation_report_for_day(day=day)
+            report = reconciliation_report(date_from=date_from, date_to=date_to)
+        except ReportRangeError as exc:
+            raise CommandError(str(exc)) from exc
         except GatewayError as exc:
             raise CommandError(
                 _("Could not read Stripe's records for %(day)s: %(error)s")
-                % {"day": day, "error": exc.message}
+                % {"day": span, "error": exc.message}
             ) from exc
-        self.stdout.write(_("Reconciliation report for %(day)s (UTC)") % {"day": day.isoformat()})
+        if report.is_one_day:
+            self.stdout.write(_("Reconciliation report for %(day)s (UTC)") % {"day": span})
+        else:
+            self.stdout.write(
+                _("Reconciliation report for %(from)s to %(to)s (UTC)")
+                % {"from": date_from.isoformat(), "to": date_to.isoformat()}
+            )
         if not report.totals:
-            self.stdout.write(_("No money moved on this day, on either side."))
+            self.stdout.write(
+                _("No money moved on this day, on either side.")
+                if report.is_one_day
+                else _("No money moved in these days, on either side.")
+            )
         for row in report.totals:
             self.stdout.write(
                 _(

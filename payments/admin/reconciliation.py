@@ -1,0 +1,94 @@
+"""The reconciliation report's admin page: a range of UTC days against Stripe's records.
+
+Reached from the payments changelist (`PaymentAdmin.reconciliation_report_view`). The range
+comes from the query string: `date_from` and `date_to` (both included; either alone is one
+day), or `day` for one day as before. With none, the page opens on the last day that had
+activity with us, so it shows something even when the last days were quiet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from billing.days import day_parse
+from payments.gateways.base import GatewayError
+from payments.services.daily_report import (
+    ReconciliationReport,
+    ReportRangeError,
+    reconciliation_last_active_day,
+    reconciliation_report,
+)
+
+
+def report_range(query: Mapping[str, str]) -> tuple[date, date]:
+    """Return the range asked for in the query string; raise ReportRangeError if a day is malformed."""
+    raw_from = query.get("date_from", "").strip() or query.get("day", "").strip()
+    raw_to = query.get("date_to", "").strip() or raw_from
+    raw_from = raw_from or raw_to
+    if not raw_from:
+        day = reconciliation_last_active_day()
+        return day, day
+    try:
+        return day_parse(raw_from), day_parse(raw_to)
+    except ValueError as exc:
+        raise ReportRangeError(_("Enter the day as YYYY-MM-DD.")) from exc
+
+
+def reconciliation_report_page(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> HttpResponse:
+    """Show the totals and every mismatch between our payments and refunds and Stripe's for a range."""
+    if not request.user.has_perm("payments.view_reconciliation_report"):
+        raise PermissionDenied
+    report: ReconciliationReport | None = None
+    error = ""
+    date_from = date_to = None
+    try:
+        date_from, date_to = report_range(request.GET)
+        report = reconciliation_report(date_from=date_from, date_to=date_to)
+    except ReportRangeError as exc:
+        error = str(exc)
+    except GatewayError as exc:
+        # The page says what failed instead of a 500: the usual cause is Stripe being
+        # unreachable for a moment, and reloading is the remedy.
+        error = _("Could not read Stripe's records for %(day)s: %(error)s. Try again in a moment.") % {
+            "day": _range_text(date_from, date_to),
+            "error": exc.message,
+        }
+    title: str
+    if date_from is not None and date_to is not None and date_from != date_to:
+        title = _("Reconciliation report for %(from)s to %(to)s (UTC)") % {
+            "from": date_from.isoformat(),
+            "to": date_to.isoformat(),
+        }
+    elif date_from is not None:
+        title = _("Reconciliation report for %(day)s (UTC)") % {"day": date_from.isoformat()}
+    else:
+        title = str(_("Reconciliation report"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": title,
+        # What the form shows again: the range reported on, or what was typed if it was refused.
+        "date_from": date_from.isoformat() if date_from else request.GET.get("date_from", ""),
+        "date_to": date_to.isoformat() if date_to else request.GET.get("date_to", ""),
+        "report": report,
+        "error": error,
+        "changelist_url": reverse("admin:payments_payment_changelist"),
+    }
+    return TemplateResponse(request, "admin/payments/payment/reconciliation_report.html", context)
+
+
+def _range_text(date_from: date | None, date_to: date | None) -> str:
+    if date_from is None or date_to is None:
+        return ""
+    if date_from == date_to:
+        return date_from.isoformat()
+    return f"{date_from.isoformat()}/{date_to.isoformat()}"  # an ISO 8601 interval
