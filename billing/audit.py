@@ -35,6 +35,7 @@ class AuditAction(models.TextChoices):
     REFUND_REQUEST_APPROVE = "refund_request.approve", _("refund request approved")
     REFUND_REQUEST_REJECT = "refund_request.reject", _("refund request rejected")
     SUBSCRIPTION_EXTEND = "subscription.extend", _("goodwill extension")
+    SUBSCRIPTION_CANCEL = "subscription.cancel", _("subscription canceled by support")
     WEBHOOK_EVENT_REPROCESS = "webhook_event.reprocess", _("Stripe event processed again")
     NOTICE_RESEND = "notice.resend", _("email sent again")
 

@@ -90,7 +90,10 @@ class Subscription(models.Model):
         verbose_name = _("subscription")
         verbose_name_plural = _("subscriptions")
         ordering = ["-created_at"]
-        permissions = [("extend_subscription", _("Can extend a subscription as goodwill"))]
+        permissions = [
+            ("extend_subscription", _("Can extend a subscription as goodwill")),
+            ("cancel_subscription", _("Can cancel a subscription for a viewer")),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["account"],

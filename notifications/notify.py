@@ -16,7 +16,7 @@ from notifications.models import EventType, NoticeKind
 from notifications.payloads import iso, payment_data, subscription_data
 from notifications.services.events import event_publish
 from notifications.services.notices import notice_record
-from payments.models import Payment
+from payments.models import Payment, RefundStatus
 
 S = SubscriptionStatus
 E = EventType
@@ -57,7 +57,7 @@ def subscription_status_changed(*, subscription: Subscription, previous: str) ->
             subscription=subscription,
             period_start=subscription.current_period_start or subscription.created_at,
             context={
-                "tariff_name": subscription.tariff.name,
+                "tariff_name": subscription.tariff.name_for(subscription.account.language),
                 "ended_at": iso(subscription.ended_at),
                 "period_end": iso(subscription.current_period_end),
                 "reason": _expiry_reason(subscription),
@@ -131,7 +131,7 @@ def payment_succeeded(*, payment: Payment) -> None:
         period_start=payment.period_start or payment.paid_at or payment.created_at,
         payment=payment,
         context={
-            "tariff_name": subscription.tariff.name,
+            "tariff_name": subscription.tariff.name_for(subscription.account.language),
             "payment_id": str(payment.pk),
             "amount": payment.amount,
             "currency": payment.currency,
@@ -173,7 +173,7 @@ def renewal_declined(*, subscription: Subscription, payment: Payment) -> None:
         reference=str(payment.failed_attempts),
         payment=payment,
         context={
-            "tariff_name": subscription.tariff.name,
+            "tariff_name": subscription.tariff.name_for(subscription.account.language),
             "amount": payment.amount,
             "currency": payment.currency,
             "failure_code": payment.failure_code,
@@ -205,7 +205,7 @@ def renewal_needs_authentication(*, subscription: Subscription, payment: Payment
         period_start=payment.period_start,
         payment=payment,
         context={
-            "tariff_name": subscription.tariff.name,
+            "tariff_name": subscription.tariff.name_for(subscription.account.language),
             "amount": payment.amount,
             "currency": payment.currency,
             "period_start": iso(payment.period_start),
@@ -234,12 +234,16 @@ def payment_refunded(*, payment: Payment, amount: int) -> None:
         reference=f"{payment.pk}:{payment.refunded_amount}",
         payment=payment,
         context={
-            "tariff_name": subscription.tariff.name,
+            "tariff_name": subscription.tariff.name_for(subscription.account.language),
             "refund_amount": amount,
             "refunded_total": payment.refunded_amount,
             "payment_amount": payment.amount,
             "currency": payment.currency,
             "full": payment.refunded_amount >= payment.amount,
+            # A refund that ends access cancels the subscription before the payment moves
+            # (payments.services.refunds): the email then says that access has ended.
+            "access_ended": subscription.status == S.CANCELED
+            and payment.refunds.filter(status=RefundStatus.SUCCEEDED, end_access=True).exists(),
             "paid_at": iso(payment.paid_at),
             **_card(payment, subscription),
         },

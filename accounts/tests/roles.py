@@ -30,6 +30,7 @@ ROLE_MIGRATIONS = (
     "0008_roles_notifications",
     "0009_roles_refunds",
     "0010_roles_back_office",
+    "0011_roles_cancel_subscription",
 )
 
 

@@ -458,10 +458,12 @@ def _refund_set_from_stripe(
         changed.append("failure_reason")
     refund.save(update_fields=changed)
     if "status" in changed and refund.status == RefundStatus.SUCCEEDED:
-        if move_payment:
-            _payment_move_refunded(payment)
+        # Access first, so that the viewer's refund email, recorded as the payment moves, can
+        # say that the refund ended it (as the `charge.refunded` path does).
         if refund.end_access:
             _end_access(payment)
+        if move_payment:
+            _payment_move_refunded(payment)
 
 
 def _payment_move_refunded(payment: Payment) -> None:
