@@ -1,9 +1,13 @@
 """Money is an integer amount of minor units and an ISO 4217 currency code.
 
 These helpers only *present* amounts; arithmetic stays on integers everywhere else.
+`format_money` is the one place an amount becomes text for people: admin pages, reports and
+(through the `money` template filter) emails call it, in the language active at the time.
 """
 
 from decimal import Decimal
+
+from django.utils import translation
 
 # Currencies whose minor unit is the major unit (Stripe's list of zero-decimal currencies).
 ZERO_DECIMAL_CURRENCIES = frozenset(
@@ -47,10 +51,24 @@ def to_major_units(amount: int, currency: str) -> Decimal:
     return Decimal(amount).scaleb(-minor_unit_exponent(currency))
 
 
-def format_money(amount: int, currency: str) -> str:
-    """Return a human-readable amount such as "399.00 RUB" or "500 JPY"."""
-    exponent = minor_unit_exponent(currency)
-    return f"{to_major_units(amount, currency):,.{exponent}f} {currency.upper()}"
+NBSP = "\u00a0"
+# Russian writes the rouble as its sign; other currencies keep their unambiguous ISO code
+# ("12,50 USD", not "12,50 $", which could be any dollar).
+RUSSIAN_CURRENCY_SIGNS = {"RUB": "₽"}
+
+
+def format_money(amount: int, currency: str, *, language: str | None = None) -> str:
+    """Return an amount written the way `language` (by default the active one) writes money.
+
+    English: "3,990.00 RUB", "500 JPY". Russian: "3 990,00 ₽", "12,50 USD", "500 JPY", with a
+    no-break space between thousands and before the currency, and a decimal comma.
+    """
+    code = currency.upper()
+    digits = f"{to_major_units(amount, code):,.{minor_unit_exponent(code)}f}"
+    if (language or translation.get_language() or "en").lower().startswith("ru"):
+        digits = digits.replace(",", NBSP).replace(".", ",")
+        return f"{digits}{NBSP}{RUSSIAN_CURRENCY_SIGNS.get(code, code)}"
+    return f"{digits} {code}"
 
 
 # The largest amount a money column (a signed 64-bit integer) can hold.

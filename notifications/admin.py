@@ -146,7 +146,7 @@ class DeliveryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(OutboxEvent)
 class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("occurred_at", "type", "user_id", "subscription_id", "sequence")
+    list_display = ("occurred_at", "type", "user_id", "subscription_id_column", "sequence")
     list_filter = ("type", "occurred_at")
     search_fields = ("user_id", "subscription__id", "id")
     search_help_text = _("Exact cinema user id, email, subscription id or event id.")
@@ -154,6 +154,10 @@ class OutboxEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = ("id", "type", "subscription", "user_id", "sequence", "occurred_at", "data")
     readonly_fields = fields
     inlines = [DeliveryInline]
+
+    @admin.display(description=_("subscription id"), ordering="subscription_id")
+    def subscription_id_column(self, event: OutboxEvent) -> str:
+        return str(event.subscription_id)
 
     @admin.display(description=_("data"))
     def data(self, event: OutboxEvent) -> str:

@@ -6,97 +6,36 @@ The Russian catalogue is `locale/ru/LC_MESSAGES/django.po`, compiled to the comm
 yet, or when the .mo was not compiled again after the .po changed.
 """
 
-import ast
 import gettext
 import re
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from auditlog.models import LogEntry
 from django.core.management import call_command
 from django.core.management.commands import makemessages
 from django.urls import reverse
-from django.utils import translation
+from django.utils import dateformat, timezone, translation
 from django.utils.translation import ngettext
 
-ROOT = Path(__file__).resolve().parents[2]
-LOCALE_DIR = ROOT / "locale"
-PO_FILE = LOCALE_DIR / "ru" / "LC_MESSAGES" / "django.po"
-MO_FILE = LOCALE_DIR / "ru" / "LC_MESSAGES" / "django.mo"
+from accounts.tests.catalogue import (
+    MO_FILE,
+    PO_FILE,
+    ROOT,
+    describe,
+    english_left,
+    english_patterns,
+    po_entries,
+    visible_texts,
+)
+from accounts.tests.russian_pages import PRICE_IN_RUSSIAN, back_office_with_history
+from billing.audit import AuditAction
+
 SCRIPT = ROOT / "scripts" / "update_translations.sh"
 # What makemessages skips: the same list as scripts/update_translations.sh (a test below checks).
 IGNORED = [".venv", "var", "bench", "tests", "node_modules", "test-artifacts", "templates/emails"]
-
-
-# A .po file, read well enough for these checks (GNU gettext's own output: no exotic syntax).
-
-
-@dataclass
-class PoEntry:
-    msgid: str
-    msgctxt: str | None = None
-    msgid_plural: str | None = None
-    # One string, or one per plural form (msgstr[0], msgstr[1], ...).
-    msgstr: list[str] = field(default_factory=list)
-    flags: set[str] = field(default_factory=set)
-
-    @property
-    def key(self) -> str:
-        """Return the msgid as gettext looks it up: with its context, if any, before EOT."""
-        return self.msgid if self.msgctxt is None else f"{self.msgctxt}\x04{self.msgid}"
-
-    @property
-    def translated(self) -> bool:
-        return "fuzzy" not in self.flags and bool(self.msgstr) and all(self.msgstr)
-
-
-KEYWORD = re.compile(r"^(msgctxt|msgid_plural|msgid|msgstr(?:\[(\d+)\])?)\s+(\".*\")$")
-
-
-def po_entries(text: str) -> list[PoEntry]:
-    """Return the live entries of a .po file (obsolete `#~` ones are skipped), header first."""
-    entries: list[PoEntry] = []
-    for block in re.split(r"\n\s*\n", text.strip()):
-        lines = [line.strip() for line in block.splitlines() if line.strip()]
-        if not lines or any(line.startswith("#~") for line in lines):
-            continue
-        values: dict[str, list[str]] = {}
-        flags: set[str] = set()
-        current: str | None = None
-        for line in lines:
-            if line.startswith("#,"):
-                flags |= {flag.strip() for flag in line[2:].split(",")}
-            elif line.startswith("#"):
-                continue
-            elif line.startswith('"') and current is not None:
-                values[current].append(ast.literal_eval(line))
-            elif match := KEYWORD.match(line):
-                current = match.group(1)
-                values[current] = [ast.literal_eval(match.group(3))]
-            else:
-                raise ValueError(f"unreadable .po line: {line!r}")
-        text_of = {name: "".join(parts) for name, parts in values.items()}
-        plural_forms = sorted(
-            (int(name[7:-1]), value) for name, value in text_of.items() if name.startswith("msgstr[")
-        )
-        entries.append(
-            PoEntry(
-                msgid=text_of["msgid"],
-                msgctxt=text_of.get("msgctxt"),
-                msgid_plural=text_of.get("msgid_plural"),
-                msgstr=[value for _, value in plural_forms] if plural_forms else [text_of["msgstr"]],
-                flags=flags,
-            )
-        )
-    return entries
-
-
-def describe(entry: PoEntry) -> str:
-    where = f" [context {entry.msgctxt!r}]" if entry.msgctxt else ""
-    state = " (fuzzy)" if "fuzzy" in entry.flags else ""
-    return f"{entry.msgid!r}{where}{state}"
 
 
 class ExtractInto(makemessages.Command):
@@ -243,3 +182,72 @@ def test_our_admin_pages_speak_russian(admin_client):
     tariff_form = admin_client.get(reverse("admin:tariffs_tariff_add")).content.decode()
     assert "основных единицах валюты" in tariff_form  # our help text
     assert "Витрина" in tariff_form  # our fieldset
+
+
+# --- What a Russian reader sees: no English string of ours left on a back-office page ---------
+
+
+@pytest.fixture
+def russian_staff(client, django_user_model):
+    """Return the test client signed in as a superuser who chose Russian."""
+    # Not "admin": that is also a string of ours, and would read as one on the page.
+    staff = django_user_model.objects.create_superuser(username="olga", email="olga@example.com")
+    client.force_login(staff)
+    client.post(reverse("set_language"), {"language": "ru", "next": "/admin/"})
+    return staff
+
+
+@pytest.fixture(scope="module")
+def english_of_ours() -> dict[str, re.Pattern[str]]:
+    return english_patterns(po_entries(PO_FILE.read_text(encoding="utf-8")))
+
+
+def test_the_check_finds_our_english_on_an_english_page(client, admin_user, english_of_ours):
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:auditlog_logentry_changelist")).content.decode()
+    left = english_left(page, english_of_ours)
+    assert any(found.startswith("'staff action'") for found in left), left
+
+
+@pytest.mark.django_db
+def test_the_audit_log_extension_and_outbox_speak_only_russian(client, russian_staff, english_of_ours):
+    back_office = back_office_with_history(staff=russian_staff)
+    left = {}
+    for name, url in back_office.pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, name
+        page = response.content.decode()
+        assert '<html lang="ru"' in page, name
+        left[name] = english_left(page, english_of_ours)
+        # auditlog's own summary ("2 changes: amount, status") is replaced by ours.
+        left[name] += [text for text in visible_texts(page) if re.match(r"\d+ changes?: ", text)]
+    # The extension's confirmation step too.
+    subscription = back_office.subscription
+    confirm = client.post(
+        back_office.pages["extension form"],
+        {"days": "5", "reason": "Долго грузилось", "period_end": subscription.current_period_end.isoformat()},
+    )
+    assert 'name="confirm" value="yes"' in confirm.content.decode()  # the summary to confirm
+    left["extension confirmation"] = english_left(confirm.content.decode(), english_of_ours)
+
+    assert {name: found for name, found in left.items() if found} == {}
+
+
+@pytest.mark.django_db
+def test_russian_pages_write_days_and_money_the_russian_way(client, russian_staff):
+    back_office = back_office_with_history(staff=russian_staff)
+    today = timezone.localdate()
+    by_day = visible_texts(client.get(back_office.pages["audit log, this month by day"]).content.decode())
+    with translation.override("ru"):
+        genitive, nominative = dateformat.format(today, "j E"), dateformat.format(today, "j F")
+    assert genitive in by_day  # "6 декабря"
+    assert nominative not in by_day  # not "6 Декабрь"
+
+    subscription_page = client.get(back_office.pages["subscription"]).content.decode()
+    assert PRICE_IN_RUSSIAN in subscription_page
+    assert "3,990.00 RUB" not in subscription_page
+    entry = LogEntry.objects.get(additional_data__action=AuditAction.REFUND_CREATE.value)
+    details = visible_texts(
+        client.get(reverse("admin:auditlog_logentry_change", args=[entry.pk])).content.decode()
+    )
+    assert "повторный платёж: списали дважды" in details  # the reason code, in Russian

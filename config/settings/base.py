@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's files, served from our own static files: the docs work without internet.
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "auditlog",
     "import_export",
@@ -117,6 +119,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Where Django's date formats need a correction (Russian day and month: "6 декабря").
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -160,10 +164,15 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from our own static files (drf-spectacular-sidecar), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # The 400 and 503 answers any operation may give, and the 404 of a page past the end.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing.openapi.add_common_error_responses",
+        # /healthz/ and /readyz/ are plain Django views: described here for the orchestrator's authors.
+        "config.openapi.add_probe_paths",
     ],
 }
 
@@ -281,7 +290,7 @@ EVENT_ENDPOINTS_ALLOW_PRIVATE = env.bool("EVENT_ENDPOINTS_ALLOW_PRIVATE", defaul
 
 # --- Celery -------------------------------------------------------------------------
 # The embedded default keeps messages in files under var/, so `make run` needs no broker.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
 _BROKER_DIR = BASE_DIR / "var" / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
     {
@@ -329,7 +338,7 @@ CELERY_BEAT_SCHEDULE = {
 
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},

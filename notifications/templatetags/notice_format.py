@@ -9,11 +9,10 @@ from django import template
 from django.utils import dateformat, translation
 from django.utils.dateparse import parse_datetime
 
-from billing.money import minor_unit_exponent, to_major_units
+from billing.money import format_money
 
 register = template.Library()
 
-NBSP = "\u00a0"
 CARD_BRANDS = {
     "amex": "American Express",
     "diners": "Diners Club",
@@ -39,12 +38,7 @@ def money(amount: int | None, currency: str) -> str:
     """Write minor units as an amount: 399000 RUB is "3,990.00 RUB", in Russian "3 990,00 ₽"."""
     if amount is None:
         return ""
-    places = minor_unit_exponent(currency)
-    digits = f"{to_major_units(int(amount), currency):,.{places}f}"
-    if _russian():
-        digits = digits.replace(",", NBSP).replace(".", ",")
-        return f"{digits}{NBSP}{'₽' if currency.upper() == 'RUB' else currency.upper()}"
-    return f"{digits} {currency.upper()}"
+    return format_money(int(amount), currency)
 
 
 def _instant(value: str | datetime | None) -> datetime | None:
