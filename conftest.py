@@ -56,7 +56,7 @@ def login_as(client):
 @pytest.fixture(autouse=True)
 def _real_billing_time():
     """Start and end every test on real billing time."""
-    from billing import clock
+    from core import clock
 
     clock.reset()
     yield

@@ -10,8 +10,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import BillingAccount
 from billing.account_overview import ACCOUNT_OVERVIEW_ROWS, account_overview
-from billing.audit import AuditAction
 from billing.cancellation import CANCELABLE_STATUSES
+from core.audit import AuditAction
 
 # Who may cancel a viewer's subscription from admin (Support); a refund also needs payments.add_refund.
 CANCEL_PERMISSION = "billing.cancel_subscription"

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from rest_framework import serializers
+
 from accounts.models import BillingAccount
 
 # A cinema user id is kept in BillingAccount.user_id, so it can be no longer than that column.
@@ -47,6 +49,19 @@ class InternalService:
     """Another cinema service holding one of the configured service keys."""
 
     is_authenticated = True
+
+
+def validated_user_id(user_id: str) -> str:
+    """Return a cinema user id taken from a URL, or refuse it in the field-error shape (400).
+
+    The same rule as a token's `sub` (`is_valid_user_id`): no longer than the column, not
+    blank, no control characters.
+    """
+    if not is_valid_user_id(user_id):
+        raise serializers.ValidationError(
+            {"user_id": [f"A user id is 1 to {MAX_USER_ID_LENGTH} characters, without control characters."]}
+        )
+    return user_id
 
 
 def viewer_of(request: Any) -> Viewer:

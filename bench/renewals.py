@@ -300,8 +300,8 @@ def _make_all_due() -> int:
     """Move the billing clock past every subscription's period end; return how many are due."""
     from django.db.models import Max
 
-    from billing import clock
     from billing.models import Subscription
+    from core import clock
 
     latest = Subscription.objects.aggregate(latest=Max("current_period_end"))["latest"]
     if latest is not None and latest >= clock.now():
@@ -319,9 +319,9 @@ def _renew_all(
 
     from bench.database import database_transaction_count
     from bench.renewals_stats import LatencyRun
-    from billing import clock
     from billing.models import Subscription, SubscriptionStatus
     from billing.tasks import enqueue_due_renewals
+    from core import clock
 
     due = _make_all_due()
     due_at = clock.now()

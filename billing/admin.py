@@ -25,23 +25,23 @@ from django.utils.translation import gettext_lazy as _
 
 import billing.admin_audit  # noqa: F401 - registers the audit log's admin
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing import clock
-from billing.admin_base import ReadOnlyAdminMixin
 from billing.cancellation import (
     CANCELABLE_STATUSES,
     CancellationPlan,
     subscription_cancel_by_staff,
     subscription_cancellation_plan,
 )
-from billing.errors import DomainError
 from billing.models import Subscription, SubscriptionStatus
-from billing.money import format_money
 from billing.services import (
     EXTENDABLE_STATUSES,
     EXTENSION_MAX_DAYS,
     subscription_extend,
     subscription_extension_plan,
 )
+from core import clock
+from core.admin_base import ReadOnlyAdminMixin
+from core.errors import DomainError
+from core.money import format_money
 from payments.models import Payment, RefundReason, RefundStatus
 from payments.services.refunds import refund_needs_approval
 from tariffs.admin import CurrencyListFilter

@@ -1,7 +1,7 @@
 """The audit log in admin: every entry read-only, filterable by who, when, what and which action.
 
 auditlog ships an admin for its entries; this one replaces it to add what our entries carry in
-`additional_data` (the action's name and the reason, see billing.audit) as a column, a filter
+`additional_data` (the action's name and the reason, see core.audit) as a column, a filter
 and a search field, and a filter by staff member. Who sees it is the `auditlog.view_logentry`
 permission (the Accounting role); nobody may add, change or delete an entry.
 
@@ -27,7 +27,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, ngettext, pgettext_lazy
 
-from billing.audit import AuditAction
+from core.audit import AuditAction
 from payments.models import RefundReason
 from payments.services.unhomed import UNHOMED_COMMENT
 

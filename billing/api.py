@@ -12,10 +12,8 @@ from rest_framework.views import APIView
 
 from accounts.models import BillingAccount
 from accounts.permissions import IsInternalService
-from accounts.principals import viewer_of
+from accounts.principals import validated_user_id, viewer_of
 from accounts.services import account_get_or_create
-from billing import clock
-from billing.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
 from billing.idempotency import (
     IdempotencyKeyReused,
     idempotent_answer_store,
@@ -25,7 +23,6 @@ from billing.idempotency import (
     validate_key,
 )
 from billing.models import Subscription
-from billing.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
 from billing.selectors import Access, access_for_user, subscription_get, subscription_list
 from billing.serializers import (
     AccessOutputSerializer,
@@ -36,7 +33,10 @@ from billing.serializers import (
 )
 from billing.services import CannotResume, subscription_resume, subscription_set_autopay
 from billing.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
-from billing.validation import validated, validated_user_id
+from core import clock
+from core.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
+from core.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
+from core.validation import validated
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription
 from payments.serializers import PaymentOutputSerializer

@@ -27,12 +27,12 @@ from django.db import transaction
 from django.utils.translation import gettext_noop
 from rest_framework import status
 
-from billing import clock
-from billing.audit import AuditAction, audit_changes, audit_entry_create
-from billing.errors import DomainError
 from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_set_autopay
+from core import clock
+from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.errors import DomainError
 from payments.models import Payment, Refund, RefundReason
 from payments.services.refunds import REFUNDABLE_PAYMENT_STATUSES, refund_create, refund_left_amount
 

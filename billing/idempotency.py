@@ -15,8 +15,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 
 from accounts.models import BillingAccount
-from billing.errors import DomainError
 from billing.models import IdempotentRequest
+from core.errors import DomainError
 
 MAX_KEY_LENGTH = 255
 

@@ -9,7 +9,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from billing.money import CURRENCY_CODE_REGEX
+from core.money import CURRENCY_CODE_REGEX
 
 
 class SubscriptionStatus(models.TextChoices):

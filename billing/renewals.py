@@ -19,12 +19,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from billing import clock
 from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import next_period_end
 from billing.pricing import amount_for_period
 from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
+from core import clock
 from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import (

@@ -11,10 +11,10 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import BillingAccount
-from billing import clock
 from billing.access import grants_access
 from billing.access_cache import access_cache
 from billing.models import LIVE_STATUSES, Subscription
+from core import clock
 from tariffs.models import Tariff
 
 

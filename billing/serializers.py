@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from billing.models import Subscription
-from billing.validation import StrictInputSerializer
+from core.validation import StrictInputSerializer
 from payments.serializers import PaymentOutputSerializer
 
 

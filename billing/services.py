@@ -13,12 +13,12 @@ from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from accounts.models import BillingAccount
-from billing import clock
-from billing.audit import AuditAction, audit_changes, audit_entry_create
-from billing.errors import DomainError, InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from billing.locks import subscription_lock
 from billing.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 from billing.periods import add_months, months_between, next_period_end, period_length_in_months
+from core import clock
+from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.errors import DomainError, InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from notifications import notify
 from tariffs.models import Tariff
 

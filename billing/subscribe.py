@@ -13,11 +13,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import BillingAccount
-from billing import clock
-from billing.errors import DomainError, LiveSubscriptionExists
 from billing.models import Subscription, SubscriptionStatus
 from billing.selectors import account_had_trial
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
+from core import clock
+from core.errors import DomainError, LiveSubscriptionExists
 from payments.gateways.base import GatewayError
 from payments.models import CheckoutSession, CheckoutStatus, Payment
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare

@@ -7,8 +7,8 @@ from celery.app.task import Task
 from django.conf import settings
 from django.core.cache import cache
 
-from billing import clock
 from billing.renewals import renewal_run, renewals_due, subscriptions_expire_due
+from core import clock
 from payments.gateways.base import GatewayError
 
 MAX_RENEWAL_RETRIES = 10

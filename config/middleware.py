@@ -13,7 +13,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from billing.errors import DATABASE_UNAVAILABLE, error_body, log_database_unavailable, service_unavailable
+from core.errors import DATABASE_UNAVAILABLE, error_body, log_database_unavailable, service_unavailable
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.dashboard.views import accounting_dashboard
-from billing.errors import json_not_found
 from billing.pages import storefront
 from config.health import healthz, readyz
+from core.errors import json_not_found
 from payments.pages import checkout_cancel, checkout_success
 
 admin.site.site_header = _("Cinema billing")
@@ -55,7 +55,7 @@ urlpatterns = [
     path("readyz/", readyz, name="readyz"),
 ]
 
-handler400 = "billing.errors.json_bad_request"
-handler403 = "billing.errors.json_permission_denied"
-handler404 = "billing.errors.json_not_found"
-handler500 = "billing.errors.json_server_error"
+handler400 = "core.errors.json_bad_request"
+handler403 = "core.errors.json_permission_denied"
+handler404 = "core.errors.json_not_found"
+handler500 = "core.errors.json_server_error"

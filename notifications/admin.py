@@ -17,8 +17,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing.admin_base import ReadOnlyAdminMixin
 from billing.models import Subscription
+from core.admin_base import ReadOnlyAdminMixin
 from notifications.models import (
     EndpointSource,
     EventDelivery,

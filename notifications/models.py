@@ -127,7 +127,7 @@ class OutboxEvent(models.Model):
     user_id = models.CharField(_("cinema user id"), max_length=128)
     sequence = models.PositiveIntegerField(_("sequence in the subscription"))
     payload = models.JSONField(_("data"))
-    # Billing time (billing.clock), like every date inside the payload.
+    # Billing time (core.clock), like every date inside the payload.
     occurred_at = models.DateTimeField(_("occurred at"))
 
     class Meta:

@@ -6,7 +6,7 @@ so nothing is lost when the broker or a worker goes away; the next run picks it 
 
 from celery import shared_task
 
-from billing import clock
+from core import clock
 from notifications.services.events import deliveries_dispatch
 from notifications.services.notices import notices_dispatch, notices_record_upcoming
 

@@ -13,9 +13,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
-from billing.errors import DomainError, NotFound, error_body
-from billing.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
-from billing.validation import validated
+from core.errors import DomainError, NotFound, error_body
+from core.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
+from core.validation import validated
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidWebhookSignature
 from payments.selectors import payment_get, payment_list

@@ -39,8 +39,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from tablib import Dataset
 
-from billing.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
-from billing.money import to_major_units
+from core.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
+from core.money import to_major_units
 from payments.models import Payment, Refund
 
 # Rows fetched per round trip while streaming an export.

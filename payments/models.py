@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import TruncDay, TruncMonth
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import CURRENCY_CODE_REGEX, format_money
+from core.money import CURRENCY_CODE_REGEX, format_money
 
 
 class PaymentKind(models.TextChoices):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from billing.validation import StrictInputSerializer
+from core.validation import StrictInputSerializer
 from payments.models import CheckoutSession, Payment, RefundRequest
 
 

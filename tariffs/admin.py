@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import format_money
+from core.money import format_money
 from tariffs.models import PeriodUnit, PromoCode, PromoKind, PromoRedemption, Tariff, discount_display
 from tariffs.money_entry import money_entry_format, money_entry_parse
 from tariffs.selectors import promo_code_normalize

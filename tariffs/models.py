@@ -5,7 +5,7 @@ from django.db.models import F, Q
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import CURRENCY_CODE_REGEX, format_money
+from core.money import CURRENCY_CODE_REGEX, format_money
 
 
 class PeriodUnit(models.TextChoices):

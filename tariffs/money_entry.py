@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-from billing.money import minor_unit_exponent, to_minor_units
+from core.money import minor_unit_exponent, to_minor_units
 
 # Fifteen digits in minor units (9 999 999 999 999.99 RUB) is far above any price, and
 # keeps every amount inside a 64-bit money column.

@@ -27,9 +27,9 @@ from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import BillingAccount
-from billing.errors import DomainError
 from billing.models import Subscription, SubscriptionStatus
-from billing.money import CURRENCY_CODE_REGEX
+from core.errors import DomainError
+from core.money import CURRENCY_CODE_REGEX
 from tariffs.models import PROMO_CODE_REGEX, PromoCode, PromoDuration, PromoKind, PromoRedemption, Tariff
 from tariffs.money_entry import MAX_ENTRY_MINOR_UNITS
 from tariffs.selectors import promo_code_get, promo_code_normalize

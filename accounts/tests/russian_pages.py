@@ -13,10 +13,10 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.audit import AuditAction, audit_entry_create
 from billing.models import Subscription
 from billing.services import subscription_extend
 from billing.tests.factories import SubscriptionFactory
+from core.audit import AuditAction, audit_entry_create
 from notifications.models import OutboxEvent
 from payments.models import Payment, RefundReason
 from payments.services.unhomed import UNHOMED_COMMENT

@@ -31,7 +31,7 @@ from accounts.tests.catalogue import (
     visible_texts,
 )
 from accounts.tests.russian_pages import PRICE_IN_RUSSIAN, back_office_with_history
-from billing.audit import AuditAction
+from core.audit import AuditAction
 
 SCRIPT = ROOT / "scripts" / "update_translations.sh"
 # What makemessages skips: the same list as scripts/update_translations.sh (a test below checks).

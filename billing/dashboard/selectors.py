@@ -35,8 +35,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count, DateTimeField, Q, Sum
 from django.db.models.functions import TruncDay, TruncMonth
 
-from billing.days import utc_midnight
 from billing.models import Subscription, SubscriptionStatus
+from core.days import utc_midnight
 from payments.models import PAID_STATUSES, Payment, PaymentKind, Refund, RefundStatus
 from tariffs.models import PeriodUnit
 

@@ -13,7 +13,6 @@ from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from billing import clock
 from billing.dashboard.charts import Series, bar_chart
 from billing.dashboard.selectors import (
     DEFAULT_DAYS,
@@ -23,7 +22,8 @@ from billing.dashboard.selectors import (
     RevenueRow,
     dashboard_figures,
 )
-from billing.money import format_money, to_major_units
+from core import clock
+from core.money import format_money, to_major_units
 
 PERMISSION = "payments.view_dashboard"
 MAX_DAYS, MAX_MONTHS = 366, 36

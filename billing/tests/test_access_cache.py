@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import BillingAccountFactory
 from billing import access_cache as access_cache_module
-from billing import clock, selectors
+from billing import selectors
 from billing.access_cache import (
     LIVENESS_SECONDS,
     AccessCache,
@@ -27,6 +27,7 @@ from billing.access_cache import (
 from billing.models import SubscriptionStatus
 from billing.tests import test_access
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 
 S = SubscriptionStatus
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.roles import staff_member
-from billing.audit import AuditAction
 from billing.models import Subscription
 from billing.services import subscription_extend
 from billing.tests.factories import SubscriptionFactory
+from core.audit import AuditAction
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from payments.models import Payment, Refund, RefundRequest, WebhookEvent, WebhookEventStatus
 from payments.services.refunds import (

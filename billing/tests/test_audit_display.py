@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import translation
 
 from billing.admin_audit import reason_display
-from billing.audit import AuditAction, audit_entry_create
+from core.audit import AuditAction, audit_entry_create
 from payments.services.unhomed import UNHOMED_COMMENT
 from payments.tests.factories import PaymentFactory
 

@@ -10,10 +10,10 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.tests.roles import staff_member
-from billing import clock
-from billing.audit import AuditAction
 from billing.cancellation import prorated_amount
 from billing.models import Subscription, SubscriptionStatus
+from core import clock
+from core.audit import AuditAction
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind
 from payments.models import Payment, Refund, RefundStatus

@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 
 from accounts.models import BillingAccount
-from billing.errors import LiveSubscriptionExists
 from billing.models import LIVE_STATUSES, Subscription
 from billing.services import subscription_create
+from core.errors import LiveSubscriptionExists
 from tariffs.models import Tariff
 
 RACERS = 8

@@ -8,7 +8,6 @@ from django.core import mail
 from django.urls import reverse
 
 from accounts.tests.roles import staff_member
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.renewals import RenewalOutcome, renewal_run
@@ -21,6 +20,7 @@ from billing.services import (
     subscription_extend,
 )
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from notifications.models import EventType, Notice, NoticeKind, NoticeStatus, OutboxEvent
 from notifications.payloads import iso
 from notifications.services.notices import notice_send, notices_record_upcoming

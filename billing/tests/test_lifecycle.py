@@ -6,7 +6,6 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from accounts.tests.factories import BillingAccountFactory
-from billing.errors import InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from billing.models import Subscription, SubscriptionStatus
 from billing.services import (
     ALLOWED_TRANSITIONS,
@@ -17,6 +16,7 @@ from billing.services import (
     subscription_start,
 )
 from billing.tests.factories import SubscriptionFactory
+from core.errors import InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
 from tariffs.tests.factories import TariffFactory
 
 S = SubscriptionStatus

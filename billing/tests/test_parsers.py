@@ -6,8 +6,8 @@ import pytest
 
 from accounts.tests.factories import BillingAccountFactory
 from billing.models import Subscription
-from billing.parsers import MAX_JSON_DEPTH
 from billing.tests.factories import SubscriptionFactory
+from core.parsers import MAX_JSON_DEPTH
 from payments.models import RefundRequest
 from payments.tests.factories import PaymentFactory
 

@@ -4,12 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
 from billing.pricing import amount_for_period
 from billing.renewals import RenewalOutcome, renewal_run
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from payments.models import CheckoutSession, Payment, PaymentKind, PaymentStatus
 from payments.services.checkout import checkout_sync
 from tariffs.models import PromoCode, PromoDuration, PromoKind, PromoRedemption

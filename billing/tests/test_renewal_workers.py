@@ -4,11 +4,11 @@ from datetime import timedelta
 
 import pytest
 
-from billing import clock
 from billing.models import Subscription
 from billing.tasks import enqueue_due_renewals, renew_subscription
 from billing.tests.workers import Worker
 from config.celery import app as celery_app
+from core import clock
 from payments.models import Payment, PaymentKind, PaymentStatus
 from payments.tests.sandbox_helpers import wait_until
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError, call_command
 
-from billing import clock
 from billing.models import SubscriptionStatus
 from billing.periods import add_months
 from billing.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
+from core import clock
 from payments.models import Payment, PaymentKind, PaymentStatus
 
 pytestmark = pytest.mark.django_db

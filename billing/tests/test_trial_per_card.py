@@ -4,9 +4,9 @@ from datetime import timedelta
 
 import pytest
 
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.renewals import RenewalOutcome, renewal_run
+from core import clock
 from payments.models import CheckoutSession, Payment, PaymentStatus
 from payments.services.checkout import checkout_sync
 from tariffs.tests.factories import TariffFactory

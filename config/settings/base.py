@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "import_export",
     # Staff login throttle (admin): see "Staff login throttle" below.
     "axes",
+    "core",
     "accounts",
     "tariffs",
     "billing",
@@ -79,7 +80,7 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 # A POST refused by the CSRF check answers JSON under /api/ (admin keeps Django's page).
-CSRF_FAILURE_VIEW = "billing.errors.json_csrf_failure"
+CSRF_FAILURE_VIEW = "core.errors.json_csrf_failure"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -144,10 +145,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsViewer"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # DRF's JSONParser, refusing too deep nesting and NUL characters with a 400.
-    "DEFAULT_PARSER_CLASSES": ["billing.parsers.SafeJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "billing.pagination.StandardPagination",
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.SafeJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.StandardPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "billing.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -170,7 +171,7 @@ SPECTACULAR_SETTINGS = {
     # The 400 and 503 answers any operation may give, and the 404 of a page past the end.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "billing.openapi.add_common_error_responses",
+        "core.openapi.add_common_error_responses",
         # /healthz/ and /readyz/ are plain Django views: described here for the orchestrator's authors.
         "config.openapi.add_probe_paths",
     ],
@@ -208,7 +209,7 @@ AXES_LOCKOUT_CALLABLE = "config.login_throttle.lockout_response"
 # How long a past_due subscription keeps access while its renewal is retried.
 BILLING_GRACE_PERIOD = timedelta(days=env.int("BILLING_GRACE_PERIOD_DAYS", default=3))
 
-# The demo's movable billing clock (see billing/clock.py); empty = real time only.
+# The demo's movable billing clock (see core/clock.py); empty = real time only.
 BILLING_CLOCK_FILE = env("BILLING_CLOCK_FILE", default=str(BASE_DIR / "var" / "billing-clock.json"))
 
 # Dunning: days after a failed renewal's due date on which it is tried again.

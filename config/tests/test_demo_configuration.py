@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
+from core import clock
 from payments.models import CheckoutSession, Payment, PaymentKind, PaymentStatus
 from payments.sandbox import start_sandbox
 from payments.services.checkout import checkout_sync

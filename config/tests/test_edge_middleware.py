@@ -13,8 +13,8 @@ from django.test import Client, RequestFactory, override_settings
 from rest_framework.test import APIClient
 
 from accounts.models import BillingAccount
-from billing.errors import json_csrf_failure
 from config.middleware import TrustedProxyMiddleware
+from core.errors import json_csrf_failure
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.utils.translation import gettext_noop
 
-from billing.errors import DomainError
+from core.errors import DomainError
 from notifications.models import EndpointSource, EventEndpoint
 
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -28,9 +28,9 @@ from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from billing import clock
 from billing.locks import subscription_lock
 from billing.models import Subscription
+from core import clock
 from notifications.models import (
     DeliveryStatus,
     EndpointSource,

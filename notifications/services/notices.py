@@ -21,8 +21,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.audit import AuditAction, audit_changes, audit_entry_create
 from billing.models import Subscription, SubscriptionStatus
+from core.audit import AuditAction, audit_changes, audit_entry_create
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from notifications.payloads import iso

@@ -9,7 +9,7 @@ from django import template
 from django.utils import dateformat, translation
 from django.utils.dateparse import parse_datetime
 
-from billing.money import format_money
+from core.money import format_money
 
 register = template.Library()
 

@@ -5,9 +5,9 @@ from django.db import transaction
 from django.urls import reverse
 
 from accounts.tests.roles import staff_member
-from billing import clock
 from billing.services import subscription_expire
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from notifications.models import DeliveryStatus, EndpointSource, EventDelivery, EventEndpoint, Notice
 from notifications.services.events import deliveries_dispatch
 from notifications.services.notices import notices_dispatch

@@ -23,7 +23,7 @@ CANCEL = """
 import sys
 import django
 django.setup()
-from billing import clock
+from core import clock
 from billing.models import Subscription
 from billing.services import subscription_cancel
 subscription_cancel(subscription=Subscription.objects.get(pk=sys.argv[1]), at=clock.now())

@@ -7,11 +7,11 @@ from django.core import mail
 from django.db import transaction
 from django.test import TestCase
 
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.renewals import RenewalOutcome, renewal_run, subscriptions_expire_due
 from billing.services import subscription_cancel_now, subscription_expire
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from notifications.models import EventDelivery, Notice, NoticeKind, OutboxEvent
 from notifications.services.events import deliveries_dispatch, event_publish
 from notifications.services.notices import notices_dispatch

@@ -10,9 +10,9 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import clock
 from billing.renewals import RenewalOutcome, renewal_run
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from notifications.services.notices import (
     BACKOFF_FIRST,

@@ -17,10 +17,10 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing.admin_base import ReadOnlyAdminMixin
-from billing.errors import DomainError
 from billing.models import Subscription
-from billing.money import format_money, to_major_units, to_minor_units
+from core.admin_base import ReadOnlyAdminMixin
+from core.errors import DomainError
+from core.money import format_money, to_major_units, to_minor_units
 from payments.admin.lists import ExportAdminMixin, TariffListFilter
 from payments.admin.reconciliation import reconciliation_report_page
 from payments.exports import PaymentExportForm, PaymentResource

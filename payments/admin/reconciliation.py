@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from billing.days import day_parse
+from core.days import day_parse
 from payments.gateways.base import GatewayError
 from payments.services.daily_report import (
     ReconciliationReport,

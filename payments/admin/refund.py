@@ -14,9 +14,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing.admin_base import ReadOnlyAdminMixin
-from billing.errors import DomainError
-from billing.money import format_money
+from core.admin_base import ReadOnlyAdminMixin
+from core.errors import DomainError
+from core.money import format_money
 from payments.admin.lists import ExportAdminMixin, RefundTariffListFilter
 from payments.exports import RefundExportForm, RefundResource
 from payments.models import Payment, Refund, RefundRequest, RefundRequestStatus, RefundStatus

@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.admin import uuid_or_none
-from billing.admin_base import ReadOnlyAdminMixin
+from core.admin_base import ReadOnlyAdminMixin
 from payments.models import CheckoutSession, ReconciliationRun, WebhookEvent
 from payments.services.webhooks import webhook_event_reprocess
 

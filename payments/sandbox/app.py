@@ -149,7 +149,7 @@ def start_sandbox(
     The defaults suit tests: state in memory, webhook retries after 50 ms doubling up
     to 1 s. Use `handle.base_url` as the SDK's API base and call `handle.stop()`
     (or use the handle as a context manager) when done. With `clock_file`, Stripe's
-    `created` stamps follow the billing clock kept in that file (billing/clock.py).
+    `created` stamps follow the billing clock kept in that file (core/clock.py).
     """
     config = SandboxConfig(
         public_url=public_url or "",

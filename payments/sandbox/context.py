@@ -35,7 +35,7 @@ class SandboxConfig:
     timeout_hold_seconds: float = 30.0
     # Seconds added to the wall clock: lets tests reach a session's expires_at.
     clock_offset: float = 0.0
-    # The billing clock's file (billing/clock.py: {"offset_seconds": ...}), when the sandbox
+    # The billing clock's file (core/clock.py: {"offset_seconds": ...}), when the sandbox
     # follows it: `make run` moves the demo's time with `billing_advance`, and Stripe's
     # `created` stamps must move with it, or the reconciliation report would date every
     # renewal's charge a month before the payment it paid. Read, never written, here.

@@ -20,13 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import account_ensure_stripe_customer, account_save_card
-from billing import clock
-from billing.errors import DomainError
 from billing.locks import account_lock, subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial, card_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
+from core import clock
+from core.errors import DomainError
 from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import (

@@ -23,9 +23,9 @@ from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from billing import clock
-from billing.days import day_check, utc_day_range, utc_midnight
-from billing.money import format_money
+from core import clock
+from core.days import day_check, utc_day_range, utc_midnight
+from core.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
 from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus

@@ -24,7 +24,7 @@ pending and awaiting approval, with the new refund), decided under the payment's
 so that refunding in parts, one after the other or at once, never slips past the approval.
 
 Every step a staff member takes (a refund, its approval or rejection, a viewer's request
-approved or rejected) is recorded in the audit log (billing.audit) in its transaction, and so
+approved or rejected) is recorded in the audit log (core.audit) in its transaction, and so
 is what Stripe's immediate answer moved (refund and payment status, refunded amount, access);
 what webhooks move later is the system's doing and is not.
 """
@@ -43,13 +43,13 @@ from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from accounts.models import BillingAccount
-from billing import clock
-from billing.audit import AuditAction, audit_changes, audit_entry_create
-from billing.errors import DomainError, NotFound
 from billing.locks import account_lock, subscription_lock
 from billing.models import Subscription, SubscriptionStatus
-from billing.money import format_money
 from billing.services import subscription_cancel_now
+from core import clock
+from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.errors import DomainError, NotFound
+from core.money import format_money
 from notifications import notify
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, RefundInfo

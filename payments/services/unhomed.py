@@ -14,7 +14,7 @@ import logging
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
-from billing.audit import AuditAction, audit_entry_create
+from core.audit import AuditAction, audit_entry_create
 from payments.models import Payment, Refund, RefundReason, RefundStatus
 
 logger = logging.getLogger(__name__)

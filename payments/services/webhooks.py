@@ -16,9 +16,9 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing.audit import AuditAction, audit_entry_create
-from billing.errors import DomainError
-from billing.parsers import UnsafeInput, json_checked, text_checked
+from core.audit import AuditAction, audit_entry_create
+from core.errors import DomainError
+from core.parsers import UnsafeInput, json_checked, text_checked
 from notifications.services.nudge import enqueue_on_commit
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent

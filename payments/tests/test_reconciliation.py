@@ -9,10 +9,10 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing import clock
 from billing.models import SubscriptionStatus
 from billing.renewals import RenewalOutcome, renewal_run
 from billing.selectors import access_for_user
+from core import clock
 from payments import tasks
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, RefundRequest

@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.tests.roles import staff_member
-from billing import clock
+from core import clock
 from payments.models import Payment, Refund, RefundReason, RefundStatus
 from payments.services.daily_report import (
     MAX_REPORT_DAYS,

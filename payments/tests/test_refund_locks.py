@@ -19,8 +19,8 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.roles import roles_restore, staff_member
-from billing.errors import DomainError
 from billing.models import SubscriptionStatus
+from core.errors import DomainError
 from notifications.models import EventType, OutboxEvent
 from payments.gateways.base import GatewayEvent
 from payments.models import (

@@ -7,9 +7,9 @@ import pytest
 from django.db import IntegrityError
 from django.db.models import F
 
-from billing import clock
 from billing.models import SubscriptionStatus
 from billing.renewals import RenewalOutcome, renewal_run
+from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus, WebhookEventStatus

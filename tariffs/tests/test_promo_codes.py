@@ -11,10 +11,10 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import clock
 from billing.models import Subscription, SubscriptionStatus
 from billing.subscribe import subscribe
 from billing.tests.factories import SubscriptionFactory
+from core import clock
 from payments.gateways import get_gateway
 from payments.models import CheckoutSession, Payment
 from payments.services.checkout import checkout_sync

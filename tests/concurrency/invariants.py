@@ -21,9 +21,9 @@ from django.conf import settings
 from django.db.models import Q, Sum
 
 from accounts.models import BillingAccount
-from billing import clock
 from billing.access import grants_access
 from billing.models import LIVE_STATUSES, Subscription
+from core import clock
 from payments.gateways.stripe_mapping import ACCOUNT_REF_METADATA_KEY
 from payments.models import (
     CheckoutSession,

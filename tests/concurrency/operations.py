@@ -36,11 +36,11 @@ from rest_framework.test import APIClient
 from accounts.models import BillingAccount
 from accounts.services import account_ensure_stripe_customer
 from accounts.tokens import issue_token
-from billing.errors import DomainError
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
 from billing.renewals import renewal_run
 from billing.services import subscription_extend
+from core.errors import DomainError
 from payments.models import (
     CheckoutSession,
     Payment,

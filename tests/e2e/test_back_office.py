@@ -16,10 +16,10 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from accounts.tests.roles import roles_restore
-from billing.audit import AuditAction
 from billing.management.commands.seed_demo import DEMO_PASSWORD
 from billing.models import Subscription, SubscriptionStatus
 from billing.pages import DEMO_VIEWER_ID
+from core.audit import AuditAction
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from tariffs.models import PromoCode, Tariff
 from tests.e2e.conftest import ARTIFACTS, Screens, Site, Storefront, wait_for

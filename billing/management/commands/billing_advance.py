@@ -6,8 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing import clock
 from billing.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
+from core import clock
 from notifications.services.notices import notices_record_upcoming
 
 

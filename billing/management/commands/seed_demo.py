@@ -26,7 +26,7 @@ DEMO_TARIFFS: list[dict[str, Any]] = [
         "name": "Monthly",
         "description": "Every film and series in HD, billed every month.",
         "name_ru": "Месячная",
-        "description_ru": "Все фильмы и сериалы в HD, оплата каждый месяц.",
+        "description_ru": "Все фильмы и сериалы в HD, оплата каждый месяц.",  # noqa: RUF001 - Russian
         "amount": 39900,
         "period_unit": PeriodUnit.MONTH,
         "trial_days": 0,

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from billing.days import day_parse, utc_yesterday
+from core.days import day_parse, utc_yesterday
 from payments.gateways.base import GatewayError
 from payments.services.daily_report import ReportRangeError, reconciliation_report
 

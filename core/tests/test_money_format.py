@@ -4,7 +4,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import translation
 
-from billing.money import format_money
+from core.money import format_money
 
 NBSP = "\u00a0"
 

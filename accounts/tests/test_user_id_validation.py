@@ -3,8 +3,7 @@
 import pytest
 from rest_framework.exceptions import ValidationError
 
-from accounts.principals import MAX_USER_ID_LENGTH
-from billing.validation import validated_user_id
+from accounts.principals import MAX_USER_ID_LENGTH, validated_user_id
 
 
 @pytest.mark.parametrize("user_id", ["alice", "x" * MAX_USER_ID_LENGTH, "42", "юзер"])

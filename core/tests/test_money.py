@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing.money import MAX_MINOR_UNITS, format_money, to_major_units, to_minor_units
+from core.money import MAX_MINOR_UNITS, format_money, to_major_units, to_minor_units
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def _error_examples(description: str, errors: dict[str, str]) -> dict[str, Any]:
 
 
 # Answers any operation may give, whatever its view: refused at the edge or by the parser
-# (billing/parsers.py, config/middleware.py), or while PostgreSQL is unreachable.
+# (core/parsers.py, config/middleware.py), or while PostgreSQL is unreachable.
 BAD_REQUEST = _error_examples(
     "The request cannot be read",
     {

@@ -4,8 +4,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from accounts.principals import MAX_USER_ID_LENGTH, is_valid_user_id
-
 
 class StrictInputSerializer(serializers.Serializer):
     """An input serializer that refuses fields it does not know, instead of ignoring them.
@@ -34,16 +32,3 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
-
-
-def validated_user_id(user_id: str) -> str:
-    """Return a cinema user id taken from a URL, or refuse it in the field-error shape (400).
-
-    The same rule as a token's `sub` (accounts.principals.is_valid_user_id): no longer than
-    the column, not blank, no control characters.
-    """
-    if not is_valid_user_id(user_id):
-        raise serializers.ValidationError(
-            {"user_id": [f"A user id is 1 to {MAX_USER_ID_LENGTH} characters, without control characters."]}
-        )
-    return user_id
