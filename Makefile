@@ -25,6 +25,7 @@ test: install
 	$(BIN)/ruff check --output-format concise .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/hadolint Dockerfile
 	@bash scripts/ensure_system_packages.sh
 	$(BIN)/pytest

@@ -8,10 +8,10 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_overview import ACCOUNT_OVERVIEW_ROWS, account_overview
 from accounts.models import BillingAccount
-from billing.account_overview import ACCOUNT_OVERVIEW_ROWS, account_overview
-from billing.cancellation import CANCELABLE_STATUSES
 from core.audit import AuditAction
+from payments.services.cancellation import CANCELABLE_STATUSES
 
 # Who may cancel a viewer's subscription from admin (Support); a refund also needs payments.add_refund.
 CANCEL_PERMISSION = "billing.cancel_subscription"

@@ -21,31 +21,6 @@ def account_get_or_create(*, user_id: str, email: str = "", language: str = "en"
     return account
 
 
-def account_ensure_stripe_customer(*, account: BillingAccount) -> str:
-    """Return the account's Stripe customer id, creating the customer once.
-
-    The idempotency key derives from the cinema user id, so concurrent first checkouts
-    reach one customer; the id is stored only where none is stored yet.
-    """
-    if account.stripe_customer_id:
-        return account.stripe_customer_id
-    from payments.gateways import get_gateway
-    from payments.gateways.base import CustomerRequest
-
-    customer_id = get_gateway().create_customer(
-        CustomerRequest(
-            account_ref=account.user_id,
-            email=account.email,
-            idempotency_key=f"customer:{account.user_id}",
-        )
-    )
-    BillingAccount.objects.filter(pk=account.pk, stripe_customer_id__isnull=True).update(
-        stripe_customer_id=customer_id
-    )
-    account.refresh_from_db(fields=["stripe_customer_id"])
-    return account.stripe_customer_id or customer_id
-
-
 @transaction.atomic
 def account_save_card(
     *, account: BillingAccount, payment_method_id: str, brand: str, last4: str, exp_month: int, exp_year: int

@@ -407,7 +407,7 @@ def _count_queries(subscription_ids: list[Any]) -> "QueryCount":
 
     from bench.renewals_stats import QueryCount
     from billing.models import Subscription
-    from billing.renewals import RenewalOutcome, renewal_run
+    from payments.services.renewals import RenewalOutcome, renewal_run
 
     _make_all_due()
     count = QueryCount(table_size=Subscription.objects.count())

@@ -2,7 +2,7 @@
 
 Support's writes are the goodwill extension (*Extend (goodwill)* on a subscription's page: a
 form, a confirmation, then `billing.services.subscription_extend`) and *Cancel subscription*
-(a form, a confirmation, then `billing.cancellation.subscription_cancel_by_staff`).
+(a form, a confirmation, then `payments.services.cancellation.subscription_cancel_by_staff`).
 """
 
 import uuid
@@ -25,12 +25,6 @@ from django.utils.translation import gettext_lazy as _
 
 import billing.admin_audit  # noqa: F401 - registers the audit log's admin
 from accounts.admin import account_ids_matching, uuid_or_none
-from billing.cancellation import (
-    CANCELABLE_STATUSES,
-    CancellationPlan,
-    subscription_cancel_by_staff,
-    subscription_cancellation_plan,
-)
 from billing.models import Subscription, SubscriptionStatus
 from billing.services import (
     EXTENDABLE_STATUSES,
@@ -43,6 +37,12 @@ from core.admin_base import ReadOnlyAdminMixin
 from core.errors import DomainError
 from core.money import format_money
 from payments.models import Payment, RefundReason, RefundStatus
+from payments.services.cancellation import (
+    CANCELABLE_STATUSES,
+    CancellationPlan,
+    subscription_cancel_by_staff,
+    subscription_cancellation_plan,
+)
 from payments.services.refunds import refund_needs_approval
 from tariffs.admin import CurrencyListFilter
 

@@ -23,7 +23,8 @@ from billing.idempotency import (
     validate_key,
 )
 from billing.models import Subscription
-from billing.selectors import Access, access_for_user, subscription_get, subscription_list
+from billing.promotions import PROMO_CODE_ERRORS
+from billing.selectors import Access, access_for_user
 from billing.serializers import (
     AccessOutputSerializer,
     AutopayInputSerializer,
@@ -32,17 +33,16 @@ from billing.serializers import (
     SubscriptionOutputSerializer,
 )
 from billing.services import CannotResume, subscription_resume, subscription_set_autopay
-from billing.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
 from core import clock
 from core.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
 from core.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
 from core.validation import validated
 from payments.api import PAYMENT_EXAMPLE
-from payments.selectors import payment_list_for_subscription
+from payments.selectors import payment_list_for_subscription, subscription_get, subscription_list
 from payments.serializers import PaymentOutputSerializer
+from payments.services.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
 from tariffs.models import Tariff
 from tariffs.selectors import tariff_get_by_reference
-from tariffs.services import PROMO_CODE_ERRORS
 
 SUBSCRIPTION_EXAMPLE = {
     "id": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",

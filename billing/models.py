@@ -132,7 +132,7 @@ class Subscription(models.Model):
             models.Index(fields=["status", "-created_at"], name="subscription_status_idx"),
             models.Index(fields=["tariff", "-created_at"], name="subscription_tariff_idx"),
             models.Index(fields=["currency", "-created_at"], name="subscription_currency_idx"),
-            # The dashboard (billing.dashboard.selectors): MRR and subscriber counts from the
+            # The dashboard (payments.dashboard.selectors): MRR and subscriber counts from the
             # index alone; new subscriptions by UTC month created; churn by the day they ended.
             models.Index(F("status"), F("currency"), F("tariff"), F("amount"), name="subscription_mrr_idx"),
             models.Index(

@@ -7,7 +7,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from accounts.models import BillingAccount
@@ -159,24 +158,3 @@ def account_had_trial(*, account_id: int, excluding: UUID | None = None) -> bool
     """Return whether an account ever started a trial: there is one per account, ever."""
     trials = Subscription.objects.filter(account_id=account_id, trial_end__isnull=False)
     return trials.exclude(pk=excluding).exists() if excluding else trials.exists()
-
-
-def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
-    """Return an account's subscriptions, newest first, with any renewal awaiting the viewer."""
-    from payments.models import CheckoutSession, CheckoutStatus, PaymentKind
-
-    open_renewal_checkouts = CheckoutSession.objects.filter(
-        status=CheckoutStatus.OPEN, payment__kind=PaymentKind.RENEWAL
-    ).order_by("-created_at")
-    return (
-        Subscription.objects.filter(account=account)
-        .select_related("tariff", "account")
-        .prefetch_related(
-            Prefetch("checkout_sessions", queryset=open_renewal_checkouts, to_attr="open_renewal_checkouts")
-        )
-    )
-
-
-def subscription_get(*, account: BillingAccount, subscription_id: UUID) -> Subscription | None:
-    """Return one of an account's subscriptions, or None if it is not theirs or unknown."""
-    return subscription_list(account=account).filter(pk=subscription_id).first()

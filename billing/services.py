@@ -13,13 +13,13 @@ from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from accounts.models import BillingAccount
+from billing import facts
 from billing.locks import subscription_lock
 from billing.models import LIVE_STATUSES, Subscription, SubscriptionStatus
 from billing.periods import add_months, months_between, next_period_end, period_length_in_months
 from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
 from core.errors import DomainError, InvalidStatusTransition, LiveSubscriptionExists, TariffUnavailable
-from notifications import notify
 from tariffs.models import Tariff
 
 S = SubscriptionStatus
@@ -49,7 +49,7 @@ def _transition(subscription: Subscription, to: str, **changes: object) -> Subsc
     for field, value in changes.items():
         setattr(locked, field, value)
     locked.save(update_fields=["status", "updated_at", *changes])
-    notify.subscription_status_changed(subscription=locked, previous=previous)
+    facts.subscription_status_changed.record(subscription=locked, previous=previous)
     return locked
 
 
@@ -154,10 +154,10 @@ def subscription_renew(
         for field, value in changes.items():
             setattr(locked, field, value)
         locked.save(update_fields=[*changes, "updated_at"])
-        notify.subscription_renewed(subscription=locked)
+        facts.subscription_renewed.record(subscription=locked)
         return locked
     renewed = _transition(locked, S.ACTIVE, **changes)
-    notify.subscription_renewed(subscription=renewed)
+    facts.subscription_renewed.record(subscription=renewed)
     return renewed
 
 
@@ -197,7 +197,7 @@ def subscription_cancel(*, subscription: Subscription, at: datetime) -> Subscrip
         locked.canceled_at = at
         locked.save(update_fields=["cancel_at_period_end", "canceled_at", "updated_at"])
         if newly_canceled:
-            notify.subscription_canceled(subscription=locked)
+            facts.subscription_canceled.record(subscription=locked)
         return locked
     if locked.status == S.PAST_DUE:
         return _transition(locked, S.CANCELED, canceled_at=at, ended_at=at, next_renewal_attempt_at=None)
@@ -290,7 +290,7 @@ def subscription_extension_plan(*, subscription: Subscription, days: int) -> Ext
     """Return the period end, billing anchor and next renewal's period end after extending by `days`.
 
     Renewals start the next period at `current_period_end` but end it one tariff period after
-    it *counted from the billing anchor* (billing.renewals, billing.periods), and promo
+    it *counted from the billing anchor* (payments.services.renewals, billing.periods), and promo
     discounts count paid periods from the anchor too (billing.pricing). Moving only the period
     end would make the next paid period shorter by the days given, since the anchor's day of
     the month would win; re-anchoring at the new end would restart the period count and give
@@ -374,7 +374,7 @@ def subscription_extend(
     for field, value in after.items():
         setattr(locked, field, value)
     locked.save(update_fields=[*after, "updated_at"])
-    notify.subscription_extended(subscription=locked, previous_period_end=previous_end, days=days)
+    facts.subscription_extended.record(subscription=locked, previous_period_end=previous_end, days=days)
     audit_entry_create(
         actor=actor,
         action=AuditAction.SUBSCRIPTION_EXTEND,

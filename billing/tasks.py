@@ -1,4 +1,4 @@
-"""Celery tasks of the subscription engine: thin adapters around billing.renewals."""
+"""Celery tasks of the subscription engine: thin adapters around payments.services.renewals."""
 
 from uuid import UUID
 
@@ -7,9 +7,9 @@ from celery.app.task import Task
 from django.conf import settings
 from django.core.cache import cache
 
-from billing.renewals import renewal_run, renewals_due, subscriptions_expire_due
 from core import clock
 from payments.gateways.base import GatewayError
+from payments.services.renewals import renewal_run, renewals_due, subscriptions_expire_due
 
 MAX_RENEWAL_RETRIES = 10
 # A due subscription is queued at most once in this window, however often the job runs.

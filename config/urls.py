@@ -9,10 +9,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from billing.dashboard.views import accounting_dashboard
 from billing.pages import storefront
 from config.health import healthz, readyz
 from core.errors import json_not_found
+from payments.dashboard.views import accounting_dashboard
 from payments.pages import checkout_cancel, checkout_success
 
 admin.site.site_header = _("Cinema billing")

@@ -109,7 +109,7 @@ class Payment(models.Model):
             # Admin filters: by currency and by the day paid, newest first.
             models.Index(fields=["currency", "-created_at"], name="payment_currency_created_idx"),
             models.Index(fields=["paid_at"], name="payment_paid_at_idx"),
-            # The dashboard's revenue (billing.dashboard.selectors, PAID_STATUSES above): paid
+            # The dashboard's revenue (payments.dashboard.selectors, PAID_STATUSES above): paid
             # payments grouped by UTC day and month. Each index hands the rows over already in
             # group order with every column the query reads (paid_at too: PostgreSQL reads an
             # expression's column for an index-only scan), so it neither sorts nor reads the table.

@@ -2,11 +2,11 @@
 
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.models import BillingAccount
 from billing.models import Subscription
-from payments.models import Payment
+from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind
 
 
 def payment_list(*, account: BillingAccount) -> QuerySet[Payment]:
@@ -22,3 +22,22 @@ def payment_list_for_subscription(*, subscription: Subscription) -> QuerySet[Pay
 def payment_get(*, account: BillingAccount, payment_id: UUID) -> Payment | None:
     """Return one of an account's payments, or None if it is not theirs or unknown."""
     return payment_list(account=account).filter(pk=payment_id).first()
+
+
+def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
+    """Return an account's subscriptions, newest first, with any renewal awaiting the viewer."""
+    open_renewal_checkouts = CheckoutSession.objects.filter(
+        status=CheckoutStatus.OPEN, payment__kind=PaymentKind.RENEWAL
+    ).order_by("-created_at")
+    return (
+        Subscription.objects.filter(account=account)
+        .select_related("tariff", "account")
+        .prefetch_related(
+            Prefetch("checkout_sessions", queryset=open_renewal_checkouts, to_attr="open_renewal_checkouts")
+        )
+    )
+
+
+def subscription_get(*, account: BillingAccount, subscription_id: UUID) -> Subscription | None:
+    """Return one of an account's subscriptions, or None if it is not theirs or unknown."""
+    return subscription_list(account=account).filter(pk=subscription_id).first()

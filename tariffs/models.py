@@ -97,7 +97,7 @@ PROMO_CODE_REGEX = r"^[A-Z0-9][A-Z0-9_-]{2,63}$"
 class PromoCode(models.Model):
     """A code a viewer types at subscribe for a discount, within limits managers set.
 
-    Its uses are counted in `times_redeemed` by `tariffs.services.promo_code_redeem` with a
+    Its uses are counted in `times_redeemed` by `billing.promotions.promo_code_redeem` with a
     conditional UPDATE, so the limit holds however many viewers subscribe at once.
     """
 

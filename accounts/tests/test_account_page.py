@@ -8,11 +8,11 @@ from django.urls import reverse
 from accounts.models import BillingAccount
 from accounts.tests.factories import BillingAccountFactory
 from accounts.tests.roles import staff_member
-from billing.cancellation import subscription_cancel_by_staff
 from billing.models import SubscriptionStatus
 from billing.tests.factories import SubscriptionFactory
 from notifications.models import Notice, NoticeKind, OutboxEvent
 from payments.models import PaymentStatus, Refund, RefundRequest, RefundStatus
+from payments.services.cancellation import subscription_cancel_by_staff
 from payments.tests.factories import PaymentFactory
 
 pytestmark = pytest.mark.django_db

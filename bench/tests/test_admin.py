@@ -5,8 +5,8 @@ from django.test import Client
 
 from bench.admin import BASELINE, Outcome, measure, pages, results_table
 from bench.admin_dataset import dataset_build, staff_create
-from billing.dashboard.selectors import dashboard_figures
 from core import clock
+from payments.dashboard.selectors import dashboard_figures
 from payments.models import Payment, PaymentStatus
 
 pytestmark = pytest.mark.django_db

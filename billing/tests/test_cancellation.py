@@ -10,13 +10,13 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from accounts.tests.roles import staff_member
-from billing.cancellation import prorated_amount
 from billing.models import Subscription, SubscriptionStatus
 from core import clock
 from core.audit import AuditAction
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind
 from payments.models import Payment, Refund, RefundStatus
+from payments.services.cancellation import prorated_amount
 from payments.services.refunds import refund_create
 from payments.tests.refund_helpers import has_access, sandbox_refunds
 

@@ -10,7 +10,6 @@ from django.urls import reverse
 from accounts.tests.roles import staff_member
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
-from billing.renewals import RenewalOutcome, renewal_run
 from billing.services import (
     ExtensionInvalid,
     RenewalUnderWay,
@@ -25,6 +24,7 @@ from notifications.models import EventType, Notice, NoticeKind, NoticeStatus, Ou
 from notifications.payloads import iso
 from notifications.services.notices import notice_send, notices_record_upcoming
 from payments.models import Payment, PaymentKind, PaymentStatus
+from payments.services.renewals import RenewalOutcome, renewal_run
 from tariffs.models import PeriodUnit, PromoRedemption
 from tariffs.tests.factories import PromoCodeFactory, TariffFactory
 

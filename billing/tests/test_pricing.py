@@ -7,13 +7,13 @@ import pytest
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
 from billing.pricing import amount_for_period
-from billing.renewals import RenewalOutcome, renewal_run
+from billing.promotions import promo_redemption_record
 from billing.tests.factories import SubscriptionFactory
 from core import clock
 from payments.models import CheckoutSession, Payment, PaymentKind, PaymentStatus
 from payments.services.checkout import checkout_sync
+from payments.services.renewals import RenewalOutcome, renewal_run
 from tariffs.models import PromoCode, PromoDuration, PromoKind, PromoRedemption
-from tariffs.services import promo_redemption_record
 from tariffs.tests.factories import PromoCodeFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db

@@ -5,12 +5,12 @@ from datetime import timedelta
 import pytest
 
 from billing.models import Subscription, SubscriptionStatus
-from billing.renewals import RenewalOutcome, _due_period, _renewal_payment, renewal_apply_intent
 from billing.services import subscription_expire
 from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import OffSessionCharge
 from payments.models import PaymentStatus, Refund
+from payments.services.renewals import RenewalOutcome, _due_period, _renewal_payment, renewal_apply_intent
 
 pytestmark = pytest.mark.django_db
 

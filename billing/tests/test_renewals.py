@@ -8,9 +8,9 @@ from django.core.management import CommandError, call_command
 
 from billing.models import SubscriptionStatus
 from billing.periods import add_months
-from billing.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 from core import clock
 from payments.models import Payment, PaymentKind, PaymentStatus
+from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
 pytestmark = pytest.mark.django_db
 S = SubscriptionStatus

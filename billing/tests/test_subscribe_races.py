@@ -12,11 +12,12 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
-from accounts.services import account_ensure_stripe_customer, account_get_or_create
+from accounts.services import account_get_or_create
 from accounts.tokens import issue_token
 from billing.models import IdempotentRequest, Subscription, SubscriptionStatus
 from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus
 from payments.services.checkout import checkout_sync
+from payments.services.customers import account_ensure_stripe_customer
 from payments.tests.concurrency import run_concurrently
 from tariffs.tests.factories import TariffFactory
 

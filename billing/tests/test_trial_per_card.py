@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 
 from billing.models import Subscription, SubscriptionStatus
-from billing.renewals import RenewalOutcome, renewal_run
 from core import clock
 from payments.models import CheckoutSession, Payment, PaymentStatus
 from payments.services.checkout import checkout_sync
+from payments.services.renewals import RenewalOutcome, renewal_run
 from tariffs.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db

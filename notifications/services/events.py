@@ -31,6 +31,7 @@ from django.utils import timezone
 from billing.locks import subscription_lock
 from billing.models import Subscription
 from core import clock
+from core.queueing import nudge
 from notifications.models import (
     DeliveryStatus,
     EndpointSource,
@@ -46,7 +47,6 @@ from notifications.services.endpoints import (
     endpoint_is_restricted,
     endpoint_target,
 )
-from notifications.services.nudge import nudge
 
 logger = logging.getLogger(__name__)
 

@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
 from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.queueing import nudge
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from notifications.payloads import iso
 from notifications.selectors import notices_due, subscriptions_ending_soon
-from notifications.services.nudge import nudge
 from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from django.db import transaction
 from django.test import TestCase
 
 from billing.models import Subscription, SubscriptionStatus
-from billing.renewals import RenewalOutcome, renewal_run, subscriptions_expire_due
 from billing.services import subscription_cancel_now, subscription_expire
 from billing.tests.factories import SubscriptionFactory
 from core import clock
@@ -18,6 +17,7 @@ from notifications.services.notices import notices_dispatch
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest
 from payments.models import Payment, PaymentKind
+from payments.services.renewals import RenewalOutcome, renewal_run, subscriptions_expire_due
 from payments.tests.concurrency import run_concurrently
 from payments.tests.test_checkout_settlement import deliver_sandbox_events
 

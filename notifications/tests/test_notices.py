@@ -10,7 +10,6 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.renewals import RenewalOutcome, renewal_run
 from billing.tests.factories import SubscriptionFactory
 from core import clock
 from notifications.models import Notice, NoticeKind, NoticeStatus
@@ -21,6 +20,7 @@ from notifications.services.notices import (
     notices_record_upcoming,
 )
 from payments.models import Payment, PaymentKind
+from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
 
 K = NoticeKind

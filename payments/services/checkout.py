@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.services import account_ensure_stripe_customer, account_save_card
+from accounts.services import account_save_card
 from billing.locks import account_lock, subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
@@ -27,7 +27,7 @@ from billing.selectors import account_had_trial, card_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from core import clock
 from core.errors import DomainError
-from notifications import notify
+from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     CardInfo,
@@ -45,6 +45,7 @@ from payments.models import (
     PaymentKind,
     PaymentStatus,
 )
+from payments.services.customers import account_ensure_stripe_customer
 from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
@@ -269,7 +270,7 @@ def _apply_completed(
     if not homed:
         payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
     else:
-        notify.payment_succeeded(payment=payment)
+        facts.payment_succeeded.record(payment=payment)
 
 
 def renewal_payment_has_home(subscription: Subscription, payment: Payment) -> bool:
@@ -360,7 +361,7 @@ def payment_settle_from_intent(*, payment: Payment, intent: PaymentIntentInfo) -
         )
         if subscription.status == SubscriptionStatus.PENDING:
             _start_subscription(CheckoutMode.PAYMENT, locked, subscription, clock.now())
-            notify.payment_succeeded(payment=locked)
+            facts.payment_succeeded.record(payment=locked)
         else:
             payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
 

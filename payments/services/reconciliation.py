@@ -27,7 +27,6 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.renewals import renewal_apply_intent
 from payments.gateways import get_gateway
 from payments.gateways.base import ChargeInfo, CreatedRange, EventQuery, GatewayEvent
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
@@ -50,6 +49,7 @@ from payments.models import (
 )
 from payments.services.checkout import checkout_abandon, checkout_sync, payment_settle_from_intent
 from payments.services.refunds import refund_send
+from payments.services.renewals import renewal_apply_intent
 from payments.services.unhomed import UNHOMED_COMMENT
 from payments.services.webhooks import (
     HANDLERS,

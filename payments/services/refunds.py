@@ -50,7 +50,7 @@ from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
 from core.errors import DomainError, NotFound
 from core.money import format_money
-from notifications import notify
+from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, RefundInfo
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
@@ -490,7 +490,7 @@ def payment_advance_refunded(*, payment: Payment, refunded_total: int) -> None:
         PaymentStatus.REFUNDED if refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
     )
     payment.save(update_fields=["refunded_amount", "status", "updated_at"])
-    notify.payment_refunded(payment=payment, amount=refunded_now)
+    facts.payment_refunded.record(payment=payment, amount=refunded_now)
 
 
 def _end_access(payment: Payment) -> None:

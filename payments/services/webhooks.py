@@ -19,7 +19,7 @@ from django.utils import timezone
 from core.audit import AuditAction, audit_entry_create
 from core.errors import DomainError
 from core.parsers import UnsafeInput, json_checked, text_checked
-from notifications.services.nudge import enqueue_on_commit
+from core.queueing import enqueue_on_commit
 from payments.gateways import get_gateway
 from payments.gateways.base import GatewayError, GatewayEvent
 from payments.models import (
@@ -111,7 +111,7 @@ def _sync_payment_intent(event: WebhookEvent) -> None:
         checkout_sync(stripe_session_id=checkout.stripe_session_id)
     elif payment is not None and payment.kind == PaymentKind.RENEWAL and event.object_id:
         # An off-session renewal whose answer we did not get (processing, or lost).
-        from billing.renewals import renewal_apply_intent
+        from payments.services.renewals import renewal_apply_intent
 
         renewal_apply_intent(payment=payment, intent=get_gateway().retrieve_payment_intent(event.object_id))
 

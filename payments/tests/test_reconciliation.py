@@ -10,7 +10,6 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from billing.models import SubscriptionStatus
-from billing.renewals import RenewalOutcome, renewal_run
 from billing.selectors import access_for_user
 from core import clock
 from payments import tasks
@@ -34,6 +33,7 @@ from payments.models import (
 from payments.services import reconciliation
 from payments.services.checkout import checkout_sync
 from payments.services.reconciliation import reconcile_events, reconcile_pending_payments
+from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
 from tariffs.models import Tariff
 

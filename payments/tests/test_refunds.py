@@ -8,7 +8,6 @@ from django.db import IntegrityError
 from django.db.models import F
 
 from billing.models import SubscriptionStatus
-from billing.renewals import RenewalOutcome, renewal_run
 from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
@@ -22,6 +21,7 @@ from payments.services.refunds import (
     refund_reject,
     refund_send,
 )
+from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
 from payments.tests.refund_helpers import has_access, pay, sandbox_refunds, support_staff
 from payments.tests.test_checkout_settlement import deliver_sandbox_events

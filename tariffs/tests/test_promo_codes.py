@@ -12,14 +12,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
-from billing.subscribe import subscribe
+from billing.promotions import PromoCodeExhausted, promo_redemption_record
 from billing.tests.factories import SubscriptionFactory
 from core import clock
 from payments.gateways import get_gateway
 from payments.models import CheckoutSession, Payment
 from payments.services.checkout import checkout_sync
+from payments.services.subscribe import subscribe
 from tariffs.models import PromoCode, PromoDuration, PromoKind, PromoRedemption
-from tariffs.services import PromoCodeExhausted, promo_redemption_record
 from tariffs.tests.factories import PromoCodeFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -327,7 +327,7 @@ class TestCountingUses:
         def broken(**kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr("billing.subscribe.checkout_prepare", broken)
+        monkeypatch.setattr("payments.services.subscribe.checkout_prepare", broken)
         with pytest.raises(RuntimeError):
             subscribe(account=BillingAccountFactory(), tariff=monthly, promo_code="LASTONE")
 
@@ -335,7 +335,7 @@ class TestCountingUses:
         assert not PromoRedemption.objects.exists()
 
     def test_exhausted_code_with_nothing_to_give_back_raises(self, monthly):
-        from tariffs.services import promo_code_redeem
+        from billing.promotions import promo_code_redeem
 
         promo = PromoCodeFactory(max_redemptions=2, times_redeemed=2)
 

@@ -34,11 +34,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import BillingAccount
-from accounts.services import account_ensure_stripe_customer
 from accounts.tokens import issue_token
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
-from billing.renewals import renewal_run
 from billing.services import subscription_extend
 from core.errors import DomainError
 from payments.models import (
@@ -50,8 +48,10 @@ from payments.models import (
     WebhookEventStatus,
 )
 from payments.services.checkout import checkout_sync
+from payments.services.customers import account_ensure_stripe_customer
 from payments.services.reconciliation import reconcile_pending_payments
 from payments.services.refunds import refund_create, refund_request_approve, refund_request_reject
+from payments.services.renewals import renewal_run
 from payments.services.webhooks import HANDLERS, EventProcessingFailed, webhook_event_process
 from payments.tests.sandbox_helpers import Control
 from payments.tests.stripe_signing import sign
@@ -590,7 +590,7 @@ _CATALOGUE = (
     ),
     Operation(
         "renewal",
-        "billing.renewals.renewal_run (the renew_subscription task)",
+        "payments.services.renewals.renewal_run (the renew_subscription task)",
         frozenset({"due"}),
         _nothing,
         _renewal,

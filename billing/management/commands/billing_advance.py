@@ -6,9 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from billing.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 from core import clock
 from notifications.services.notices import notices_record_upcoming
+from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
 
 class Command(BaseCommand):

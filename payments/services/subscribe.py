@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts.models import BillingAccount
 from billing.models import Subscription, SubscriptionStatus
+from billing.promotions import promo_code_redeem, promo_code_validate, promo_redemption_record
 from billing.selectors import account_had_trial
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
 from core import clock
@@ -23,7 +24,6 @@ from payments.models import CheckoutSession, CheckoutStatus, Payment
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
 from tariffs.models import PromoCode, Tariff
 from tariffs.selectors import promo_redemption_for_subscription
-from tariffs.services import promo_code_redeem, promo_code_validate, promo_redemption_record
 
 
 class PaymentProviderUnavailable(DomainError):

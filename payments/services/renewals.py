@@ -25,7 +25,7 @@ from billing.periods import next_period_end
 from billing.pricing import amount_for_period
 from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
 from core import clock
-from notifications import notify
+from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     AuthenticationRequired,
@@ -279,7 +279,7 @@ def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> Rene
             if renewal_payment_has_home(subscription, locked):
                 # The payment is told before the new period, as the other services expect.
                 if newly_paid:
-                    notify.payment_succeeded(payment=locked)
+                    facts.payment_succeeded.record(payment=locked)
                 subscription_renew(
                     subscription=subscription,
                     period_start=locked.period_start,  # type: ignore[arg-type]
@@ -297,7 +297,7 @@ def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> Rene
 
 def _mark_paid(payment: Payment, *, intent: PaymentIntentInfo | None, now: datetime) -> None:
     payment_mark_succeeded(payment=payment, intent=intent, card=intent.card if intent else None, now=now)
-    notify.payment_succeeded(payment=payment)
+    facts.payment_succeeded.record(payment=payment)
 
 
 def _next_retry(due: _Due, failed_attempts: int) -> datetime | None:
@@ -316,16 +316,16 @@ def _record_decline(
     payment.save()
     if code in HARD_DECLINE_CODES:
         # No retry can help: access holds through the grace period, then the subscription
-        # expires (billing.renewals.subscriptions_expire_due).
+        # expires (payments.services.renewals.subscriptions_expire_due).
         subscription_mark_past_due(subscription=subscription, retry_at=None)
-        notify.renewal_declined(subscription=subscription, payment=payment)
+        facts.renewal_declined.record(subscription=subscription, payment=payment)
         return
     retry_at = _next_retry(due, payment.failed_attempts)
     if retry_at is None:
         subscription_expire(subscription=subscription, at=clock.now())
     else:
         subscription_mark_past_due(subscription=subscription, retry_at=retry_at)
-    notify.renewal_declined(subscription=subscription, payment=payment)
+    facts.renewal_declined.record(subscription=subscription, payment=payment)
 
 
 def _record_authentication_required(
@@ -342,7 +342,7 @@ def _record_authentication_required(
     # The page is opened after commit: a Stripe outage then leaves a checkout to open later
     # (`renewal_checkout_url`) rather than undoing the recorded decline.
     transaction.on_commit(lambda: _open_quietly(checkout))
-    notify.renewal_needs_authentication(subscription=subscription, payment=payment)
+    facts.renewal_needs_authentication.record(subscription=subscription, payment=payment)
 
 
 def _open_quietly(checkout: CheckoutSession) -> None:

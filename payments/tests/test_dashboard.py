@@ -8,8 +8,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
 
-from billing.dashboard.charts import nice_ticks
-from billing.dashboard.selectors import (
+from billing.models import Subscription, SubscriptionStatus
+from billing.tests.factories import SubscriptionFactory
+from payments.dashboard.charts import nice_ticks
+from payments.dashboard.selectors import (
     DunningRow,
     FlowRow,
     MrrRow,
@@ -19,8 +21,6 @@ from billing.dashboard.selectors import (
     dashboard_figures,
     dashboard_window,
 )
-from billing.models import Subscription, SubscriptionStatus
-from billing.tests.factories import SubscriptionFactory
 from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 from payments.tests.factories import PaymentFactory
 from tariffs.models import PeriodUnit

@@ -1,4 +1,4 @@
-"""The accounting dashboard page in admin: figures from billing.dashboard.selectors, drawn as SVG."""
+"""The accounting dashboard page in admin: figures from payments.dashboard.selectors, drawn as SVG."""
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,8 +13,10 @@ from django.template.response import TemplateResponse
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from billing.dashboard.charts import Series, bar_chart
-from billing.dashboard.selectors import (
+from core import clock
+from core.money import format_money, to_major_units
+from payments.dashboard.charts import Series, bar_chart
+from payments.dashboard.selectors import (
     DEFAULT_DAYS,
     DEFAULT_MONTHS,
     Dashboard,
@@ -22,8 +24,6 @@ from billing.dashboard.selectors import (
     RevenueRow,
     dashboard_figures,
 )
-from core import clock
-from core.money import format_money, to_major_units
 
 PERMISSION = "payments.view_dashboard"
 MAX_DAYS, MAX_MONTHS = 366, 36
