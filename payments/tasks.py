@@ -3,9 +3,7 @@
 from celery import shared_task
 from celery.app.task import Task
 from django.conf import settings
-from django.utils import timezone
 
-from payments.gateways.base import CreatedRange
 from payments.models import Refund, RefundStatus
 from payments.services import reconciliation
 from payments.services.refunds import refund_send
@@ -43,9 +41,7 @@ def reconcile_pending_payments() -> str:
 @shared_task
 def reconcile_unbooked_charges() -> str:
     """Book Stripe's charges of the last UNBOOKED_CHARGES_LOOKBACK that our rows missed."""
-    now = timezone.now()
-    window = CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
-    return reconciliation.reconcile_unbooked_charges(window=window).status
+    return reconciliation.reconcile_unbooked_charges().status
 
 
 @shared_task

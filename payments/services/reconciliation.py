@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import ChargeInfo, CreatedRange, EventQuery, GatewayEvent
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
@@ -107,14 +108,26 @@ def reconcile_events() -> ReconciliationRun:
     return _execute(ReconciliationKind.EVENTS, _feed_events)
 
 
-def reconcile_unbooked_charges(*, window: CreatedRange) -> ReconciliationRun:
+def unbooked_charges_window() -> CreatedRange:
+    """Return the last UNBOOKED_CHARGES_LOOKBACK, on the billing clock.
+
+    The provider stamps charges with its own time, which is ours: real time in production, the
+    moved billing clock in the demo (the sandbox follows it), so the window is read from
+    `core.clock` like every other "now" of the money paths.
+    """
+    now = clock.now()
+    return CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
+
+
+def reconcile_unbooked_charges(*, window: CreatedRange | None = None) -> ReconciliationRun:
     """Book every succeeded Stripe charge of the window that our rows do not show as paid.
 
-    Each is settled by `charge_settle_unbooked`: it gives the access it paid for, or is
-    refunded in full. The run lists what it fixed; the daily report shows those fixes instead
-    of "missing with us".
+    The window defaults to `unbooked_charges_window()`. Each charge is settled by
+    `charge_settle_unbooked`: it gives the access it paid for, or is refunded in full. The run
+    lists what it fixed; the daily report shows those fixes instead of "missing with us".
     """
-    return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, window))
+    looked_at = window or unbooked_charges_window()
+    return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, looked_at))
 
 
 def unbooked_charges_fixed(*, charge_ids: list[str], since: datetime) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from auditlog.models import LogEntry
 from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
+from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import CheckoutRequest, CreatedRange, CustomerRequest, OffSessionCharge
 from payments.models import (
@@ -29,6 +30,7 @@ from payments.services.reconciliation import (
     reconcile_events,
     reconcile_pending_payments,
     reconcile_unbooked_charges,
+    unbooked_charges_window,
 )
 from payments.tasks import send_refund
 from tariffs.tests.factories import TariffFactory
@@ -187,3 +189,15 @@ def test_a_stored_event_stuck_longer_than_the_event_list_window_is_still_handled
     event.refresh_from_db()
     assert event.status == "processed"
     assert Subscription.objects.get(pk=opened.subscription_id).status == SubscriptionStatus.ACTIVE
+
+
+def test_the_hourly_sweep_looks_at_the_last_lookback_of_the_billing_clock(settings):
+    # In the demo the clock is moved days ahead and the sandbox stamps charges with it: a
+    # window on real time would never see them.
+    settings.UNBOOKED_CHARGES_LOOKBACK = timedelta(hours=26)
+    moved_to = clock.advance(timedelta(days=30))
+
+    window = unbooked_charges_window()
+
+    assert window.end - window.start == timedelta(hours=26)
+    assert window.end >= moved_to  # days past real time, where the demo's charges are stamped

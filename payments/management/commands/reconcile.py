@@ -5,9 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.utils import timezone
 
-from payments.gateways.base import CreatedRange
 from payments.models import ReconciliationRun, ReconciliationRunStatus
 from payments.services.reconciliation import (
     reconcile_events,
@@ -45,9 +43,7 @@ class Command(BaseCommand):
         if options["only"] in (None, "events"):
             runs.append(reconcile_events())
         if options["only"] in (None, "charges"):
-            now = timezone.now()
-            window = CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
-            runs.append(reconcile_unbooked_charges(window=window))
+            runs.append(reconcile_unbooked_charges())
         for run in runs:
             self.stdout.write(
                 f"{run.get_kind_display()}: {run.get_status_display()}, "
