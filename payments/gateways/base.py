@@ -335,8 +335,18 @@ class GatewayError(Exception):
         )
 
 
+# What a decline means for the next attempt, decided by the provider package from its own
+# codes: a soft decline (insufficient funds, a generic refusal, the issuer unavailable) may
+# pass later and is retried by dunning; a hard one (the card is gone, blocked, refused for
+# good, or the saved method cannot be charged at all) never will.
+DeclineKind = Literal["soft", "hard"]
+
+
 class CardDeclined(GatewayError):
-    """The card was refused; `decline_code` is the issuer's reason when the provider gives one."""
+    """The card was refused; `decline_code` is the issuer's reason when the provider gives one.
+
+    `kind` says whether retrying can help (`DeclineKind`); the provider package classifies it.
+    """
 
     def __init__(
         self,
@@ -345,12 +355,14 @@ class CardDeclined(GatewayError):
         decline_code: str | None = None,
         payment_intent_id: str | None = None,
         code: str | None = "card_declined",
+        kind: DeclineKind = "soft",
         http_status: int | None = None,
         request_id: str | None = None,
     ) -> None:
         super().__init__(message, code=code, retryable=False, http_status=http_status, request_id=request_id)
         self.decline_code = decline_code
         self.payment_intent_id = payment_intent_id
+        self.kind: DeclineKind = kind
 
 
 class AuthenticationRequired(GatewayError):

@@ -43,10 +43,12 @@ from payments.gateways.ratelimit import RateLimiter
 from payments.gateways.retry import RetryPolicy
 from payments.gateways.stripe_mapping import (
     ACCOUNT_REF_METADATA_KEY,
+    UNUSABLE_PAYMENT_METHOD_CODES,
     balance_transaction_from_stripe,
     card_from_stripe,
     charge_from_stripe,
     checkout_session_from_stripe,
+    decline_kind,
     event_from_stripe,
     gateway_error_from_stripe,
     payment_intent_from_stripe,
@@ -204,12 +206,21 @@ class StripeGateway:
         when the server answers 200 with a failed intent instead of Stripe's 402.
         """
         params = build_off_session_params(charge)
-        intent = self._call(
-            "charge_off_session",
-            lambda: self._client.v1.payment_intents.create(
-                params=params, options=_keyed(charge.idempotency_key)
-            ),
-        )
+        try:
+            intent = self._call(
+                "charge_off_session",
+                lambda: self._client.v1.payment_intents.create(
+                    params=params, options=_keyed(charge.idempotency_key)
+                ),
+            )
+        except PermanentGatewayError as exc:
+            if exc.code not in UNUSABLE_PAYMENT_METHOD_CODES:
+                raise
+            # The saved card cannot be charged at all (e.g. it was removed at Stripe): a hard
+            # decline, not a mistake of ours.
+            raise CardDeclined(
+                exc.message, decline_code="do_not_try_again", code=exc.code, kind="hard"
+            ) from exc
         info = payment_intent_from_stripe(intent.to_dict())
         if info.status == "requires_action":
             raise AuthenticationRequired(
@@ -221,6 +232,7 @@ class StripeGateway:
                 decline_code=info.decline_code,
                 payment_intent_id=info.id,
                 code=info.failure_code or "card_declined",
+                kind=decline_kind(info.decline_code or info.failure_code),
             )
         return info
 

@@ -22,6 +22,7 @@ from payments.gateways.base import (
     CheckoutPaymentStatus,
     CheckoutSession,
     CheckoutStatus,
+    DeclineKind,
     GatewayError,
     GatewayEvent,
     InvalidWebhookSignature,
@@ -43,6 +44,42 @@ _CHECKOUT_PAYMENT_STATUSES: tuple[CheckoutPaymentStatus, ...] = ("paid", "unpaid
 
 
 # --- errors -------------------------------------------------------------------------------
+
+
+# Stripe's decline codes a retry cannot fix: the card is gone, blocked or refused for good.
+# Anything else (insufficient funds, a generic decline, the issuer unavailable) is soft.
+HARD_DECLINE_CODES = frozenset(
+    {
+        "card_not_supported",
+        "currency_not_supported",
+        "do_not_try_again",
+        "expired_card",
+        "fraudulent",
+        "incorrect_number",
+        "invalid_account",
+        "lost_card",
+        "merchant_blacklist",
+        "no_saved_card",
+        "pickup_card",
+        "restricted_card",
+        "revocation_of_all_authorizations",
+        "revocation_of_authorization",
+        "security_violation",
+        "stolen_card",
+        "stop_payment_order",
+        "transaction_not_allowed",
+    }
+)
+
+# Stripe's errors when the saved payment method itself is gone or cannot be charged.
+UNUSABLE_PAYMENT_METHOD_CODES = frozenset(
+    {"resource_missing", "payment_method_unactivated", "payment_method_not_available"}
+)
+
+
+def decline_kind(code: str | None) -> DeclineKind:
+    """Return whether a Stripe decline (its decline code, else its error code) is hard or soft."""
+    return "hard" if code in HARD_DECLINE_CODES else "soft"
 
 
 def gateway_error_from_stripe(exc: stripe.StripeError) -> GatewayError:
@@ -74,6 +111,7 @@ def gateway_error_from_stripe(exc: stripe.StripeError) -> GatewayError:
             decline_code=decline_code,
             payment_intent_id=payment_intent_id,
             code=code or "card_declined",
+            kind=decline_kind(decline_code or code),
             **common,
         )
 

@@ -32,7 +32,6 @@ from payments.gateways.base import (
     CardDeclined,
     OffSessionCharge,
     PaymentIntentInfo,
-    PermanentGatewayError,
 )
 from payments.models import (
     PAID_STATUSES,
@@ -53,37 +52,6 @@ from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
 S = SubscriptionStatus
-
-# Declines a retry cannot fix: the card is gone, blocked or refused for good. Anything else
-# (insufficient funds, a generic decline, the issuer being unavailable) is tried again.
-HARD_DECLINE_CODES = frozenset(
-    {
-        "card_not_supported",
-        "currency_not_supported",
-        "do_not_try_again",
-        "expired_card",
-        "fraudulent",
-        "incorrect_number",
-        "invalid_account",
-        "lost_card",
-        "merchant_blacklist",
-        "no_saved_card",
-        "pickup_card",
-        "restricted_card",
-        "revocation_of_all_authorizations",
-        "revocation_of_authorization",
-        "security_violation",
-        "stolen_card",
-        "stop_payment_order",
-        "transaction_not_allowed",
-    }
-)
-
-
-# Provider errors that mean the saved payment method itself is gone or unusable.
-UNUSABLE_PAYMENT_METHOD_CODES = frozenset(
-    {"resource_missing", "payment_method_unactivated", "payment_method_not_available"}
-)
 
 
 class RenewalOutcome(enum.StrEnum):
@@ -220,7 +188,9 @@ def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
 def _charge(subscription: Subscription, payment: Payment, due: _Due, now: datetime) -> RenewalOutcome:
     account = subscription.account
     if not (account.stripe_customer_id and account.default_payment_method_id):
-        _record_decline(subscription, payment, due, code="no_saved_card", message="No card is saved.")
+        _record_decline(
+            subscription, payment, due, code="no_saved_card", message="No card is saved.", hard=True
+        )
         return RenewalOutcome.DECLINED
     try:
         intent = get_gateway().charge_off_session(
@@ -242,6 +212,8 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
         _record_authentication_required(subscription, payment, due, exc.payment_intent_id)
         return RenewalOutcome.AUTHENTICATION_REQUIRED
     except CardDeclined as exc:
+        # Any other provider error is our request's fault, not the card's: it propagates and
+        # records nothing (the transaction rolls back), so no viewer is taken for a defaulter.
         payment.stripe_payment_intent_id = exc.payment_intent_id or payment.stripe_payment_intent_id
         _record_decline(
             subscription,
@@ -249,15 +221,8 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
             due,
             code=exc.decline_code or exc.code or "card_declined",
             message=exc.message,
+            hard=exc.kind == "hard",
         )
-        return RenewalOutcome.DECLINED
-    except PermanentGatewayError as exc:
-        if exc.code not in UNUSABLE_PAYMENT_METHOD_CODES:
-            # Our request is wrong, not the card: record nothing (the transaction rolls back),
-            # so the viewer is never treated as a defaulter for our mistake.
-            raise
-        # The saved card cannot be charged at all (e.g. it was removed at Stripe).
-        _record_decline(subscription, payment, due, code="do_not_try_again", message=exc.message)
         return RenewalOutcome.DECLINED
     return renewal_apply_intent(payment=payment, intent=intent)
 
@@ -308,13 +273,13 @@ def _next_retry(due: _Due, failed_attempts: int) -> datetime | None:
 
 
 def _record_decline(
-    subscription: Subscription, payment: Payment, due: _Due, *, code: str, message: str
+    subscription: Subscription, payment: Payment, due: _Due, *, code: str, message: str, hard: bool
 ) -> None:
     payment.failed_attempts += 1
     payment.status = PaymentStatus.FAILED
     payment.failure_code, payment.failure_message = code, message
     payment.save()
-    if code in HARD_DECLINE_CODES:
+    if hard:
         # No retry can help: access holds through the grace period, then the subscription
         # expires (payments.services.renewals.subscriptions_expire_due).
         subscription_mark_past_due(subscription=subscription, retry_at=None)

@@ -710,9 +710,43 @@ def test_declined_card_maps_to_card_declined_with_decline_code_and_is_not_retrie
         "insufficient_funds",
         "pi_9",
     )
+    assert error.kind == "soft"  # dunning may try again
     assert error.retryable is False
     assert error.http_status == 402
     assert len(stub.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("decline_code", "kind"),
+    [
+        ("expired_card", "hard"),
+        ("stolen_card", "hard"),
+        ("do_not_honor", "soft"),
+        ("insufficient_funds", "soft"),
+    ],
+)
+def test_the_gateway_says_whether_a_decline_is_worth_retrying(stub, gateway, decline_code, kind):
+    stub.reply(
+        402,
+        error_json("Declined.", type="card_error", code="card_declined", decline_code=decline_code),
+    )
+
+    with pytest.raises(CardDeclined) as caught:
+        gateway.charge_off_session(off_session_charge())
+
+    assert (caught.value.decline_code, caught.value.kind) == (decline_code, kind)
+
+
+def test_a_saved_card_stripe_no_longer_has_is_a_hard_decline(stub, gateway):
+    stub.reply(
+        400,
+        error_json("No such PaymentMethod: 'pm_gone'", type="invalid_request_error", code="resource_missing"),
+    )
+
+    with pytest.raises(CardDeclined) as caught:
+        gateway.charge_off_session(off_session_charge())
+
+    assert (caught.value.code, caught.value.kind) == ("resource_missing", "hard")
 
 
 def test_authentication_required_maps_to_its_own_error(stub, gateway):
