@@ -266,12 +266,18 @@ class ChargeInfo:
     created: datetime
 
 
+# What an entry of the provider's ledger records, in our words: money taken for a payment,
+# money given back for a refund, or anything else (payouts, adjustments, fees of their own).
+SettlementKind = Literal["payment", "refund", "other"]
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceTransactionInfo:
     """One entry of the provider's ledger: what a charge or refund did to the balance.
 
     `amount`, `fee` and `net` are in the balance's (settlement) currency, which may differ
     from the charge's: then `exchange_rate` is set. A refund's entry has a negative amount.
+    `type` is the provider's own name for the entry; `kind` is what it means to us.
     """
 
     id: str
@@ -283,6 +289,7 @@ class BalanceTransactionInfo:
     source_id: str | None
     exchange_rate: float | None
     created: datetime
+    kind: SettlementKind = "other"
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from payments.gateways.base import (
     PermanentGatewayError,
     RateLimited,
     RefundInfo,
+    SettlementKind,
     SetupIntentInfo,
     TemporaryGatewayError,
 )
@@ -269,12 +270,23 @@ def charge_from_stripe(data: Mapping[str, Any]) -> ChargeInfo:
     )
 
 
+# Stripe's balance transaction types of charges and of refunds (the older and newer names).
+SETTLEMENT_KINDS: dict[str, SettlementKind] = {
+    "charge": "payment",
+    "payment": "payment",
+    "refund": "refund",
+    "payment_refund": "refund",
+}
+
+
 def balance_transaction_from_stripe(data: Mapping[str, Any]) -> BalanceTransactionInfo:
     """Return our view of a BalanceTransaction."""
     rate = data.get("exchange_rate")
+    type_ = _required_str(data, "type")
     return BalanceTransactionInfo(
         id=_required_str(data, "id"),
-        type=_required_str(data, "type"),
+        type=type_,
+        kind=SETTLEMENT_KINDS.get(type_, "other"),
         amount=int(data.get("amount") or 0),
         fee=int(data.get("fee") or 0),
         net=int(data.get("net") or 0),

@@ -37,9 +37,6 @@ MAX_REPORT_DAYS = 31
 # Payments whose money Stripe took: refunds later change their status, not that fact.
 # Stripe refunds that move (or are moving) money back; failed and canceled ones never did.
 STRIPE_REFUND_ISSUED = ("succeeded", "pending", "requires_action")
-# The balance transactions of charges and refunds; payouts, adjustments and the like are not
-# part of a day's takings and are left out of the totals.
-LEDGER_TYPES = ("charge", "payment", "refund", "payment_refund")
 
 PAYMENT, REFUND = "payment", "refund"
 
@@ -223,7 +220,7 @@ def reconciliation_report(*, date_from: date, date_to: date) -> ReconciliationRe
     _move_fixed_charges(report, [c.id for c in charges if day_.holds(c.created)], since=start)
     report.mismatches.extend(_compare_refunds(day_, stripe_refunds))
     for txn in transactions:
-        if txn.type in LEDGER_TYPES and day_.holds(txn.created):
+        if txn.kind != "other" and day_.holds(txn.created):  # payouts and the like are not sales
             row = day_.totals_of(txn.currency)
             row.stripe_fees += txn.fee
             row.stripe_net += txn.net

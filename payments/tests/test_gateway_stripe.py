@@ -666,6 +666,20 @@ def test_list_balance_transactions_maps_fees_net_and_source(stub, gateway):
         "RUB",
     )
     assert (info.source_id, info.exchange_rate) == ("ch_1", None)
+    assert info.kind == "payment"
+
+
+@pytest.mark.parametrize(
+    ("stripe_type", "kind"),
+    [("payment", "payment"), ("refund", "refund"), ("payment_refund", "refund"), ("payout", "other")],
+)
+def test_ledger_entries_say_what_they_record_in_our_words(stub, gateway, stripe_type, kind):
+    txn = {"id": "txn_2", "type": stripe_type, "amount": 100, "fee": 0, "net": 100, "currency": "rub"}
+    stub.reply(body={"object": "list", "has_more": False, "data": [{**txn, "created": 1893456000}]})
+
+    [info] = gateway.list_balance_transactions(DAY)
+
+    assert (info.type, info.kind) == (stripe_type, kind)
 
 
 def test_a_failing_page_is_retried_then_the_listing_goes_on(stub, gateway):
