@@ -74,6 +74,20 @@ def _sandbox_server():
 
 
 @pytest.fixture
+def memory_provider(settings):
+    """Switch the payments gateway to a fresh in-memory provider; return its test handle."""
+    from payments.gateways import get_gateway
+    from payments.gateways.memory import MemoryGateway
+    from payments.tests.memory_provider import MemoryProvider
+
+    settings.PAYMENT_GATEWAY = "memory"
+    gateway = get_gateway()
+    assert isinstance(gateway, MemoryGateway)
+    gateway.reset()
+    return MemoryProvider(gateway)
+
+
+@pytest.fixture
 def stripe_sandbox(_sandbox_server, settings):
     """Point the payments gateway at a freshly reset sandbox; return its control API."""
     from payments.tests.sandbox_helpers import Control

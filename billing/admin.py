@@ -9,7 +9,6 @@ import uuid
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -43,7 +42,7 @@ from payments.services.cancellation import (
     subscription_cancel_by_staff,
     subscription_cancellation_plan,
 )
-from payments.services.refunds import refund_needs_approval
+from payments.services.refunds.rules import refund_approval_threshold, refund_needs_approval
 from tariffs.admin import CurrencyListFilter
 
 EXTEND_PERMISSION = "billing.extend_subscription"
@@ -392,7 +391,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "priced_at": _when(form.cleaned_data["priced_at"]),
                 "needs_approval": plan.payment is not None
                 and refund_needs_approval(payment=plan.payment, amount=plan.refund_amount),
-                "threshold": format_money(settings.REFUND_APPROVAL_THRESHOLD, plan.currency),
+                "threshold": format_money(refund_approval_threshold(), plan.currency),
                 "reason": form.cleaned_data["reason"],
                 "refund_reason": RefundReason(form.cleaned_data["refund_reason"]).label,
             }

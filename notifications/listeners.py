@@ -17,5 +17,6 @@ def listen() -> None:
     billing_facts.subscription_extended.listen(notify.subscription_extended)
     payments_facts.payment_succeeded.listen(notify.payment_succeeded)
     payments_facts.payment_refunded.listen(notify.payment_refunded)
+    payments_facts.refund_request_rejected.listen(notify.refund_request_rejected)
     payments_facts.renewal_declined.listen(notify.renewal_declined)
     payments_facts.renewal_needs_authentication.listen(notify.renewal_needs_authentication)

@@ -18,6 +18,7 @@ class NoticeKind(models.TextChoices):
     RENEWAL_FAILED = "renewal_failed", _("renewal failed")
     AUTHENTICATION_REQUIRED = "authentication_required", _("authentication needed")
     REFUND_ISSUED = "refund_issued", _("refund issued")
+    REFUND_REQUEST_REJECTED = "refund_request_rejected", _("refund request rejected")
     EXPIRING_SOON = "expiring_soon", _("subscription expiring soon")
     TRIAL_ENDING = "trial_ending", _("trial ending soon")
     EXPIRED = "expired", _("subscription expired")

@@ -16,7 +16,7 @@ from notifications.models import EventType, NoticeKind
 from notifications.payloads import iso, payment_data, subscription_data
 from notifications.services.events import event_publish
 from notifications.services.notices import notice_record
-from payments.models import Payment, RefundStatus
+from payments.models import Payment, RefundRequest, RefundStatus
 
 S = SubscriptionStatus
 E = EventType
@@ -241,10 +241,35 @@ def payment_refunded(*, payment: Payment, amount: int) -> None:
             "currency": payment.currency,
             "full": payment.refunded_amount >= payment.amount,
             # A refund that ends access cancels the subscription before the payment moves
-            # (payments.services.refunds): the email then says that access has ended.
+            # (payments.services.refunds.provider_answers): the email then says that access has ended.
             "access_ended": subscription.status == S.CANCELED
             and payment.refunds.filter(status=RefundStatus.SUCCEEDED, end_access=True).exists(),
             "paid_at": iso(payment.paid_at),
             **_card(payment, subscription),
+        },
+    )
+
+
+def refund_request_rejected(*, refund_request: RefundRequest) -> None:
+    """Tell the viewer that support refused their refund request, and why (the staff's note).
+
+    One notice per request. The caller holds the subscription's lock, taken before the
+    payment's (`payment_lock_for_refund`); nothing is published to the cinema's services,
+    since nothing changed for access or money.
+    """
+    payment = refund_request.payment
+    subscription = Subscription.objects.select_related("account", "tariff").get(pk=payment.subscription_id)
+    notice_record(
+        kind=K.REFUND_REQUEST_REJECTED,
+        subscription=subscription,
+        period_start=payment.period_start or payment.paid_at or payment.created_at,
+        reference=str(refund_request.pk),
+        payment=payment,
+        context={
+            "tariff_name": subscription.tariff.name_for(subscription.account.language),
+            "payment_amount": payment.amount,
+            "currency": payment.currency,
+            "paid_at": iso(payment.paid_at),
+            "note": refund_request.decision_note,
         },
     )

@@ -26,8 +26,8 @@ from payments.serializers import (
     RefundRequestOutputSerializer,
 )
 from payments.services.checkout import checkout_status
-from payments.services.refunds import (
-    PaymentNotRefundable,
+from payments.services.refunds.rules import PaymentNotRefundable
+from payments.services.refunds.viewer_requests import (
     RefundRequestExists,
     RefundWindowClosed,
     refund_request_create,

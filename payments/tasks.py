@@ -6,7 +6,7 @@ from django.conf import settings
 
 from payments.models import Refund, RefundStatus
 from payments.services import reconciliation
-from payments.services.refunds import refund_send
+from payments.services.refunds.provider_answers import refund_send
 from payments.services.webhooks import EventProcessingFailed, webhook_event_process
 
 MAX_EVENT_RETRIES = 8

@@ -1,4 +1,4 @@
-"""Fixtures for the subscription engine's tests: subscriptions paid through the sandbox."""
+"""Fixtures for the subscription engine's tests: subscriptions paid at the provider the test chose."""
 
 from collections.abc import Callable
 
@@ -16,20 +16,34 @@ def monthly_tariff():
 
 
 @pytest.fixture
-def paid_subscription(viewer_client, stripe_sandbox, monthly_tariff) -> Callable[..., Subscription]:
-    """Return a function that subscribes a viewer and pays the checkout with a test card."""
+def paid_subscription(request, viewer_client, monthly_tariff) -> Callable[..., Subscription]:
+    """Return a function that subscribes a viewer and pays the checkout with a test card.
+
+    It pays at the provider the test chose: the in-memory one when the test uses
+    `memory_provider` (a domain rule: cancellation, goodwill, pricing), the HTTP sandbox
+    otherwise (renewal workers in other processes, the gateway's own behaviour).
+    """
+    if "memory_provider" in request.fixturenames:
+        provider = request.getfixturevalue("memory_provider")
+
+        def pay(session_id: str, card: str) -> None:
+            if provider.pay(session_id, card).outcome == "requires_action":
+                provider.authenticate(session_id)
+
+    else:
+        sandbox = request.getfixturevalue("stripe_sandbox")
+
+        def pay(session_id: str, card: str) -> None:
+            if sandbox.pay(session_id, card)["outcome"] == "requires_action":
+                sandbox.post(f"/checkout/{session_id}/authenticate", {"action": "complete"})
 
     def subscribe_and_pay(
         user_id: str = "alice", card: str = "4242424242424242", tariff: str = "monthly"
     ) -> Subscription:
         body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": tariff}, format="json").json()
         checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-        outcome = stripe_sandbox.pay(checkout.stripe_session_id, card)
-        if outcome["outcome"] == "requires_action":
-            stripe_sandbox.post(
-                f"/checkout/{checkout.stripe_session_id}/authenticate", {"action": "complete"}
-            )
         assert checkout.stripe_session_id is not None
+        pay(checkout.stripe_session_id, card)
         checkout_sync(stripe_session_id=checkout.stripe_session_id)
         return Subscription.objects.select_related("account", "tariff").get(pk=checkout.subscription_id)
 

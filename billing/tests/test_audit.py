@@ -17,10 +17,9 @@ from billing.tests.factories import SubscriptionFactory
 from core.audit import AuditAction
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from payments.models import Payment, Refund, RefundRequest, WebhookEvent, WebhookEventStatus
-from payments.services.refunds import (
-    refund_approve,
-    refund_create,
-    refund_reject,
+from payments.services.refunds.approvals import refund_approve, refund_reject
+from payments.services.refunds.staff import refund_create
+from payments.services.refunds.viewer_requests import (
     refund_request_approve,
     refund_request_create,
     refund_request_reject,
@@ -49,8 +48,9 @@ def about(entry: LogEntry, obj: Model) -> bool:
 
 
 @pytest.fixture
-def payment(viewer_client, stripe_sandbox) -> Payment:
-    return pay(viewer_client, stripe_sandbox, email="alice@example.com")
+def payment(viewer_client, memory_provider) -> Payment:
+    # The provider only sets the scene for what staff do: the in-memory one.
+    return pay(viewer_client, memory_provider, email="alice@example.com")
 
 
 class TestCatalogueChangesInAdmin:
@@ -126,7 +126,7 @@ class TestCatalogueChangesInAdmin:
 
 
 class TestRefunds:
-    def test_staff_refund_records_the_refund_and_what_it_moved(self, payment, client, stripe_sandbox):
+    def test_staff_refund_records_the_refund_and_what_it_moved(self, payment, client):
         agent = staff_member("Support", "agent")
         client.force_login(agent)
         url = reverse("admin:payments_payment_refund", args=[payment.pk])
@@ -156,9 +156,7 @@ class TestRefunds:
         # A full refund ends access: that is in the entry too.
         assert sent.changes_dict["subscription.status"] == ["active", "canceled"]
 
-    def test_approval_and_rejection_are_recorded_with_their_staff_member(
-        self, payment, stripe_sandbox, settings
-    ):
+    def test_approval_and_rejection_are_recorded_with_their_staff_member(self, payment, settings):
         settings.REFUND_APPROVAL_THRESHOLD = 20000
         agent, lead = staff_member("Support", "agent"), staff_member("Support", "lead")
         first = refund_create(payment=payment, amount=30000, reason="duplicate", created_by=agent)
@@ -189,7 +187,7 @@ class TestRefundRequests:
             account=payment.subscription.account, payment_id=payment.pk, reason="Twice"
         )
 
-    def test_approval_is_recorded_on_the_request_and_the_refund(self, payment, stripe_sandbox):
+    def test_approval_is_recorded_on_the_request_and_the_refund(self, payment):
         request = self.open_request(payment)
         agent = staff_member("Support", "agent")
 

@@ -28,7 +28,8 @@ from payments.services.renewals import RenewalOutcome, renewal_run
 from tariffs.models import PeriodUnit, PromoRedemption
 from tariffs.tests.factories import PromoCodeFactory, TariffFactory
 
-pytestmark = pytest.mark.django_db
+# The provider only sets the scene: the in-memory one (billing/tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_provider")]
 S = SubscriptionStatus
 
 
@@ -58,7 +59,7 @@ def extend(
 
 class TestExtension:
     def test_period_end_moves_and_the_next_charge_happens_at_the_new_end(
-        self, paid_subscription, stripe_sandbox, viewer_client
+        self, paid_subscription, viewer_client
     ):
         subscription = paid_subscription()
         set_period(subscription, anchor=at(2027, 1, 10), start=at(2027, 1, 10), end=at(2027, 2, 10))
@@ -88,9 +89,7 @@ class TestExtension:
         subscription.refresh_from_db()
         assert subscription.current_period_end == at(2027, 4, 20)
 
-    def test_month_end_subscriber_renews_a_whole_month_after_the_new_end(
-        self, paid_subscription, stripe_sandbox
-    ):
+    def test_month_end_subscriber_renews_a_whole_month_after_the_new_end(self, paid_subscription):
         subscription = paid_subscription()
         set_period(subscription, anchor=at(2027, 1, 31), start=at(2027, 2, 28), end=at(2027, 3, 31))
 
@@ -106,7 +105,7 @@ class TestExtension:
         )
 
     def test_yearly_period_extended_to_29_february_renews_on_the_last_day_of_february(
-        self, paid_subscription, stripe_sandbox
+        self, paid_subscription
     ):
         TariffFactory(slug="yearly", period_unit=PeriodUnit.YEAR, amount=399000)
         subscription = paid_subscription(tariff="yearly")

@@ -12,12 +12,11 @@ from payments.gateways.base import OffSessionCharge
 from payments.models import PaymentStatus, Refund
 from payments.services.renewals import RenewalOutcome, _due_period, _renewal_payment, renewal_apply_intent
 
-pytestmark = pytest.mark.django_db
+# The provider only sets the scene: the in-memory one (billing/tests/conftest.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_provider")]
 
 
-def test_a_renewal_charge_for_a_subscription_that_ended_meanwhile_is_refunded(
-    paid_subscription, stripe_sandbox
-):
+def test_a_renewal_charge_for_a_subscription_that_ended_meanwhile_is_refunded(paid_subscription):
     subscription = paid_subscription()
     clock.advance(timedelta(days=32))
     due = _due_period(subscription, clock.now())

@@ -19,21 +19,21 @@ def with_trial():
     return TariffFactory(slug="yearly", amount=399000, currency="RUB", period_unit="year", trial_days=7)
 
 
-def start_trial(viewer_client, sandbox, user_id: str, card: str) -> Subscription:
+def start_trial(viewer_client, provider, user_id: str, card: str) -> Subscription:
     body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": "yearly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
     assert checkout.mode == "setup"  # nothing is charged on the page: it saves the card
-    sandbox.pay(checkout.stripe_session_id, card)
+    assert provider.pay(checkout.stripe_session_id, card).outcome == "succeeded"
     checkout_sync(stripe_session_id=checkout.stripe_session_id or "")
     return Subscription.objects.get(pk=checkout.subscription_id)
 
 
-def test_a_card_that_had_a_trial_on_another_account_pays_at_once(viewer_client, stripe_sandbox, with_trial):
-    first = start_trial(viewer_client, stripe_sandbox, "first", "4242 4242 4242 4242")
+def test_a_card_that_had_a_trial_on_another_account_pays_at_once(viewer_client, memory_provider, with_trial):
+    first = start_trial(viewer_client, memory_provider, "first", "4242 4242 4242 4242")
     assert first.status == SubscriptionStatus.TRIALING
     assert (first.trial_end - first.current_period_start).days == 7
 
-    second = start_trial(viewer_client, stripe_sandbox, "second", "4242 4242 4242 4242")
+    second = start_trial(viewer_client, memory_provider, "second", "4242 4242 4242 4242")
     # No second trial: the trial ends as it starts, and the renewal job charges the card now.
     assert second.status == SubscriptionStatus.TRIALING
     assert (second.trial_end - second.current_period_start).total_seconds() == 1
@@ -48,8 +48,8 @@ def test_a_card_that_had_a_trial_on_another_account_pays_at_once(viewer_client, 
     assert clock.now() < Subscription.objects.get(pk=first.pk).trial_end
 
 
-def test_another_card_gets_its_own_trial(viewer_client, stripe_sandbox, with_trial):
-    start_trial(viewer_client, stripe_sandbox, "first", "4242 4242 4242 4242")
-    other = start_trial(viewer_client, stripe_sandbox, "second", "4000 0000 0000 0341")
+def test_another_card_gets_its_own_trial(viewer_client, memory_provider, with_trial):
+    start_trial(viewer_client, memory_provider, "first", "4242 4242 4242 4242")
+    other = start_trial(viewer_client, memory_provider, "second", "4000 0000 0000 0341")
     assert other.status == SubscriptionStatus.TRIALING
     assert (other.trial_end - other.current_period_start).days == 7

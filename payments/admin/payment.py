@@ -5,7 +5,6 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -25,12 +24,15 @@ from payments.admin.lists import ExportAdminMixin, TariffListFilter
 from payments.admin.reconciliation import reconciliation_report_page
 from payments.exports import PaymentExportForm, PaymentResource
 from payments.models import Payment, Refund, RefundReason, RefundStatus
-from payments.services.refunds import (
+from payments.services.refunds.rules import (
     refund_access_default,
-    refund_create,
+    refund_approval_threshold,
+    refund_for_request_key,
+    refund_leaves_nothing,
     refund_left_amount,
     refund_needs_approval,
 )
+from payments.services.refunds.staff import refund_create
 from tariffs.admin import CurrencyListFilter
 
 
@@ -229,8 +231,7 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
             )
             return self._refund_page(request, payment, form, left, confirm=False)
         # A submission whose refund already exists (a double click) shows that refund again.
-        key = uuid_or_none(request.POST.get("request_key", ""))
-        existing = Refund.objects.filter(request_key=key).first() if key is not None else None
+        existing = refund_for_request_key(request_key=uuid_or_none(request.POST.get("request_key", "")))
         if existing is not None and existing.payment_id == payment.pk:
             self._report_refund(request, existing, repeated=True)
             return HttpResponseRedirect(change_url)
@@ -265,13 +266,13 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
             amount = form.cleaned_data["amount"]
             summary = {
                 "amount": format_money(amount, payment.currency),
-                "full": amount + payment.refunded_amount >= payment.amount,
+                "full": refund_leaves_nothing(payment=payment, amount=amount),
                 "reason": RefundReason(form.cleaned_data["reason"]).label,
                 "comment": form.cleaned_data["comment"],
                 "end_access": form.end_access(),
                 # What this payment has refunded in all counts, as the service decides it.
                 "needs_approval": refund_needs_approval(payment=payment, amount=amount),
-                "threshold": format_money(settings.REFUND_APPROVAL_THRESHOLD, payment.currency),
+                "threshold": format_money(refund_approval_threshold(), payment.currency),
             }
         context = {
             **self.admin_site.each_context(request),

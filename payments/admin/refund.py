@@ -20,14 +20,9 @@ from core.money import format_money
 from payments.admin.lists import ExportAdminMixin, RefundTariffListFilter
 from payments.exports import RefundExportForm, RefundResource
 from payments.models import Payment, Refund, RefundRequest, RefundRequestStatus, RefundStatus
-from payments.services.refunds import (
-    refund_access_default,
-    refund_approve,
-    refund_left_amount,
-    refund_reject,
-    refund_request_approve,
-    refund_request_reject,
-)
+from payments.services.refunds.approvals import refund_approve, refund_reject
+from payments.services.refunds.rules import refund_access_default, refund_left_amount
+from payments.services.refunds.viewer_requests import refund_request_approve, refund_request_reject
 from tariffs.admin import CurrencyListFilter
 
 

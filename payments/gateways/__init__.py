@@ -32,12 +32,19 @@ class _GatewaySettings:
 
 
 def get_gateway() -> PaymentGateway:
-    """Return the payment gateway configured by the current settings.
+    """Return the payment gateway chosen by `PAYMENT_GATEWAY` and configured by the settings.
 
-    One instance is kept per distinct set of values, so its HTTP connections are reused.
-    Every call it sends to Stripe first takes a token from the outgoing rate limit
-    (`STRIPE_RATE_LIMIT_PER_SECOND`, shared through `STRIPE_RATE_LIMIT_REDIS_URL`).
+    "stripe" (the default): one instance is kept per distinct set of values, so its HTTP
+    connections are reused. Every call it sends to Stripe first takes a token from the
+    outgoing rate limit (`STRIPE_RATE_LIMIT_PER_SECOND`, shared through
+    `STRIPE_RATE_LIMIT_REDIS_URL`).
+    "memory": the one in-memory provider of this process, for unit tests of domain rules.
     """
+    name = getattr(settings, "PAYMENT_GATEWAY", "stripe") or "stripe"
+    if name == "memory":
+        return _memory_gateway(production=bool(getattr(settings, "BILLING_PRODUCTION", False)))
+    if name != "stripe":
+        raise ImproperlyConfigured(f"PAYMENT_GATEWAY={name!r} is not one of: stripe, memory")
     return _build_gateway(
         _GatewaySettings(
             api_key=getattr(settings, "STRIPE_SECRET_KEY", "") or "",
@@ -58,6 +65,24 @@ def is_stripe_api_base(url: str) -> bool:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     return parts.scheme == "https" and (host == "stripe.com" or host.endswith(".stripe.com"))
+
+
+def _memory_gateway(*, production: bool) -> PaymentGateway:
+    # Like the sandbox, it accepts every test card and moves no money.
+    if production:
+        raise ImproperlyConfigured("PAYMENT_GATEWAY='memory' cannot be used when BILLING_PRODUCTION is true")
+    return _shared_memory_gateway()
+
+
+@functools.cache
+def _shared_memory_gateway() -> PaymentGateway:
+    # Imported here so that a deployment never loads the test provider (nor the sandbox's cards).
+    from core import clock
+    from payments.gateways.memory import MemoryGateway
+
+    # Pages are stamped with the billing clock, as the sandbox follows it; their lives run on
+    # real time, as the service measures them.
+    return MemoryGateway(now=clock.now)
 
 
 @functools.lru_cache(maxsize=8)

@@ -49,7 +49,7 @@ from payments.models import (
     WebhookEventStatus,
 )
 from payments.services.checkout import checkout_abandon, checkout_sync, payment_settle_from_intent
-from payments.services.refunds import refund_send
+from payments.services.refunds.provider_answers import refund_send
 from payments.services.renewals import renewal_apply_intent
 from payments.services.unhomed import UNHOMED_COMMENT
 from payments.services.webhooks import (

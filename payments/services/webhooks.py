@@ -122,7 +122,7 @@ def _record_charge_refunds(event: WebhookEvent) -> None:
     The payment is found without a lock (which payment a charge belongs to never changes),
     then locked after its subscription, as staff refunds do: what follows may end access.
     """
-    from payments.services.refunds import (
+    from payments.services.refunds.provider_answers import (
         payment_advance_refunded,
         payment_lock_for_refund,
         refund_record_from_stripe,

@@ -17,7 +17,8 @@ from accounts.tests.roles import staff_member
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from payments.services import daily_report
 from payments.services.daily_report import reconciliation_report_for_day
-from payments.services.refunds import refund_approve, refund_create
+from payments.services.refunds.approvals import refund_approve
+from payments.services.refunds.staff import refund_create
 from payments.tests.factories import PaymentFactory
 from payments.tests.refund_helpers import pay
 from payments.tests.sandbox_helpers import make_client, payment_session_params

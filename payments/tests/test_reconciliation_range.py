@@ -22,7 +22,7 @@ from payments.services.daily_report import (
     reconciliation_last_active_day,
     reconciliation_report,
 )
-from payments.services.refunds import refund_create
+from payments.services.refunds.staff import refund_create
 from payments.tests.factories import PaymentFactory
 from payments.tests.refund_helpers import pay
 

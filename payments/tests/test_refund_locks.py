@@ -33,14 +33,13 @@ from payments.models import (
     RefundStatus,
     WebhookEvent,
 )
-from payments.services.refunds import (
-    refund_approve,
-    refund_create,
-    refund_reject,
+from payments.services.refunds.approvals import refund_approve, refund_reject
+from payments.services.refunds.provider_answers import refund_send
+from payments.services.refunds.staff import refund_create
+from payments.services.refunds.viewer_requests import (
     refund_request_approve,
     refund_request_create,
     refund_request_reject,
-    refund_send,
 )
 from payments.services.webhooks import webhook_event_process, webhook_event_record
 from payments.tests.concurrency import run_concurrently

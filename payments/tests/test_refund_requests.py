@@ -6,7 +6,11 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from accounts.models import BillingAccount
+from notifications.models import Notice, NoticeKind
+from notifications.services.notices import notices_dispatch
 from payments.models import Payment, PaymentStatus, RefundRequest, RefundRequestStatus, RefundStatus
+from payments.services.refunds.viewer_requests import RefundRequestNotOpen, refund_request_reject
 from payments.tests.refund_helpers import has_access, pay, sandbox_refunds, support_staff
 
 pytestmark = pytest.mark.django_db
@@ -115,21 +119,19 @@ class TestDecisionsInAdmin:
         support.post(self.decide_url(open_request, "approve"), {"note": ""})
         assert len(sandbox_refunds(stripe_sandbox)) == 1
 
-    def test_reject_emails_the_viewer_the_reason(
-        self, open_request, support, stripe_sandbox, django_capture_on_commit_callbacks
-    ):
+    def test_reject_emails_the_viewer_the_reason(self, open_request, support, stripe_sandbox):
         missing = support.post(self.decide_url(open_request, "reject"), {"note": ""})
         assert missing.status_code == 200
         assert missing.context["form"].errors["note"]
+        notices_dispatch()  # the payment's receipt
+        mail.outbox.clear()
 
-        with django_capture_on_commit_callbacks(execute=True):
-            support.post(
-                self.decide_url(open_request, "reject"), {"note": "You watched 12 films this month."}
-            )
+        support.post(self.decide_url(open_request, "reject"), {"note": "You watched 12 films this month."})
 
         open_request.refresh_from_db()
         assert open_request.status == RefundRequestStatus.REJECTED
         assert sandbox_refunds(stripe_sandbox) == []
+        assert notices_dispatch() == 1
         assert len(mail.outbox) == 1
         assert mail.outbox[0].to == ["alice@example.com"]
         assert "You watched 12 films this month." in mail.outbox[0].body
@@ -138,3 +140,57 @@ class TestDecisionsInAdmin:
         support.post(self.decide_url(open_request, "reject"), {"note": "No."})
 
         assert ask(viewer_client, payment).status_code == 201
+
+
+class TestRejectionNotice:
+    """The rejection reaches the viewer as a notice, in their language, once per request."""
+
+    EXPECTED = {
+        "en": (
+            "Your refund request for 399.00 RUB",
+            ["We looked at your request", "Monthly", "Reason: Outside the 14 days & our policy."],
+        ),
+        "ru": (
+            "Ваш запрос на возврат 399,00\u00a0₽",
+            ["Мы рассмотрели ваш запрос", "«Monthly»", "Причина: Outside the 14 days & our policy."],
+        ),
+    }
+
+    @pytest.mark.parametrize("language", ["en", "ru"])
+    def test_rejecting_records_one_notice_in_the_viewers_language_with_the_note(
+        self, payment, viewer_client, language
+    ):
+        BillingAccount.objects.filter(pk=payment.subscription.account_id).update(language=language)
+        ask(viewer_client, payment)
+        request = RefundRequest.objects.get()
+        notices_dispatch()  # the payment's receipt
+        mail.outbox.clear()
+
+        refund_request_reject(
+            refund_request=request, staff=support_staff("agent"), note="Outside the 14 days & our policy."
+        )
+
+        (notice,) = Notice.objects.filter(kind=NoticeKind.REFUND_REQUEST_REJECTED)
+        assert (notice.payment_id, notice.subscription_id) == (payment.pk, payment.subscription_id)
+        assert notice.context["note"] == "Outside the 14 days & our policy."
+        assert notices_dispatch() == 1
+        (message,) = mail.outbox
+        subject, facts = self.EXPECTED[language]
+        assert (message.to, message.subject) == (["alice@example.com"], subject)
+        html = message.alternatives[0][0]
+        for fact in facts:
+            assert fact in message.body, fact
+        assert "Outside the 14 days &amp; our policy." in html
+        notice.refresh_from_db()
+        assert notice.language == language
+
+    def test_a_repeated_rejection_records_no_second_notice(self, payment, viewer_client):
+        ask(viewer_client, payment)
+        request = RefundRequest.objects.get()
+        refund_request_reject(refund_request=request, staff=support_staff("agent"), note="No.")
+
+        with pytest.raises(RefundRequestNotOpen):
+            refund_request_reject(refund_request=request, staff=support_staff("lead"), note="Still no.")
+
+        (notice,) = Notice.objects.filter(kind=NoticeKind.REFUND_REQUEST_REJECTED)
+        assert notice.context["note"] == "No."

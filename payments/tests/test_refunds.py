@@ -12,15 +12,10 @@ from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus, WebhookEventStatus
-from payments.services.refunds import (
-    PaymentNotRefundable,
-    RefundAmountTooLarge,
-    RefundApprovalNotAllowed,
-    refund_approve,
-    refund_create,
-    refund_reject,
-    refund_send,
-)
+from payments.services.refunds.approvals import RefundApprovalNotAllowed, refund_approve, refund_reject
+from payments.services.refunds.provider_answers import refund_send
+from payments.services.refunds.rules import PaymentNotRefundable
+from payments.services.refunds.staff import RefundAmountTooLarge, refund_create
 from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
 from payments.tests.refund_helpers import has_access, pay, sandbox_refunds, support_staff

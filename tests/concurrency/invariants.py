@@ -39,7 +39,7 @@ from payments.models import (
 from payments.services.reconciliation import reconcile_events, reconcile_pending_payments
 
 Obj = dict[str, Any]
-# Refunds that hold part of a payment (payments.services.refunds counts the same ones).
+# Refunds that hold part of a payment (payments.services.refunds.rules counts the same ones).
 RESERVING_STATUSES = (RefundStatus.AWAITING_APPROVAL, RefundStatus.PENDING, RefundStatus.SUCCEEDED)
 # Statuses of ours that say the viewer's money was taken and not (wholly) given back.
 HELD_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED)

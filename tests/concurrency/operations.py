@@ -50,7 +50,8 @@ from payments.models import (
 from payments.services.checkout import checkout_sync
 from payments.services.customers import account_ensure_stripe_customer
 from payments.services.reconciliation import reconcile_pending_payments
-from payments.services.refunds import refund_create, refund_request_approve, refund_request_reject
+from payments.services.refunds.staff import refund_create
+from payments.services.refunds.viewer_requests import refund_request_approve, refund_request_reject
 from payments.services.renewals import renewal_run
 from payments.services.webhooks import HANDLERS, EventProcessingFailed, webhook_event_process
 from payments.tests.sandbox_helpers import Control

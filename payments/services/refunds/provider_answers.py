@@ -1,0 +1,294 @@
+"""Stripe's answers to our refunds, and the refunds `charge.refunded` reports.
+
+A refund is sent outside any lock with the idempotency key `refund:<refund id>`, so a
+repeated call for the same row returns the same Stripe refund; the answer is then applied
+under the locks: succeeded moves `refunded_amount` forward, pending waits for
+`charge.refunded`, failed releases the amount. Statuses never move back from a final one,
+and amounts only move forward, so a late or repeated answer or event never undoes a refund.
+
+A refund that ends access cancels the subscription once the refund has succeeded (at once
+when Stripe answers "succeeded", otherwise when the webhook says so): a refund that fails
+never takes away access that was paid for. A transaction that may move the refunded amount
+or end access (both write to the subscription: its outbox, its status) locks the
+subscription before the payment (`payment_lock_for_refund`).
+
+What Stripe's immediate answer to a staff member's action moved is audited as theirs; what
+webhooks move later is the system's doing and is not.
+"""
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Sum
+
+from billing.locks import subscription_lock
+from billing.models import Subscription, SubscriptionStatus
+from billing.services import subscription_cancel_now
+from core import clock
+from core.audit import AuditAction, audit_changes, audit_entry_create
+from payments import facts
+from payments.gateways import get_gateway
+from payments.gateways.base import GatewayError, RefundInfo
+from payments.gateways.base import RefundRequest as GatewayRefundRequest
+from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from payments.services.refunds.rules import PaymentNotRefundable, later_period_paid, refund_audit_reason
+
+logger = logging.getLogger(__name__)
+
+# Reasons Stripe itself knows; ours that it does not are sent without a reason.
+STRIPE_REASONS = {
+    RefundReason.REQUESTED_BY_CUSTOMER: "requested_by_customer",
+    RefundReason.DUPLICATE: "duplicate",
+    RefundReason.FRAUDULENT: "fraudulent",
+}
+_ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+
+
+def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
+    """Ask Stripe for a pending refund (idempotency key `refund:<id>`) and apply the answer.
+
+    A Stripe outage leaves the refund pending, to be sent again with the same key; an
+    answer Stripe will never change its mind about (e.g. already refunded) fails it. With an
+    `actor` (the staff member whose action sends it), what the answer moved is audited.
+    """
+    payment = refund.payment
+    if not payment.stripe_payment_intent_id:  # checked when the refund was written
+        raise PaymentNotRefundable(details={"payment": str(payment.pk)})
+    try:
+        info = get_gateway().create_refund(
+            GatewayRefundRequest(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                amount=refund.amount,
+                reason=STRIPE_REASONS.get(RefundReason(refund.reason)),
+                metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
+                idempotency_key=f"refund:{refund.pk}",
+            )
+        )
+    except GatewayError as exc:
+        logger.warning("refund %s: Stripe refused or did not answer: %r", refund.pk, exc)
+        if exc.retryable:
+            Refund.objects.filter(pk=refund.pk).update(failure_reason=f"not sent yet: {exc.message}"[:255])
+        else:
+            with transaction.atomic():
+                Payment.objects.select_for_update().get(pk=payment.pk)
+                failed = Refund.objects.filter(pk=refund.pk, status=RefundStatus.PENDING).update(
+                    status=RefundStatus.FAILED, failure_reason=(exc.code or exc.message)[:255]
+                )
+                if failed and actor is not None:
+                    audit_entry_create(
+                        actor=actor,
+                        action=AuditAction.REFUND_SEND,
+                        target=refund,
+                        changes={"status": (RefundStatus.PENDING, RefundStatus.FAILED)},
+                        reason=refund_audit_reason(refund),
+                        details={"payment": str(payment.pk), "stripe_error": exc.code or exc.message},
+                    )
+        refund.refresh_from_db()
+        return refund
+    return refund_apply(refund=refund, info=info, actor=actor)
+
+
+@transaction.atomic
+def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None) -> Refund:
+    """Record Stripe's word on one of our refunds: its id, and its status when that moved on.
+
+    With an `actor`, the refund's and payment's values that moved (and access, when the
+    refund ended it) are audited as that staff member's doing.
+    """
+    payment = payment_lock_for_refund(payment_id=refund.payment_id)
+    locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    before = _refund_snapshot(locked, payment) if actor is not None else {}
+    _refund_set_from_stripe(
+        payment=payment,
+        refund=locked,
+        stripe_id=info.id,
+        stripe_status=info.status,
+        failure_reason=info.failure_reason,
+    )
+    if actor is not None and (changes := audit_changes(before, _refund_snapshot(locked, payment))):
+        audit_entry_create(
+            actor=actor,
+            action=AuditAction.REFUND_SEND,
+            target=locked,
+            changes=changes,
+            reason=refund_audit_reason(locked),
+            details={"payment": str(payment.pk), "currency": payment.currency},
+        )
+    return locked
+
+
+def payment_lock_for_refund(*, payment_id: uuid.UUID) -> Payment:
+    """Lock a payment's subscription, then the payment, and return the payment (in a transaction).
+
+    For the transactions that may move a payment's refunded amount or end access: the
+    viewer hears of a refund through the subscription's outbox and a cancel changes the
+    subscription, so its row lock must come first, as everywhere else. The subscription of
+    a payment never changes, so reading which one it is needs no lock.
+    """
+    subscription_id = Payment.objects.values_list("subscription_id", flat=True).get(pk=payment_id)
+    subscription_lock(subscription_id)
+    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+
+
+def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
+    """Return what a refund's answer can move: its status, the payment's refund, the access."""
+    subscription_status = (
+        Subscription.objects.filter(pk=payment.subscription_id).values_list("status", flat=True).first()
+    )
+    return {
+        "status": refund.status,
+        "stripe_refund_id": refund.stripe_refund_id,
+        "payment.status": payment.status,
+        "payment.refunded_amount": payment.refunded_amount,
+        "subscription.status": subscription_status,
+    }
+
+
+def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refund:
+    """Apply one refund listed on a `charge.refunded` event to a payment locked by the caller.
+
+    The caller locks the payment with `payment_lock_for_refund` (its subscription first):
+    a refund that succeeds here may end access.
+
+    A refund we made is found by its Stripe id, or by the refund id we put in its metadata
+    (the event may arrive before Stripe's answer to our call); any other refund was made in
+    Stripe's dashboard and gets a row of its own.
+    """
+    refund = Refund.objects.select_for_update().filter(stripe_refund_id=data["id"]).first()
+    our_id = (data.get("metadata") or {}).get("refund_id")
+    if refund is None and isinstance(our_id, str):
+        try:
+            refund = Refund.objects.select_for_update().filter(pk=uuid.UUID(our_id), payment=payment).first()
+        except ValueError:
+            refund = None
+    if refund is None:
+        status = _status_from_stripe(data.get("status"))
+        # Made in Stripe's dashboard: it succeeded when Stripe made it.
+        succeeded_at = _stripe_time(data.get("created")) if status == RefundStatus.SUCCEEDED else None
+        refund, _ = Refund.objects.get_or_create(
+            stripe_refund_id=data["id"],
+            defaults={
+                "payment": payment,
+                "amount": data["amount"],
+                "currency": payment.currency,
+                "status": status,
+                "comment": "Refunded in Stripe",
+                "succeeded_at": succeeded_at,
+            },
+        )
+        return refund
+    _refund_set_from_stripe(
+        payment=payment,
+        refund=refund,
+        stripe_id=data["id"],
+        stripe_status=data.get("status"),
+        failure_reason=data.get("failure_reason"),
+        move_payment=False,
+    )
+    return refund
+
+
+def _refund_set_from_stripe(
+    *,
+    payment: Payment,
+    refund: Refund,
+    stripe_id: str,
+    stripe_status: str | None,
+    failure_reason: str | None,
+    move_payment: bool = True,
+) -> None:
+    """Move a locked refund to what Stripe says; never back from a final status.
+
+    `move_payment=False` leaves the payment's refunded amount to the caller (the
+    `charge.refunded` handler takes it from the charge's own total).
+    """
+    changed = ["updated_at"]
+    if refund.stripe_refund_id != stripe_id:
+        refund.stripe_refund_id = stripe_id
+        changed.append("stripe_refund_id")
+    new_status = _status_from_stripe(stripe_status)
+    if refund.status == RefundStatus.PENDING and new_status != RefundStatus.PENDING:
+        refund.status = new_status
+        refund.failure_reason = (failure_reason or "")[:255] if new_status != RefundStatus.SUCCEEDED else ""
+        changed += ["status", "failure_reason"]
+        if new_status == RefundStatus.SUCCEEDED:
+            refund.succeeded_at = clock.now()
+            changed.append("succeeded_at")
+    elif refund.status == RefundStatus.PENDING and refund.failure_reason:
+        refund.failure_reason = ""
+        changed.append("failure_reason")
+    refund.save(update_fields=changed)
+    if "status" in changed and refund.status == RefundStatus.SUCCEEDED:
+        # Access first, so that the viewer's refund email, recorded as the payment moves, can
+        # say that the refund ended it (as the `charge.refunded` path does).
+        if refund.end_access:
+            _end_access(payment)
+        if move_payment:
+            _payment_move_refunded(payment)
+
+
+def _payment_move_refunded(payment: Payment) -> None:
+    """Move a locked payment's refunded amount forward to what its succeeded refunds add up to."""
+    succeeded = (
+        payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"] or 0
+    )
+    payment_advance_refunded(payment=payment, refunded_total=succeeded)
+
+
+def payment_advance_refunded(*, payment: Payment, refunded_total: int) -> None:
+    """Raise a locked payment's refunded amount to `refunded_total`, never lowering it.
+
+    Amounts only move forward (and never past the payment), so a late or repeated answer or
+    event can never undo a refund; the viewer hears of each amount that moved. The caller
+    holds the subscription's lock, taken before the payment's (`payment_lock_for_refund`).
+    """
+    refunded = min(max(payment.refunded_amount, refunded_total), payment.amount)
+    if refunded == payment.refunded_amount:
+        return
+    refunded_now = refunded - payment.refunded_amount
+    payment.refunded_amount = refunded
+    payment.status = (
+        PaymentStatus.REFUNDED if refunded == payment.amount else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+    facts.payment_refunded.record(payment=payment, amount=refunded_now)
+
+
+def _end_access(payment: Payment) -> None:
+    """Cancel a refunded payment's subscription now, if it still runs.
+
+    The caller already holds the subscription's lock (`payment_lock_for_refund`), so this
+    re-lock waits for nobody and the status read under it is the one decided on.
+    """
+    subscription = subscription_lock(payment.subscription_id)
+    if subscription.status not in _ACTIVE_SUBSCRIPTION:
+        return
+    if later_period_paid(payment=payment):
+        # A renewal charged (perhaps while this refund was under way) paid for a later period:
+        # that access is the viewer's and is kept, or we would hold a charge that gives nothing.
+        logger.info(
+            "refund of payment %s keeps subscription %s: a later period is paid",
+            payment.pk,
+            subscription.pk,
+        )
+        return
+    subscription_cancel_now(subscription=subscription, at=clock.now())
+
+
+def _stripe_time(created: Any) -> datetime:
+    """Return a Stripe `created` (Unix seconds) as an aware UTC instant, or now if it is missing."""
+    if isinstance(created, int):
+        return datetime.fromtimestamp(created, UTC)
+    return clock.now()
+
+
+def _status_from_stripe(stripe_status: str | None) -> str:
+    return {
+        "succeeded": RefundStatus.SUCCEEDED,
+        "failed": RefundStatus.FAILED,
+        "canceled": RefundStatus.CANCELED,
+    }.get(stripe_status or "", RefundStatus.PENDING)
