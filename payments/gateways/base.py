@@ -200,7 +200,7 @@ class CheckoutSession:
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentIntentInfo:
+class ProviderPayment:
     """One attempt to collect money and its latest outcome.
 
     `status` is the provider's own word ("succeeded", "processing", "requires_payment_method",
@@ -222,7 +222,7 @@ class PaymentIntentInfo:
 
 
 @dataclass(frozen=True, slots=True)
-class SetupIntentInfo:
+class PaymentMethodSetup:
     """A payment method being saved without a charge (checkout in "setup" mode)."""
 
     id: str
@@ -272,7 +272,7 @@ SettlementKind = Literal["payment", "refund", "other"]
 
 
 @dataclass(frozen=True, slots=True)
-class BalanceTransactionInfo:
+class SettlementLine:
     """One entry of the provider's ledger: what a charge or refund did to the balance.
 
     `amount`, `fee` and `net` are in the balance's (settlement) currency, which may differ
@@ -430,19 +430,19 @@ class PaymentGateway(Protocol):
         """Close an open checkout page so that it can no longer be paid."""
         ...
 
-    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo:
+    def retrieve_payment(self, payment_intent_id: str) -> ProviderPayment:
         """Return a payment attempt, with the card it used when that is a card."""
         ...
 
-    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
-        """Return a setup intent, to learn which payment method a setup checkout saved."""
+    def retrieve_payment_method_setup(self, setup_intent_id: str) -> PaymentMethodSetup:
+        """Return a payment method being saved, to learn which one a setup checkout saved."""
         ...
 
     def retrieve_payment_method(self, payment_method_id: str) -> CardInfo:
         """Return the displayable details of a saved card."""
         ...
 
-    def charge_off_session(self, charge: OffSessionCharge) -> PaymentIntentInfo:
+    def charge_off_session(self, charge: OffSessionCharge) -> ProviderPayment:
         """Charge a saved payment method without the customer; raise on decline or 3-D Secure."""
         ...
 
@@ -466,8 +466,8 @@ class PaymentGateway(Protocol):
         """Return every refund created in the range, whatever its status, reading all pages."""
         ...
 
-    def list_balance_transactions(self, created: CreatedRange) -> list[BalanceTransactionInfo]:
-        """Return every balance transaction created in the range, reading all pages."""
+    def list_settlement_lines(self, created: CreatedRange) -> list[SettlementLine]:
+        """Return every entry of the provider's ledger created in the range, reading all pages."""
         ...
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:

@@ -22,7 +22,6 @@ from typing import Any
 
 from payments.gateways.base import (
     AuthenticationRequired,
-    BalanceTransactionInfo,
     CardDeclined,
     CardInfo,
     ChargeInfo,
@@ -39,11 +38,12 @@ from payments.gateways.base import (
     GatewayEvent,
     InvalidWebhookSignature,
     OffSessionCharge,
-    PaymentIntentInfo,
+    PaymentMethodSetup,
     PermanentGatewayError,
+    ProviderPayment,
     RefundInfo,
     RefundRequest,
-    SetupIntentInfo,
+    SettlementLine,
 )
 
 # The fake answers with the test cards and codes of Stripe's sandbox, so it classifies them as Stripe does.
@@ -157,7 +157,7 @@ class MemoryState:
     cards: dict[str, _Card] = field(default_factory=dict)
     charges: dict[str, ChargeInfo] = field(default_factory=dict)
     refunds: dict[str, RefundInfo] = field(default_factory=dict)
-    balance_transactions: dict[str, BalanceTransactionInfo] = field(default_factory=dict)
+    balance_transactions: dict[str, SettlementLine] = field(default_factory=dict)
     events: list[GatewayEvent] = field(default_factory=list)
     keys: dict[str, _Remembered] = field(default_factory=dict)
     # Every gateway call, in order: (operation, idempotency key or None).
@@ -261,21 +261,21 @@ class MemoryGateway:
         )
         return result
 
-    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo:
+    def retrieve_payment(self, payment_intent_id: str) -> ProviderPayment:
         """Return a payment attempt with the card it used."""
-        self._log("retrieve_payment_intent")
+        self._log("retrieve_payment")
         intent = self.state.intents.get(payment_intent_id)
         if intent is None:
             raise _missing("payment_intent", payment_intent_id)
         return self._intent_info(intent)
 
-    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+    def retrieve_payment_method_setup(self, setup_intent_id: str) -> PaymentMethodSetup:
         """Return a setup intent, to learn which card a setup checkout saved."""
-        self._log("retrieve_setup_intent")
+        self._log("retrieve_payment_method_setup")
         intent = self.state.setup_intents.get(setup_intent_id)
         if intent is None:
             raise _missing("setup_intent", setup_intent_id)
-        return SetupIntentInfo(
+        return PaymentMethodSetup(
             id=intent.id,
             status=intent.status,
             customer_id=intent.customer_id,
@@ -291,10 +291,10 @@ class MemoryGateway:
             raise _missing("payment_method", payment_method_id)
         return card.info()
 
-    def charge_off_session(self, charge: OffSessionCharge) -> PaymentIntentInfo:
+    def charge_off_session(self, charge: OffSessionCharge) -> ProviderPayment:
         """Charge a saved card without the customer; raise on decline or when 3-D Secure is wanted."""
 
-        def create() -> PaymentIntentInfo:
+        def create() -> ProviderPayment:
             if charge.customer_id not in self.state.customers:
                 raise _missing("customer", charge.customer_id)
             card = self.state.cards.get(charge.payment_method_id)
@@ -329,7 +329,7 @@ class MemoryGateway:
                 http_status=402,
             )
 
-        result: PaymentIntentInfo = self._idempotent(
+        result: ProviderPayment = self._idempotent(
             "charge_off_session", charge.idempotency_key, charge, create
         )
         return result
@@ -410,9 +410,9 @@ class MemoryGateway:
         self._log("list_refunds")
         return _newest_first_in(list(self.state.refunds.values()), created)
 
-    def list_balance_transactions(self, created: CreatedRange) -> list[BalanceTransactionInfo]:
+    def list_settlement_lines(self, created: CreatedRange) -> list[SettlementLine]:
         """Return every ledger entry created in the range, newest first."""
-        self._log("list_balance_transactions")
+        self._log("list_settlement_lines")
         return _newest_first_in(list(self.state.balance_transactions.values()), created)
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
@@ -503,7 +503,7 @@ class MemoryGateway:
         self._record("payment_intent.payment_failed", _intent_json(waiting))
         return PayResult("declined", "We are unable to authenticate your payment method.", waiting.id)
 
-    def payment_intents(self) -> list[PaymentIntentInfo]:
+    def payment_intents(self) -> list[ProviderPayment]:
         """Return every payment intent, oldest first."""
         return [self._intent_info(intent) for intent in self.state.intents.values()]
 
@@ -673,10 +673,8 @@ class MemoryGateway:
         self.state.charges[charge.id] = charge
         return charge
 
-    def _ledger(
-        self, *, amount: int, fee: int, currency: str, source: str, kind: str
-    ) -> BalanceTransactionInfo:
-        txn = BalanceTransactionInfo(
+    def _ledger(self, *, amount: int, fee: int, currency: str, source: str, kind: str) -> SettlementLine:
+        txn = SettlementLine(
             id=self._new_id("txn"),
             type=kind,
             kind=SETTLEMENT_KINDS.get(kind, "other"),
@@ -761,10 +759,10 @@ class MemoryGateway:
             "expires_at": int(info.expires_at.timestamp()),
         }
 
-    def _intent_info(self, intent: _Intent) -> PaymentIntentInfo:
+    def _intent_info(self, intent: _Intent) -> ProviderPayment:
         card = self.state.cards.get(intent.payment_method_id or "")
         code, decline_code, message = intent.error or (None, None, None)
-        return PaymentIntentInfo(
+        return ProviderPayment(
             id=intent.id,
             status=intent.status,
             amount=intent.amount,

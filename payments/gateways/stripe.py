@@ -19,7 +19,6 @@ import stripe
 
 from payments.gateways.base import (
     AuthenticationRequired,
-    BalanceTransactionInfo,
     CardDeclined,
     CardInfo,
     ChargeInfo,
@@ -33,11 +32,12 @@ from payments.gateways.base import (
     GatewayEvent,
     InvalidWebhookSignature,
     OffSessionCharge,
-    PaymentIntentInfo,
+    PaymentMethodSetup,
     PermanentGatewayError,
+    ProviderPayment,
     RefundInfo,
     RefundRequest,
-    SetupIntentInfo,
+    SettlementLine,
 )
 from payments.gateways.ratelimit import RateLimiter
 from payments.gateways.retry import RetryPolicy
@@ -169,20 +169,20 @@ class StripeGateway:
 
     # --- intents and payment methods ------------------------------------------------------
 
-    def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentInfo:
+    def retrieve_payment(self, payment_intent_id: str) -> ProviderPayment:
         """Return a PaymentIntent with its payment method expanded, for the card details."""
         intent = self._call(
-            "retrieve_payment_intent",
+            "retrieve_payment",
             lambda: self._client.v1.payment_intents.retrieve(
                 payment_intent_id, params={"expand": ["payment_method"]}
             ),
         )
         return payment_intent_from_stripe(intent.to_dict())
 
-    def retrieve_setup_intent(self, setup_intent_id: str) -> SetupIntentInfo:
+    def retrieve_payment_method_setup(self, setup_intent_id: str) -> PaymentMethodSetup:
         """Return a SetupIntent, to learn which payment method a setup checkout saved."""
         intent = self._call(
-            "retrieve_setup_intent", lambda: self._client.v1.setup_intents.retrieve(setup_intent_id)
+            "retrieve_payment_method_setup", lambda: self._client.v1.setup_intents.retrieve(setup_intent_id)
         )
         return setup_intent_from_stripe(intent.to_dict())
 
@@ -199,7 +199,7 @@ class StripeGateway:
             )
         return card
 
-    def charge_off_session(self, charge: OffSessionCharge) -> PaymentIntentInfo:
+    def charge_off_session(self, charge: OffSessionCharge) -> ProviderPayment:
         """Create and confirm an off-session PaymentIntent on a saved payment method.
 
         Raise CardDeclined or AuthenticationRequired when the charge did not go through, also
@@ -299,12 +299,12 @@ class StripeGateway:
             )
         ]
 
-    def list_balance_transactions(self, created: CreatedRange) -> list[BalanceTransactionInfo]:
+    def list_settlement_lines(self, created: CreatedRange) -> list[SettlementLine]:
         """Return every balance transaction created in the range, newest first, reading all pages."""
         return [
             balance_transaction_from_stripe(item)
             for item in self._list_all(
-                "list_balance_transactions",
+                "list_settlement_lines",
                 lambda params: self._client.v1.balance_transactions.list(params=params),  # type: ignore[arg-type]
                 created,
             )

@@ -15,7 +15,6 @@ import stripe
 
 from payments.gateways.base import (
     AuthenticationRequired,
-    BalanceTransactionInfo,
     CardDeclined,
     CardInfo,
     ChargeInfo,
@@ -26,12 +25,13 @@ from payments.gateways.base import (
     GatewayError,
     GatewayEvent,
     InvalidWebhookSignature,
-    PaymentIntentInfo,
+    PaymentMethodSetup,
     PermanentGatewayError,
+    ProviderPayment,
     RateLimited,
     RefundInfo,
     SettlementKind,
-    SetupIntentInfo,
+    SettlementLine,
     TemporaryGatewayError,
 )
 
@@ -207,13 +207,13 @@ def card_from_stripe(data: Mapping[str, Any]) -> CardInfo | None:
     )
 
 
-def payment_intent_from_stripe(data: Mapping[str, Any]) -> PaymentIntentInfo:
+def payment_intent_from_stripe(data: Mapping[str, Any]) -> ProviderPayment:
     """Return our view of a PaymentIntent; `payment_method` may be expanded or an id."""
     payment_method = data.get("payment_method")
     card = card_from_stripe(payment_method) if isinstance(payment_method, Mapping) else None
     error = data.get("last_payment_error")
     error = error if isinstance(error, Mapping) else {}
-    return PaymentIntentInfo(
+    return ProviderPayment(
         id=_required_str(data, "id"),
         status=_required_str(data, "status"),
         amount=int(data.get("amount") or 0),
@@ -229,9 +229,9 @@ def payment_intent_from_stripe(data: Mapping[str, Any]) -> PaymentIntentInfo:
     )
 
 
-def setup_intent_from_stripe(data: Mapping[str, Any]) -> SetupIntentInfo:
+def setup_intent_from_stripe(data: Mapping[str, Any]) -> PaymentMethodSetup:
     """Return our view of a SetupIntent."""
-    return SetupIntentInfo(
+    return PaymentMethodSetup(
         id=_required_str(data, "id"),
         status=_required_str(data, "status"),
         customer_id=_id_of(data.get("customer")),
@@ -279,11 +279,11 @@ SETTLEMENT_KINDS: dict[str, SettlementKind] = {
 }
 
 
-def balance_transaction_from_stripe(data: Mapping[str, Any]) -> BalanceTransactionInfo:
+def balance_transaction_from_stripe(data: Mapping[str, Any]) -> SettlementLine:
     """Return our view of a BalanceTransaction."""
     rate = data.get("exchange_rate")
     type_ = _required_str(data, "type")
-    return BalanceTransactionInfo(
+    return SettlementLine(
         id=_required_str(data, "id"),
         type=type_,
         kind=SETTLEMENT_KINDS.get(type_, "other"),

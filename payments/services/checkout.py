@@ -33,7 +33,7 @@ from payments.gateways.base import (
     CardInfo,
     CheckoutRequest,
     GatewayError,
-    PaymentIntentInfo,
+    ProviderPayment,
 )
 from payments.gateways.base import CheckoutSession as ProviderCheckout
 from payments.models import (
@@ -179,17 +179,17 @@ class _ProviderView:
     """What Stripe says of a checkout, read before any lock is taken."""
 
     session: ProviderCheckout
-    payment_intent: PaymentIntentInfo | None
+    payment_intent: ProviderPayment | None
     saved_card: CardInfo | None
 
 
 def _read_provider(stripe_session_id: str) -> _ProviderView:
     gateway = get_gateway()
     session = gateway.retrieve_checkout_session(stripe_session_id)
-    intent = gateway.retrieve_payment_intent(session.payment_intent_id) if session.payment_intent_id else None
+    intent = gateway.retrieve_payment(session.payment_intent_id) if session.payment_intent_id else None
     card = intent.card if intent else None
     if session.setup_intent_id and session.status == "complete":
-        setup = gateway.retrieve_setup_intent(session.setup_intent_id)
+        setup = gateway.retrieve_payment_method_setup(session.setup_intent_id)
         if setup.payment_method_id:
             card = gateway.retrieve_payment_method(setup.payment_method_id)
     return _ProviderView(session=session, payment_intent=intent, saved_card=card)
@@ -341,7 +341,7 @@ def _start_subscription(
         payment.save(update_fields=["period_start", "period_end", "updated_at"])
 
 
-def payment_settle_from_intent(*, payment: Payment, intent: PaymentIntentInfo) -> None:
+def payment_settle_from_intent(*, payment: Payment, intent: ProviderPayment) -> None:
     """Book a first payment Stripe reports as paid, found without its page (a charge sweep).
 
     Used only when no page id was ever stored for the payment's checkout (the answer that
@@ -367,7 +367,7 @@ def payment_settle_from_intent(*, payment: Payment, intent: PaymentIntentInfo) -
 
 
 def payment_mark_succeeded(
-    *, payment: Payment, intent: PaymentIntentInfo | None, card: CardInfo | None, now: datetime
+    *, payment: Payment, intent: ProviderPayment | None, card: CardInfo | None, now: datetime
 ) -> None:
     """Record a locked payment as paid, with Stripe's ids and the card it reports (no number)."""
     payment.status = PaymentStatus.SUCCEEDED
@@ -394,7 +394,7 @@ def _apply_expired(checkout: CheckoutSession, payment: Payment | None, subscript
         subscription_cancel_now(subscription=subscription, at=clock.now())
 
 
-def _record_failed_attempt(payment: Payment, intent: PaymentIntentInfo) -> None:
+def _record_failed_attempt(payment: Payment, intent: ProviderPayment) -> None:
     """Keep the last decline on a still-open checkout's payment, so the viewer can be told."""
     if payment.status != PaymentStatus.PENDING or not intent.failure_code:
         return

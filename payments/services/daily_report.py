@@ -27,7 +27,7 @@ from core import clock
 from core.days import day_check, utc_day_range, utc_midnight
 from core.money import format_money
 from payments.gateways import get_gateway
-from payments.gateways.base import BalanceTransactionInfo, ChargeInfo, CreatedRange, RefundInfo
+from payments.gateways.base import ChargeInfo, CreatedRange, RefundInfo, SettlementLine
 from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
 from payments.services.reconciliation import unbooked_charges_fixed
 
@@ -212,7 +212,7 @@ def reconciliation_report(*, date_from: date, date_to: date) -> ReconciliationRe
     gateway = get_gateway()
     charges = gateway.list_charges(wide)
     stripe_refunds = gateway.list_refunds(wide)
-    transactions = gateway.list_balance_transactions(wide)
+    transactions = gateway.list_settlement_lines(wide)
 
     day_ = _Day(start=start, end=end, wide=wide, ledger=_Ledger(transactions))
     report = ReconciliationReport(date_from=date_from, date_to=date_to)
@@ -250,11 +250,11 @@ def _move_fixed_charges(report: ReconciliationReport, charge_ids: list[str], *, 
 class _Ledger:
     """Stripe's balance transactions of the window, found by id or by the object they record."""
 
-    def __init__(self, transactions: Iterable[BalanceTransactionInfo]) -> None:
+    def __init__(self, transactions: Iterable[SettlementLine]) -> None:
         self.by_id = {txn.id: txn for txn in transactions}
         self.by_source = {txn.source_id: txn for txn in self.by_id.values() if txn.source_id}
 
-    def of(self, transaction_id: str | None, source_id: str) -> BalanceTransactionInfo | None:
+    def of(self, transaction_id: str | None, source_id: str) -> SettlementLine | None:
         if transaction_id and transaction_id in self.by_id:
             return self.by_id[transaction_id]
         return self.by_source.get(source_id)

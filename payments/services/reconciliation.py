@@ -295,7 +295,7 @@ def _settle(target: _Target, *, now: datetime) -> None:
     payment = Payment.objects.get(pk=target.pk)
     if payment.status == PaymentStatus.PENDING and payment.stripe_payment_intent_id:
         renewal_apply_intent(
-            payment=payment, intent=get_gateway().retrieve_payment_intent(payment.stripe_payment_intent_id)
+            payment=payment, intent=get_gateway().retrieve_payment(payment.stripe_payment_intent_id)
         )
 
 
@@ -337,7 +337,7 @@ def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
     if payment is not None and payment.status in PAID_STATUSES:
         return None
     gateway = get_gateway()
-    intent = gateway.retrieve_payment_intent(charge.payment_intent_id)
+    intent = gateway.retrieve_payment(charge.payment_intent_id)
     payment = payment or _payment_named_in(intent.metadata)
     if payment is None:
         return _refund_rowless_charge(charge, intent.metadata)

@@ -31,7 +31,7 @@ from payments.gateways.base import (
     AuthenticationRequired,
     CardDeclined,
     OffSessionCharge,
-    PaymentIntentInfo,
+    ProviderPayment,
 )
 from payments.models import (
     PAID_STATUSES,
@@ -227,7 +227,7 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
     return renewal_apply_intent(payment=payment, intent=intent)
 
 
-def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> RenewalOutcome:
+def renewal_apply_intent(*, payment: Payment, intent: ProviderPayment) -> RenewalOutcome:
     """Apply what Stripe says of a renewal's PaymentIntent (the charge's answer, a webhook, a re-read).
 
     A succeeded charge is always booked: it moves the subscription into the period it paid
@@ -260,7 +260,7 @@ def renewal_apply_intent(*, payment: Payment, intent: PaymentIntentInfo) -> Rene
     return RenewalOutcome.PROCESSING
 
 
-def _mark_paid(payment: Payment, *, intent: PaymentIntentInfo | None, now: datetime) -> None:
+def _mark_paid(payment: Payment, *, intent: ProviderPayment | None, now: datetime) -> None:
     payment_mark_succeeded(payment=payment, intent=intent, card=intent.card if intent else None, now=now)
     facts.payment_succeeded.record(payment=payment)
 

@@ -113,7 +113,7 @@ def _sync_payment_intent(event: WebhookEvent) -> None:
         # An off-session renewal whose answer we did not get (processing, or lost).
         from payments.services.renewals import renewal_apply_intent
 
-        renewal_apply_intent(payment=payment, intent=get_gateway().retrieve_payment_intent(event.object_id))
+        renewal_apply_intent(payment=payment, intent=get_gateway().retrieve_payment(event.object_id))
 
 
 def _record_charge_refunds(event: WebhookEvent) -> None:

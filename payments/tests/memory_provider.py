@@ -6,7 +6,7 @@ scene for a domain rule; the HTTP sandbox (`stripe_sandbox`) stays for the gatew
 end-to-end tests.
 """
 
-from payments.gateways.base import ChargeInfo, CheckoutSession, PaymentIntentInfo, RefundInfo
+from payments.gateways.base import ChargeInfo, CheckoutSession, ProviderPayment, RefundInfo
 from payments.gateways.memory import MemoryGateway, PayResult
 
 
@@ -35,7 +35,7 @@ class MemoryProvider:
         assert session_id, "the checkout has no page at the provider"
         return self.gateway.state.sessions[session_id].product_name
 
-    def payment_intents(self) -> list[PaymentIntentInfo]:
+    def payment_intents(self) -> list[ProviderPayment]:
         """Return every payment attempt, oldest first (checkout and off-session alike)."""
         return self.gateway.payment_intents()
 

@@ -173,7 +173,7 @@ def test_retrieve_setup_intent_returns_the_saved_payment_method(gateway, sdk, cu
     intent = sdk.v1.setup_intents.create(params={"customer": customer_id, "metadata": {"account": "acc-7"}})
     sdk.v1.setup_intents.confirm(intent.id, params={"payment_method": payment_method_id})
 
-    info = gateway.retrieve_setup_intent(intent.id)
+    info = gateway.retrieve_payment_method_setup(intent.id)
 
     assert (info.status, info.customer_id, info.payment_method_id) == (
         "succeeded",
@@ -201,7 +201,7 @@ def test_off_session_charge_succeeds_and_reads_back_the_same(gateway, sdk, custo
     assert info.latest_charge_id is not None and info.latest_charge_id.startswith("ch_")
     assert (info.failure_code, info.decline_code) == (None, None)
 
-    again = gateway.retrieve_payment_intent(info.id)
+    again = gateway.retrieve_payment(info.id)
 
     assert again == info
 
@@ -233,7 +233,7 @@ def test_card_needing_authentication_maps_to_authentication_required(gateway, sd
     # same error, with the intent's id.
     assert caught.value.http_status is None
     assert caught.value.payment_intent_id is not None
-    assert gateway.retrieve_payment_intent(caught.value.payment_intent_id).status == "requires_action"
+    assert gateway.retrieve_payment(caught.value.payment_intent_id).status == "requires_action"
 
 
 def test_payment_intent_description_is_refused_by_localstripe(gateway, sdk, customer_id):
@@ -409,7 +409,7 @@ def test_listing_a_days_ledger_is_not_supported_by_localstripe(gateway, sdk, cus
     # It serves balance transactions at /v1/balance/history only; Stripe's
     # /v1/balance_transactions answers 400 there.
     with pytest.raises(PermanentGatewayError) as transactions:
-        gateway.list_balance_transactions(day)
+        gateway.list_settlement_lines(day)
 
     assert (charges.value.http_status, refunds.value.http_status, transactions.value.http_status) == (
         400,

@@ -57,7 +57,7 @@ def page(
 
 def charge(gateway: MemoryGateway, session_id: str, key: str = "renewal:1") -> OffSessionCharge:
     session = gateway.retrieve_checkout_session(session_id)
-    card = gateway.retrieve_payment_intent(session.payment_intent_id or "").payment_method_id
+    card = gateway.retrieve_payment(session.payment_intent_id or "").payment_method_id
     return OffSessionCharge(
         customer_id=session.customer_id or "",
         payment_method_id=card or "",
@@ -108,7 +108,7 @@ def test_a_setup_page_saves_the_card_with_its_fingerprint(gateway):
     gateway.pay_checkout(session_id, "4242 4242 4242 4242")
 
     session = gateway.retrieve_checkout_session(session_id)
-    setup = gateway.retrieve_setup_intent(session.setup_intent_id or "")
+    setup = gateway.retrieve_payment_method_setup(session.setup_intent_id or "")
     card = gateway.retrieve_payment_method(setup.payment_method_id or "")
     assert (session.payment_status, card.last4, len(card.fingerprint)) == ("no_payment_required", "4242", 16)
 

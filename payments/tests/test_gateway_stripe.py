@@ -403,7 +403,7 @@ def test_retrieve_payment_intent_expands_the_card_and_reports_the_last_failure(s
         )
     )
 
-    info = gateway.retrieve_payment_intent("pi_1")
+    info = gateway.retrieve_payment("pi_1")
 
     [request] = stub.requests
     assert (request.method, request.path) == ("GET", "/v1/payment_intents/pi_1")
@@ -435,7 +435,7 @@ def test_retrieve_setup_intent_returns_the_saved_payment_method(stub, gateway):
         }
     )
 
-    info = gateway.retrieve_setup_intent("seti_1")
+    info = gateway.retrieve_payment_method_setup("seti_1")
 
     assert stub.requests[0].path == "/v1/setup_intents/seti_1"
     assert (info.status, info.customer_id, info.payment_method_id) == ("succeeded", "cus_1", "pm_9")
@@ -655,7 +655,7 @@ def test_list_balance_transactions_maps_fees_net_and_source(stub, gateway):
     }
     stub.reply(body={"object": "list", "has_more": False, "data": [txn]})
 
-    [info] = gateway.list_balance_transactions(DAY)
+    [info] = gateway.list_settlement_lines(DAY)
 
     assert stub.requests[0].path == "/v1/balance_transactions"
     assert (info.type, info.amount, info.fee, info.net, info.currency) == (
@@ -677,7 +677,7 @@ def test_ledger_entries_say_what_they_record_in_our_words(stub, gateway, stripe_
     txn = {"id": "txn_2", "type": stripe_type, "amount": 100, "fee": 0, "net": 100, "currency": "rub"}
     stub.reply(body={"object": "list", "has_more": False, "data": [{**txn, "created": 1893456000}]})
 
-    [info] = gateway.list_balance_transactions(DAY)
+    [info] = gateway.list_settlement_lines(DAY)
 
     assert (info.type, info.kind) == (stripe_type, kind)
 

@@ -149,7 +149,7 @@ def test_a_charge_naming_rows_we_do_not_have_is_refunded_and_a_foreign_one_left_
         )
     )
     stripe_sandbox.pay(setup.id, CARD)
-    setup_intent = gateway.retrieve_setup_intent(
+    setup_intent = gateway.retrieve_payment_method_setup(
         gateway.retrieve_checkout_session(setup.id).setup_intent_id or ""
     )
     for key, metadata in (("ours", {"payment_id": "6f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55"}), ("foreign", {})):
