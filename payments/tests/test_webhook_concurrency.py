@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from accounts.tokens import issue_token
 from config.celery import app as celery_app
 from payments.models import CheckoutSession, WebhookEvent, WebhookEventStatus
-from payments.services import checkout as checkout_services
+from payments.services.checkout import settle as checkout_services
 from payments.services.webhooks import webhook_event_process
 from payments.tests.concurrency import run_concurrently
 from payments.tests.stripe_signing import sign

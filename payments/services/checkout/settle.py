@@ -1,38 +1,27 @@
-"""Checkout: open a Stripe Checkout page for a pending subscription, and apply its outcome.
+"""Settling a checkout: re-read it from the provider and apply what happened.
 
-The flow is written so that no retry, race or lost answer can open two pages or charge twice:
-1. `checkout_prepare` writes the payment and checkout rows (in the caller's transaction);
-2. `checkout_open` calls Stripe under the checkout row's lock with the checkout id as the
-   idempotency key, so a retry after a timeout gets the same page back from Stripe;
-3. `checkout_sync` re-reads the session from Stripe and applies it; it is the only path from
-   a checkout to an active subscription, used by webhooks and by the success page alike.
+`checkout_sync` is the only path from a checkout to an active subscription, used by webhooks,
+the result page and reconciliation alike. A charge the provider accepted is always booked:
+it starts what it paid for or, with no home left, is refunded (payments/services/unhomed.py).
 """
 
 import logging
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from uuid import UUID
+from datetime import datetime
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.services import account_save_card
-from billing.locks import account_lock, subscription_lock_with_account
+from billing.locks import subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial, card_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from core import clock
-from core.errors import DomainError
 from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     CardInfo,
-    CheckoutRequest,
-    GatewayError,
     ProviderPayment,
 )
 from payments.gateways.base import CheckoutSession as ProviderCheckout
@@ -45,133 +34,9 @@ from payments.models import (
     PaymentKind,
     PaymentStatus,
 )
-from payments.services.customers import account_ensure_stripe_customer
 from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
-
-# A checkout is offered again only while the viewer still has time to pay it.
-REUSE_MARGIN = timedelta(minutes=5)
-
-
-class CheckoutReplaced(DomainError):
-    code = "checkout_replaced"
-    message = "Another subscribe request of yours replaced this one before its page opened."
-    status_code = 409
-
-
-def checkout_idempotency_key(checkout: CheckoutSession) -> str:
-    """Return the key of the Stripe call that opens this checkout's page."""
-    return f"checkout:{checkout.pk}"
-
-
-def checkout_is_reusable(checkout: CheckoutSession, *, now: datetime) -> bool:
-    """Return whether an open checkout can still be handed to the viewer."""
-    return checkout.status == CheckoutStatus.OPEN and checkout.expires_at > now + REUSE_MARGIN
-
-
-def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSession:
-    """Write the rows of a new checkout for a pending subscription (no call to Stripe).
-
-    A trial saves the card without a charge (setup mode), and so does a first period that a
-    promo code makes free (Stripe Checkout takes no zero payment); otherwise the first
-    period's payment is created at its price (`billing.pricing.amount_for_period`).
-    """
-    now = timezone.now()
-    expires_at = now + settings.CHECKOUT_SESSION_TTL
-    amount = amount_for_period(subscription=subscription, period_start=None)
-    if trial or amount == 0:
-        return CheckoutSession.objects.create(
-            subscription=subscription, mode=CheckoutMode.SETUP, expires_at=expires_at
-        )
-    payment_id = uuid.uuid4()
-    payment = Payment.objects.create(
-        id=payment_id,
-        subscription=subscription,
-        kind=PaymentKind.INITIAL,
-        amount=amount,
-        currency=subscription.currency,
-        idempotency_key=f"payment:{payment_id}",
-    )
-    return CheckoutSession.objects.create(
-        subscription=subscription, payment=payment, mode=CheckoutMode.PAYMENT, expires_at=expires_at
-    )
-
-
-def checkout_prepare_for_payment(*, payment: Payment) -> CheckoutSession:
-    """Write a checkout that pays exactly this (renewal) payment, on the viewer's side.
-
-    Used when the bank wants the card holder present: the card entered on that page becomes
-    the saved one.
-    """
-    return CheckoutSession.objects.create(
-        subscription_id=payment.subscription_id,
-        payment=payment,
-        mode=CheckoutMode.PAYMENT,
-        expires_at=timezone.now() + settings.CHECKOUT_SESSION_TTL,
-    )
-
-
-def _return_url(base: str, checkout: CheckoutSession) -> str:
-    separator = "&" if "?" in base else "?"
-    return f"{base}{separator}checkout={checkout.pk}&session_id={{CHECKOUT_SESSION_ID}}"
-
-
-def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRequest:
-    subscription = checkout.subscription
-    metadata = {"checkout_id": str(checkout.pk), "subscription_id": str(subscription.pk)}
-    if checkout.payment_id:
-        metadata["payment_id"] = str(checkout.payment_id)
-    return CheckoutRequest(
-        mode="setup" if checkout.mode == CheckoutMode.SETUP else "payment",
-        customer_id=customer_id,
-        amount=checkout.payment.amount if checkout.payment is not None else None,
-        currency=subscription.currency,
-        product_name=subscription.tariff.name_for(subscription.account.language),
-        client_reference_id=str(checkout.pk),
-        metadata=metadata,
-        # Renewals charge the saved card off-session, so it is saved whenever autopay is on.
-        save_payment_method=subscription.autopay,
-        success_url=_return_url(settings.CHECKOUT_SUCCESS_URL, checkout),
-        cancel_url=_return_url(settings.CHECKOUT_CANCEL_URL, checkout),
-        expires_at=checkout.expires_at,
-        locale=subscription.account.language,
-        idempotency_key=checkout_idempotency_key(checkout),
-    )
-
-
-def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
-    """Open the Stripe page of a prepared checkout, once, and return the checkout.
-
-    Runs under the account's lock, then the checkout's (the service's lock order), so it
-    never races a subscribe that replaces this checkout: either the page is opened first and
-    the replacing subscribe expires it at Stripe, or the checkout was given up first and no
-    page is ever opened for it (`CheckoutReplaced`). A provider failure leaves the row without
-    a page, and the next call retries with the same idempotency key, so Stripe never opens a
-    second page for one checkout.
-    """
-    with transaction.atomic():
-        account_id = CheckoutSession.objects.values_list("subscription__account_id", flat=True).get(
-            pk=checkout_id
-        )
-        account = account_lock(account_id)
-        checkout = (
-            CheckoutSession.objects.select_for_update(of=("self",))
-            .select_related("subscription__account", "subscription__tariff", "payment")
-            .get(pk=checkout_id)
-        )
-        if checkout.stripe_session_id:
-            return checkout
-        if checkout.status != CheckoutStatus.OPEN:
-            raise CheckoutReplaced(details={"checkout": str(checkout.pk)})
-        customer_id = account_ensure_stripe_customer(account=account)
-        session = get_gateway().create_checkout_session(_checkout_request(checkout, customer_id))
-        checkout.stripe_session_id = session.id
-        checkout.url = session.url or ""
-        checkout.save(update_fields=["stripe_session_id", "url", "updated_at"])
-        if checkout.payment_id:
-            Payment.objects.filter(pk=checkout.payment_id).update(stripe_checkout_session_id=session.id)
-    return checkout
 
 
 @dataclass(frozen=True)
@@ -402,56 +267,3 @@ def _record_failed_attempt(payment: Payment, intent: ProviderPayment) -> None:
     payment.failure_message = intent.failure_message or ""
     payment.stripe_payment_intent_id = intent.id
     payment.save(update_fields=["failure_code", "failure_message", "stripe_payment_intent_id", "updated_at"])
-
-
-def checkout_abandon(*, checkout: CheckoutSession) -> bool:
-    """Close an open checkout the viewer replaced; return False if it turned out to be paid.
-
-    Everything is decided under the locks of the account, the subscription and the checkout,
-    so a page being opened at the same moment is either seen (and expired at Stripe) or never
-    opened. Stripe's page is expired before the row is closed, so it cannot be paid after we
-    stop honouring it; if Stripe says it is already complete, the payment is applied instead.
-    """
-    with transaction.atomic():
-        subscription = subscription_lock_with_account(checkout.subscription_id)
-        locked = CheckoutSession.objects.select_for_update(of=("self",)).get(pk=checkout.pk)
-        if locked.status != CheckoutStatus.OPEN:
-            return locked.status != CheckoutStatus.COMPLETE
-        if locked.stripe_session_id:
-            try:
-                get_gateway().expire_checkout_session(
-                    locked.stripe_session_id, idempotency_key=f"expire:{locked.pk}"
-                )
-            except GatewayError:
-                # Expiring a session that is no longer open fails: find out what it became.
-                synced = checkout_sync(stripe_session_id=locked.stripe_session_id)
-                if synced is not None and synced.status == CheckoutStatus.COMPLETE:
-                    return False
-                if synced is not None and synced.status == CheckoutStatus.EXPIRED:
-                    return True
-                raise
-        payment = Payment.objects.select_for_update().get(pk=locked.payment_id) if locked.payment_id else None
-        _apply_expired(locked, payment, subscription)
-    return True
-
-
-# The result page polls every couple of seconds; Stripe is asked at most this often per checkout.
-STATUS_RESYNC_SECONDS = 3
-
-
-def checkout_status(*, checkout_id: UUID) -> CheckoutSession | None:
-    """Return a checkout for its result page, re-reading it from Stripe while it is open.
-
-    The re-read is how a paid checkout settles even if its webhook is late or lost; it is
-    throttled per checkout, and a provider failure just leaves the stored state.
-    """
-    checkout = CheckoutSession.objects.filter(pk=checkout_id).first()
-    if checkout is None:
-        return None
-    due = cache.add(f"checkout-resync:{checkout.pk}", 1, timeout=STATUS_RESYNC_SECONDS)
-    if checkout.status == CheckoutStatus.OPEN and checkout.stripe_session_id and due:
-        try:
-            checkout_sync(stripe_session_id=checkout.stripe_session_id)
-        except GatewayError:
-            logger.warning("could not re-read checkout %s from Stripe", checkout.pk, exc_info=True)
-    return CheckoutSession.objects.select_related("payment", "subscription").get(pk=checkout_id)
