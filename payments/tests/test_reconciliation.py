@@ -30,8 +30,8 @@ from payments.models import (
     WebhookEventSource,
     WebhookEventStatus,
 )
-from payments.services import reconciliation
 from payments.services.checkout import checkout_sync
+from payments.services.reconciliation import events as missed_events
 from payments.services.reconciliation import reconcile_events, reconcile_pending_payments
 from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
@@ -314,7 +314,7 @@ class TestMissedEvents:
         assert (again.status, again.fixed, again.fixes) == ("ok", 0, [])
         [read] = stripe_sandbox.requests(method="GET", path="/v1/events")
         assert "created" in read["query"]
-        later_from = first_cursor.last_event_created_at - reconciliation.EVENTS_OVERLAP
+        later_from = first_cursor.last_event_created_at - missed_events.EVENTS_OVERLAP
         assert str(int(later_from.timestamp())) in read["query"]
 
         # A refund made in Stripe's dashboard, whose webhook is lost too.
@@ -360,7 +360,7 @@ class TestMissedEvents:
         assert not WebhookEvent.objects.filter(source=WebhookEventSource.RECONCILIATION).exists()
 
     def test_every_page_is_read(self, paid, alice, stripe_sandbox, monkeypatch):
-        monkeypatch.setattr(reconciliation, "EVENTS_PAGE_SIZE", 2)
+        monkeypatch.setattr(missed_events, "EVENTS_PAGE_SIZE", 2)
 
         run = reconcile_events()
 

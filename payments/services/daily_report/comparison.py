@@ -1,11 +1,9 @@
-"""The reconciliation report: our money of a range of UTC days against Stripe's ledger of those days.
+"""The reconciliation report's comparison: our money of a range of UTC days against Stripe's ledger.
 
-The range is one day (the daily report) or several, both ends included, at most
-`MAX_REPORT_DAYS`. Our side is the payments Stripe captured (succeeded, partially refunded or
-refunded) paid in the range, and the refunds that succeeded with us in it (`succeeded_at`).
-Stripe's side is the charges, refunds and balance transactions created in the range, read
-through the gateway. Each pair is matched by Stripe id and every difference is listed; nothing
-is changed on either side.
+Our side is the payments Stripe captured (succeeded, partially refunded or refunded) paid in the
+range, and the refunds that succeeded with us in it (`succeeded_at`). Stripe's side is the
+charges, refunds and balance transactions created in the range, read through the gateway. Each
+pair is matched by Stripe id and every difference is listed; nothing is changed on either side.
 
 Both sides are also read an hour either side of the range (`BOUNDARY_MARGIN`), so that a
 payment paid at 23:59:59 with us and charged at 00:00:01 at Stripe is reported as dated
@@ -17,186 +15,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from django.db.models import Q
-from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from core import clock
-from core.days import day_check, utc_day_range, utc_midnight
+from core.days import utc_day_range, utc_midnight
 from core.money import format_money
 from payments.gateways import get_gateway
 from payments.gateways.base import ChargeInfo, CreatedRange, RefundInfo, SettlementLine
 from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
+from payments.services.daily_report.days import reconciliation_range_check
+from payments.services.daily_report.shapes import (
+    AMOUNT_DIFFERS,
+    BALANCE_TRANSACTION_DIFFERS,
+    BALANCE_TRANSACTION_MISSING,
+    CURRENCY_DIFFERS,
+    MISSING_AT_STRIPE,
+    MISSING_WITH_US,
+    OTHER_DAY,
+    PAYMENT,
+    REFUND,
+    REFUNDED_DIFFERS,
+    STATUS_DIFFERS,
+    CurrencyTotals,
+    Mismatch,
+    ReconciliationReport,
+)
 from payments.services.reconciliation import unbooked_charges_fixed
 
 BOUNDARY_MARGIN = timedelta(hours=1)
-# The longest range one report reads: Stripe's listings are read within the admin's request.
-MAX_REPORT_DAYS = 31
 # Payments whose money Stripe took: refunds later change their status, not that fact.
 # Stripe refunds that move (or are moving) money back; failed and canceled ones never did.
 STRIPE_REFUND_ISSUED = ("succeeded", "pending", "requires_action")
-
-PAYMENT, REFUND = "payment", "refund"
-
-MISSING_AT_STRIPE = "missing_at_stripe"
-MISSING_WITH_US = "missing_with_us"
-OTHER_DAY = "other_day"
-STATUS_DIFFERS = "status_differs"
-AMOUNT_DIFFERS = "amount_differs"
-CURRENCY_DIFFERS = "currency_differs"
-REFUNDED_DIFFERS = "refunded_differs"
-BALANCE_TRANSACTION_MISSING = "balance_transaction_missing"
-BALANCE_TRANSACTION_DIFFERS = "balance_transaction_differs"
-
-MISMATCH_LABELS: dict[str, Promise] = {
-    MISSING_AT_STRIPE: _("missing at Stripe"),
-    MISSING_WITH_US: _("missing with us"),
-    OTHER_DAY: _("dated another day"),
-    STATUS_DIFFERS: _("status differs"),
-    AMOUNT_DIFFERS: _("amount differs"),
-    CURRENCY_DIFFERS: _("currency differs"),
-    REFUNDED_DIFFERS: _("refunded amount differs"),
-    BALANCE_TRANSACTION_MISSING: _("balance transaction missing"),
-    BALANCE_TRANSACTION_DIFFERS: _("balance transaction amount differs"),
-}
-OBJECT_LABELS: dict[str, Promise] = {PAYMENT: _("payment"), REFUND: _("refund")}
-
-
-@dataclass(frozen=True, slots=True)
-class Mismatch:
-    """One difference between our record and Stripe's; `ours`/`stripe` say what each side has."""
-
-    kind: str
-    object_type: str
-    our_id: str | None
-    stripe_id: str | None
-    ours: str
-    stripe: str
-
-    @property
-    def label(self) -> str:
-        return str(MISMATCH_LABELS[self.kind])
-
-    @property
-    def object_label(self) -> str:
-        return str(OBJECT_LABELS[self.object_type])
-
-
-@dataclass(slots=True)
-class CurrencyTotals:
-    """One currency's day on both sides, in minor units.
-
-    Ours: gross taken, refunded, and net (gross minus refunds; Stripe's fees are not known to
-    us). Stripe's: gross charged and refunded, then fees and net from the balance transactions.
-    """
-
-    currency: str
-    our_payments: int = 0
-    our_gross: int = 0
-    our_refunds: int = 0
-    stripe_charges: int = 0
-    stripe_gross: int = 0
-    stripe_refunds: int = 0
-    stripe_fees: int = 0
-    stripe_net: int = 0
-
-    @property
-    def our_net(self) -> int:
-        return self.our_gross - self.our_refunds
-
-    # As people read them ("399.00 RUB"), for the admin page and the command.
-    @property
-    def our_gross_money(self) -> str:
-        return format_money(self.our_gross, self.currency)
-
-    @property
-    def our_refunds_money(self) -> str:
-        return format_money(self.our_refunds, self.currency)
-
-    @property
-    def our_net_money(self) -> str:
-        return format_money(self.our_net, self.currency)
-
-    @property
-    def stripe_gross_money(self) -> str:
-        return format_money(self.stripe_gross, self.currency)
-
-    @property
-    def stripe_refunds_money(self) -> str:
-        return format_money(self.stripe_refunds, self.currency)
-
-    @property
-    def stripe_fees_money(self) -> str:
-        return format_money(self.stripe_fees, self.currency)
-
-    @property
-    def stripe_net_money(self) -> str:
-        return format_money(self.stripe_net, self.currency)
-
-
-class ReportRangeError(ValueError):
-    """A range the report cannot be made for; the message says why, for the person who chose it."""
-
-
-@dataclass(slots=True)
-class ReconciliationReport:
-    """What the report found for a range of UTC days (both ends included)."""
-
-    date_from: date
-    date_to: date
-    totals: list[CurrencyTotals] = field(default_factory=list)
-    mismatches: list[Mismatch] = field(default_factory=list)
-    # Charges of the day our rows had missed, and what the unbooked-charges job did about each
-    # (`reconciliation.reconcile_unbooked_charges`): listed here instead of as mismatches.
-    fixed: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def is_clean(self) -> bool:
-        return not self.mismatches
-
-    @property
-    def is_one_day(self) -> bool:
-        return self.date_from == self.date_to
-
-
-def reconciliation_range_check(*, date_from: date, date_to: date) -> None:
-    """Raise ReportRangeError unless the range is one the report can be made for."""
-    try:
-        day_check(date_from)
-        day_check(date_to)
-    except ValueError as exc:
-        raise ReportRangeError(_("Enter the day as YYYY-MM-DD.")) from exc
-    if date_to < date_from:
-        raise ReportRangeError(_("The end of the range must not come before its start."))
-    if (date_to - date_from).days + 1 > MAX_REPORT_DAYS:
-        raise ReportRangeError(
-            _("Choose at most %(days)d days: Stripe's records are read while the page loads.")
-            % {"days": MAX_REPORT_DAYS}
-        )
-
-
-def reconciliation_last_active_day() -> date:
-    """Return the last UTC day on which we took a payment or paid back a refund, up to now.
-
-    The day the report opens on when none is asked for; today when nothing ever happened.
-    """
-    now = clock.now()
-    last_paid = (
-        Payment.objects.filter(status__in=PAID_STATUSES, paid_at__lte=now)
-        .order_by("-paid_at")
-        .values_list("paid_at", flat=True)
-        .first()
-    )
-    last_refunded = (
-        Refund.objects.filter(status=RefundStatus.SUCCEEDED, succeeded_at__lte=now)
-        .order_by("-succeeded_at")
-        .values_list("succeeded_at", flat=True)
-        .first()
-    )
-    moments = [moment for moment in (last_paid, last_refunded) if moment is not None]
-    return max(moments, default=now).astimezone(UTC).date()
 
 
 def reconciliation_report(*, date_from: date, date_to: date) -> ReconciliationReport:

@@ -1,0 +1,174 @@
+"""The pending-payments job: settle from Stripe's word what lost webhooks left pending.
+
+`reconcile_pending_payments` re-reads from Stripe the checkouts and renewal charges still
+pending after a while, and applies what Stripe says through the same services the webhooks and
+the success page use (`checkout_sync`, `renewal_apply_intent`); it also sends the refunds that
+were written but never reached Stripe. Safe to run twice, or next to the webhooks: every change
+goes through those idempotent services.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from uuid import UUID
+
+from django.db.models import Q
+from django.utils import timezone
+
+from payments.gateways import get_gateway
+from payments.models import (
+    CheckoutSession,
+    CheckoutStatus,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    ReconciliationKind,
+    ReconciliationRun,
+    Refund,
+    RefundStatus,
+)
+from payments.services.checkout import checkout_abandon, checkout_sync
+from payments.services.reconciliation.runs import FIXES_KEPT, _execute, _lease_keep, _note_error, _note_fix
+from payments.services.refunds.provider_answers import refund_send
+from payments.services.renewals import renewal_apply_intent
+
+logger = logging.getLogger(__name__)
+
+
+def reconcile_pending_payments(*, older_than: timedelta) -> ReconciliationRun:
+    """Settle, from Stripe's word, what has been pending longer than `older_than`; record the run.
+
+    Examined: open checkouts (or checkouts of pending payments) opened before then, open
+    checkouts whose page has expired whatever their age, and pending renewal payments whose
+    PaymentIntent is known. A paid checkout activates its subscription, an expired one is
+    canceled, a succeeded renewal charge renews the subscription. Refunds written before then
+    but never sent (their task was lost, e.g. the broker was down) are sent.
+    """
+
+    def work(run: ReconciliationRun) -> None:
+        _settle_pending(run, older_than)
+        _send_unsent_refunds(run, older_than=older_than)
+
+    return _execute(ReconciliationKind.PENDING_PAYMENTS, work)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One thing to ask Stripe about: a checkout, or a renewal payment's PaymentIntent."""
+
+    what: Literal["checkout", "payment"]
+    pk: UUID
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.pk}"
+
+
+def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
+    stale_open = Q(status=CheckoutStatus.OPEN) & (
+        Q(created_at__lte=cutoff, stripe_session_id__isnull=False) | Q(expires_at__lte=now)
+    )
+    # A pending payment whose checkout is no longer open on our side still gets its checkout re-read.
+    of_pending_payment = Q(
+        payment__status=PaymentStatus.PENDING,
+        payment__created_at__lte=cutoff,
+        stripe_session_id__isnull=False,
+    )
+    checkout_ids = (
+        CheckoutSession.objects.filter(stale_open | of_pending_payment)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    intents = (
+        Payment.objects.filter(
+            status=PaymentStatus.PENDING,
+            kind=PaymentKind.RENEWAL,
+            stripe_payment_intent_id__isnull=False,
+            created_at__lte=cutoff,
+        )
+        # Renewals paid on a checkout page are settled through that checkout.
+        .exclude(checkout_sessions__stripe_session_id__isnull=False)
+        .order_by("created_at")
+        .values_list("pk", flat=True)
+    )
+    return [_Target("checkout", pk) for pk in checkout_ids] + [_Target("payment", pk) for pk in intents]
+
+
+def _settle_pending(run: ReconciliationRun, older_than: timedelta) -> None:
+    now = timezone.now()
+    for target in _pending_targets(now=now, cutoff=now - older_than):
+        _lease_keep(run)
+        run.examined += 1
+        before = _snapshot(target)
+        try:
+            _settle(target, now=now)
+        except Exception as exc:
+            # One payment Stripe cannot tell us about now must not hold up the others.
+            logger.warning("reconciliation could not settle %s", target, exc_info=True)
+            _note_error(run, f"{target}: {type(exc).__name__}: {exc}")
+            continue
+        after = _snapshot(target)
+        changes = {key: [before[key], after[key]] for key in after if before.get(key) != after[key]}
+        if changes:
+            _note_fix(
+                run,
+                {
+                    "subscription": after["subscription_id"],
+                    "checkout": str(target.pk) if target.what == "checkout" else None,
+                    "payment": after["payment_id"],
+                    "changes": {key: value for key, value in changes.items() if not key.endswith("_id")},
+                },
+            )
+
+
+def _settle(target: _Target, *, now: datetime) -> None:
+    if target.what == "checkout":
+        checkout = CheckoutSession.objects.get(pk=target.pk)
+        if checkout.stripe_session_id:
+            checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        elif checkout.expires_at <= now:
+            # Its page was never opened (Stripe was down), and now it could not be paid anyway.
+            checkout_abandon(checkout=checkout)
+        return
+    payment = Payment.objects.get(pk=target.pk)
+    if payment.status == PaymentStatus.PENDING and payment.stripe_payment_intent_id:
+        renewal_apply_intent(
+            payment=payment, intent=get_gateway().retrieve_payment(payment.stripe_payment_intent_id)
+        )
+
+
+def _snapshot(target: _Target) -> dict[str, str | None]:
+    """Return what a viewer or an accountant would see of a target: statuses and paid-until."""
+    checkout = None
+    if target.what == "checkout":
+        checkout = CheckoutSession.objects.select_related("payment", "subscription").get(pk=target.pk)
+        payment, subscription = checkout.payment, checkout.subscription
+    else:
+        payment = Payment.objects.select_related("subscription").get(pk=target.pk)
+        subscription = payment.subscription
+    paid_until = subscription.current_period_end
+    return {
+        "subscription_id": str(subscription.pk),
+        "payment_id": str(payment.pk) if payment is not None else None,
+        "checkout": checkout.status if checkout is not None else None,
+        "payment": payment.status if payment is not None else None,
+        "subscription": subscription.status,
+        "paid_until": paid_until.isoformat() if paid_until is not None else None,
+    }
+
+
+def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> None:
+    """Send the refunds that were written but never reached Stripe (same key: never twice)."""
+    cutoff = timezone.now() - older_than
+    unsent = Refund.objects.filter(
+        status=RefundStatus.PENDING, stripe_refund_id__isnull=True, created_at__lte=cutoff
+    ).select_related("payment")
+    for refund in unsent.order_by("created_at")[:FIXES_KEPT]:
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            sent = refund_send(refund=refund)
+        except Exception as exc:
+            _note_error(run, f"refund {refund.pk}: {type(exc).__name__}: {exc}")
+            continue
+        _note_fix(run, {"refund": str(refund.pk), "payment": str(refund.payment_id), "status": sent.status})

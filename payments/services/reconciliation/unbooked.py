@@ -1,0 +1,155 @@
+"""The unbooked-charges job: book the succeeded Stripe charges our rows do not show as paid.
+
+`reconcile_unbooked_charges` reads Stripe's charges of a recent window and settles each one our
+rows missed through the same services a webhook uses (`charge_settle_unbooked`); the daily
+report reads what the runs fixed (`unbooked_charges_fixed`) and lists those as fixes instead of
+as mismatches.
+"""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from core import clock
+from payments.gateways import get_gateway
+from payments.gateways.base import ChargeInfo, CreatedRange
+from payments.gateways.base import RefundRequest as GatewayRefundRequest
+from payments.models import (
+    PAID_STATUSES,
+    CheckoutSession,
+    Payment,
+    PaymentKind,
+    ReconciliationKind,
+    ReconciliationRun,
+)
+from payments.services.checkout import checkout_sync, payment_settle_from_intent
+from payments.services.reconciliation.runs import _execute, _lease_keep, _note_error, _note_fix
+from payments.services.renewals import renewal_apply_intent
+from payments.services.unhomed import UNHOMED_COMMENT
+from payments.services.webhooks import _is_uuid
+
+logger = logging.getLogger(__name__)
+
+
+def unbooked_charges_window() -> CreatedRange:
+    """Return the last UNBOOKED_CHARGES_LOOKBACK, on the billing clock.
+
+    The provider stamps charges with its own time, which is ours: real time in production, the
+    moved billing clock in the demo (the sandbox follows it), so the window is read from
+    `core.clock` like every other "now" of the money paths.
+    """
+    now = clock.now()
+    return CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
+
+
+def reconcile_unbooked_charges(*, window: CreatedRange | None = None) -> ReconciliationRun:
+    """Book every succeeded Stripe charge of the window that our rows do not show as paid.
+
+    The window defaults to `unbooked_charges_window()`. Each charge is settled by
+    `charge_settle_unbooked`: it gives the access it paid for, or is refunded in full. The run
+    lists what it fixed; the daily report shows those fixes instead of "missing with us".
+    """
+    looked_at = window or unbooked_charges_window()
+    return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, looked_at))
+
+
+def unbooked_charges_fixed(*, charge_ids: list[str], since: datetime) -> dict[str, dict[str, Any]]:
+    """Return, by charge id, what the unbooked-charges runs started since then did about these charges."""
+    wanted, found = set(charge_ids), {}
+    runs = ReconciliationRun.objects.filter(
+        kind=ReconciliationKind.UNBOOKED_CHARGES, fixed__gt=0, started_at__gte=since
+    )
+    for fixes in runs.values_list("fixes", flat=True).iterator():
+        for fix in fixes:
+            if isinstance(fix, dict) and fix.get("charge") in wanted:
+                found[fix["charge"]] = fix
+    return found
+
+
+def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
+    """Book a succeeded Stripe charge that our rows do not show as paid; say what was done.
+
+    The charge's PaymentIntent (re-read, never trusted from a list) names our payment or
+    checkout in its metadata. The payment is then settled by the same services a webhook
+    uses, which start or renew the subscription it was for, or refund it in full when that
+    is no longer possible. A charge of ours whose rows are gone is refunded at Stripe
+    (key `unbooked-charge:<charge id>`). Returns None when there was nothing to do.
+    """
+    if charge.status != "succeeded" or not charge.payment_intent_id:
+        return None
+    payment = Payment.objects.filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+    if payment is not None and payment.status in PAID_STATUSES:
+        return None
+    gateway = get_gateway()
+    intent = gateway.retrieve_payment(charge.payment_intent_id)
+    payment = payment or _payment_named_in(intent.metadata)
+    if payment is None:
+        return _refund_rowless_charge(charge, intent.metadata)
+    if payment.status in PAID_STATUSES:
+        return None
+    checkout = payment.checkout_sessions.exclude(stripe_session_id=None).order_by("-created_at").first()
+    if checkout is not None and checkout.stripe_session_id:
+        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    elif payment.kind == PaymentKind.RENEWAL:
+        renewal_apply_intent(payment=payment, intent=intent)
+    else:
+        payment_settle_from_intent(payment=payment, intent=intent)
+    payment.refresh_from_db()
+    refunded = payment.refunds.filter(comment=UNHOMED_COMMENT).exists()
+    return "refunded" if refunded else "booked"
+
+
+def _payment_named_in(metadata: dict[str, str]) -> Payment | None:
+    payment_id, checkout_id = metadata.get("payment_id"), metadata.get("checkout_id")
+    if payment_id and _is_uuid(payment_id):
+        found = Payment.objects.filter(pk=payment_id).first()
+        if found is not None:
+            return found
+    if checkout_id and _is_uuid(checkout_id):
+        checkout = CheckoutSession.objects.filter(pk=checkout_id).select_related("payment").first()
+        if checkout is not None:
+            return checkout.payment
+    return None
+
+
+def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str]) -> str:
+    """Give back a charge made for our rows that no longer exist; leave anyone else's alone."""
+    if not (metadata.get("payment_id") or metadata.get("checkout_id")):
+        logger.error("Stripe charge %s is not ours (no metadata of ours): left alone", charge.id)
+        return "not_ours"
+    left = charge.amount - charge.amount_refunded
+    if left > 0:
+        get_gateway().create_refund(
+            GatewayRefundRequest(
+                payment_intent_id=charge.payment_intent_id or "",
+                amount=left,
+                reason="duplicate",
+                metadata={"unbooked_charge": charge.id},
+                idempotency_key=f"unbooked-charge:{charge.id}",
+            )
+        )
+    logger.error("Stripe charge %s names rows we do not have: refunded at Stripe", charge.id)
+    return "refunded_without_row"
+
+
+def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> None:
+    """Book every succeeded charge of the window our rows miss; note each in the run."""
+    for charge in get_gateway().list_charges(window):
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            outcome = charge_settle_unbooked(charge)
+        except Exception as exc:
+            logger.warning("reconciliation could not settle charge %s", charge.id, exc_info=True)
+            _note_error(run, f"charge {charge.id}: {type(exc).__name__}: {exc}")
+            continue
+        if outcome is not None:
+            fix = {
+                "charge": charge.id,
+                "amount": charge.amount,
+                "currency": charge.currency,
+                "outcome": outcome,
+            }
+            _note_fix(run, fix)
