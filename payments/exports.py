@@ -267,9 +267,9 @@ class PaymentResource(_RangeResource):
     amount_major = _field(None, "amount")
     refunded_amount = _field("refunded_amount", "refunded_minor")
     refunded_major = _field(None, "refunded")
-    checkout_session = _field("stripe_checkout_session_id", "stripe_checkout_session_id")
-    payment_intent = _field("stripe_payment_intent_id", "stripe_payment_intent_id")
-    charge = _field("stripe_charge_id", "stripe_charge_id")
+    checkout_session = _field("provider_checkout_id", "stripe_checkout_session_id")
+    payment_intent = _field("provider_payment_id", "stripe_payment_intent_id")
+    charge = _field("provider_charge_id", "stripe_charge_id")
 
     class Meta:
         model = Payment
@@ -325,9 +325,9 @@ class RefundResource(_RangeResource):
     amount = _field("amount", "amount_minor")
     currency = _field("currency", "currency")
     amount_major = _field(None, "amount")
-    refund_id = _field("stripe_refund_id", "stripe_refund_id")
-    payment_intent = _field("payment__stripe_payment_intent_id", "stripe_payment_intent_id")
-    charge = _field("payment__stripe_charge_id", "stripe_charge_id")
+    refund_id = _field("provider_refund_id", "stripe_refund_id")
+    payment_intent = _field("payment__provider_payment_id", "stripe_payment_intent_id")
+    charge = _field("payment__provider_charge_id", "stripe_charge_id")
     created_by = _field(None, "created_by")
     approved_by = _field(None, "approved_by")
 

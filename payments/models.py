@@ -17,6 +17,12 @@ class PaymentKind(models.TextChoices):
     RENEWAL = "renewal", _("renewal")
 
 
+class Provider(models.TextChoices):
+    """The payment provider a row belongs to; its own ids are in the `provider_*` columns."""
+
+    STRIPE = "stripe", "Stripe"
+
+
 class PaymentStatus(models.TextChoices):
     PENDING = "pending", _("pending")
     SUCCEEDED = "succeeded", _("succeeded")
@@ -54,13 +60,16 @@ class Payment(models.Model):
     # Derived from what is being paid (never random): the key Stripe sees on every
     # money-moving call for this payment, so a retry can never charge twice.
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, unique=True)
-    stripe_checkout_session_id = models.CharField(
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
+    provider_checkout_id = models.CharField(
         _("Stripe Checkout Session id"), max_length=255, null=True, blank=True, unique=True
     )
-    stripe_payment_intent_id = models.CharField(
+    provider_payment_id = models.CharField(
         _("Stripe PaymentIntent id"), max_length=255, null=True, blank=True, unique=True
     )
-    stripe_charge_id = models.CharField(
+    provider_charge_id = models.CharField(
         _("Stripe charge id"), max_length=255, null=True, blank=True, db_index=True
     )
     # The card as Stripe reports it (brand and last four digits only, never the number).
@@ -184,7 +193,10 @@ class Refund(models.Model):
         _("reason"), max_length=32, choices=RefundReason.choices, default=RefundReason.OTHER
     )
     comment = models.TextField(_("comment"), blank=True)
-    stripe_refund_id = models.CharField(
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
+    provider_refund_id = models.CharField(
         _("Stripe refund id"), max_length=255, null=True, blank=True, unique=True
     )
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
@@ -339,7 +351,10 @@ class CheckoutSession(models.Model):
         _("status"), max_length=16, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
     )
     # Empty until Stripe has answered: the row is written first, then the page is opened.
-    stripe_session_id = models.CharField(
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
+    provider_session_id = models.CharField(
         _("Stripe Checkout Session id"), max_length=255, null=True, blank=True, unique=True
     )
     url = models.URLField(_("checkout URL"), max_length=2048, blank=True)
@@ -363,7 +378,7 @@ class CheckoutSession(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.stripe_session_id or str(self.id)
+        return self.provider_session_id or str(self.id)
 
 
 class WebhookEventStatus(models.TextChoices):

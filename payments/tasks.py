@@ -26,7 +26,7 @@ def process_webhook_event(self: Task, event_pk: int) -> None:
 def send_refund(refund_pk: str) -> str:
     """Send one pending refund to Stripe (key `refund:<id>`); a second run replays the first."""
     refund = Refund.objects.select_related("payment").get(pk=refund_pk)
-    if refund.status != RefundStatus.PENDING or refund.stripe_refund_id:
+    if refund.status != RefundStatus.PENDING or refund.provider_refund_id:
         return refund.status
     return refund_send(refund=refund).status
 

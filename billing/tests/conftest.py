@@ -42,9 +42,9 @@ def paid_subscription(request, viewer_client, monthly_tariff) -> Callable[..., S
     ) -> Subscription:
         body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": tariff}, format="json").json()
         checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-        assert checkout.stripe_session_id is not None
-        pay(checkout.stripe_session_id, card)
-        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        assert checkout.provider_session_id is not None
+        pay(checkout.provider_session_id, card)
+        checkout_sync(provider_session_id=checkout.provider_session_id)
         return Subscription.objects.select_related("account", "tariff").get(pk=checkout.subscription_id)
 
     return subscribe_and_pay

@@ -158,7 +158,7 @@ class TestSearch:
 
 class TestRoles:
     def test_manager_reads_subscriptions_but_not_their_payments(self, login_as):
-        payment = PaymentFactory(stripe_payment_intent_id="pi_hidden_from_managers")
+        payment = PaymentFactory(provider_payment_id="pi_hidden_from_managers")
         client = login_as("Manager")
 
         changelist = client.get(CHANGELIST_URL)

@@ -83,7 +83,7 @@ class TestPayments:
         assert detail["subscription"] == str(alice_subscription.pk)
 
     def test_payments_never_expose_stripe_or_idempotency_internals(self, viewer_client, alice_subscription):
-        payment = PaymentFactory(subscription=alice_subscription, stripe_payment_intent_id="pi_123")
+        payment = PaymentFactory(subscription=alice_subscription, provider_payment_id="pi_123")
         detail = viewer_client("alice").get(f"/api/v1/payments/{payment.pk}/").json()
         assert "idempotency_key" not in detail
         assert "pi_123" not in str(detail)

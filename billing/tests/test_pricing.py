@@ -122,11 +122,11 @@ def subscribe_and_pay(viewer_client, provider, *, tariff: str, promo_code: str) 
         .post("/api/v1/subscriptions/", {"tariff": tariff, "promo_code": promo_code}, format="json")
         .json()
     )
-    session_id = CheckoutSession.objects.get(pk=body["checkout"]["id"]).stripe_session_id
+    session_id = CheckoutSession.objects.get(pk=body["checkout"]["id"]).provider_session_id
     assert session_id is not None
     assert provider.pay(session_id, "4242424242424242").outcome == "succeeded"
-    checkout_sync(stripe_session_id=session_id)
-    return Subscription.objects.get(checkout_sessions__stripe_session_id=session_id)
+    checkout_sync(provider_session_id=session_id)
+    return Subscription.objects.get(checkout_sessions__provider_session_id=session_id)
 
 
 def renew(subscription: Subscription) -> None:

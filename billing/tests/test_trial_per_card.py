@@ -23,8 +23,8 @@ def start_trial(viewer_client, provider, user_id: str, card: str) -> Subscriptio
     body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": "yearly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
     assert checkout.mode == "setup"  # nothing is charged on the page: it saves the card
-    assert provider.pay(checkout.stripe_session_id, card).outcome == "succeeded"
-    checkout_sync(stripe_session_id=checkout.stripe_session_id or "")
+    assert provider.pay(checkout.provider_session_id, card).outcome == "succeeded"
+    checkout_sync(provider_session_id=checkout.provider_session_id or "")
     return Subscription.objects.get(pk=checkout.subscription_id)
 
 

@@ -70,11 +70,11 @@ def demo_sandbox(tmp_path, settings):
 def _subscribe_and_pay(viewer_client, sandbox: Control, user_id: str, card: str) -> Subscription:
     body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": "monthly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-    assert checkout.stripe_session_id is not None
-    outcome = sandbox.pay(checkout.stripe_session_id, card)
+    assert checkout.provider_session_id is not None
+    outcome = sandbox.pay(checkout.provider_session_id, card)
     if outcome["outcome"] == "requires_action":
-        sandbox.post(f"/checkout/{checkout.stripe_session_id}/authenticate", {"action": "complete"})
-    checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        sandbox.post(f"/checkout/{checkout.provider_session_id}/authenticate", {"action": "complete"})
+    checkout_sync(provider_session_id=checkout.provider_session_id)
     return Subscription.objects.get(pk=checkout.subscription_id)
 
 
@@ -133,8 +133,8 @@ def test_billing_advance_from_another_terminal_uses_the_demos_port_sandbox_and_c
     page = CheckoutSession.objects.get(payment__kind=PaymentKind.RENEWAL, subscription=confirming)
     assert page.url and page.url.startswith(demo_sandbox.base_url + "/")
     sessions = {session["id"]: session for session in control.objects("checkout.session")}
-    assert sessions[page.stripe_session_id]["success_url"].startswith(f"{base_url}/checkout/success/")
-    assert sessions[page.stripe_session_id]["cancel_url"].startswith(f"{base_url}/checkout/cancel/")
+    assert sessions[page.provider_session_id]["success_url"].startswith(f"{base_url}/checkout/success/")
+    assert sessions[page.provider_session_id]["cancel_url"].startswith(f"{base_url}/checkout/cancel/")
     # The renewal charged at billing time is dated that day at Stripe too: the day's
     # reconciliation report finds both sides and no mismatch.
     renewal = Payment.objects.get(kind=PaymentKind.RENEWAL, subscription=renewing)

@@ -126,7 +126,7 @@ class TestEmitPoints:
         failed = events_of(subscription)[-1]
         assert (failed.type, failed.payload["action_required"]) == ("payment.failed", True)
         checkout = Payment.objects.get(kind=PaymentKind.RENEWAL).checkout_sessions.get()
-        stripe_sandbox.pay(checkout.stripe_session_id, "5555555555554444")
+        stripe_sandbox.pay(checkout.provider_session_id, "5555555555554444")
         viewer_client("alice").get(f"/api/v1/checkouts/{checkout.pk}/")
 
         assert types_of(subscription)[-3:] == ["access.granted", "subscription.renewed", "payment.succeeded"]
@@ -139,7 +139,7 @@ class TestEmitPoints:
         for n, amount in enumerate((10000, 29900)):
             get_gateway().create_refund(
                 RefundRequest(
-                    payment_intent_id=payment.stripe_payment_intent_id or "",
+                    payment_intent_id=payment.provider_payment_id or "",
                     amount=amount,
                     reason=None,
                     metadata={},

@@ -44,7 +44,7 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
         "status",
         "reason",
         "end_access",
-        "stripe_refund_id",
+        "provider_refund_id",
         "created_by",
         "created_at",
     )
@@ -129,9 +129,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
     search_fields = (
         "subscription__account__user_id",
         "subscription__account__email",
-        "stripe_checkout_session_id",
-        "stripe_payment_intent_id",
-        "stripe_charge_id",
+        "provider_checkout_id",
+        "provider_payment_id",
+        "provider_charge_id",
         "id",
     )
     search_help_text = _(
@@ -150,9 +150,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "period_start",
         "period_end",
         "idempotency_key",
-        "stripe_checkout_session_id",
-        "stripe_payment_intent_id",
-        "stripe_charge_id",
+        "provider_checkout_id",
+        "provider_payment_id",
+        "provider_charge_id",
         "card_brand",
         "card_last4",
         "failure_code",
@@ -340,9 +340,9 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         )
         match = (
             Q(subscription_id__in=subscription_ids)
-            | Q(stripe_checkout_session_id=term)
-            | Q(stripe_payment_intent_id=term)
-            | Q(stripe_charge_id=term)
+            | Q(provider_checkout_id=term)
+            | Q(provider_payment_id=term)
+            | Q(provider_charge_id=term)
         )
         if (payment_id := uuid_or_none(term)) is not None:
             match |= Q(pk=payment_id)

@@ -37,7 +37,7 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "end_access",
         "created_by",
         "approved_by",
-        "stripe_refund_id",
+        "provider_refund_id",
         "created_at",
         "succeeded_at",
     )
@@ -54,7 +54,7 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
     export_form_class = RefundExportForm
     actions = ["approve", "reject"]
     # Searched by get_search_results below; listed here for the search box and its help.
-    search_fields = ("stripe_refund_id", "payment__subscription__account__user_id", "id")
+    search_fields = ("provider_refund_id", "payment__subscription__account__user_id", "id")
     search_help_text = _("Exact Stripe refund id, cinema user id, email or refund id.")
     show_full_result_count = False
     fields = (
@@ -67,7 +67,7 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "end_access",
         "created_by",
         "approved_by",
-        "stripe_refund_id",
+        "provider_refund_id",
         "failure_reason",
         "created_at",
         "succeeded_at",
@@ -123,7 +123,7 @@ class RefundAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
                 "pk", flat=True
             )
         )
-        match = Q(payment_id__in=payment_ids) | Q(stripe_refund_id=term)
+        match = Q(payment_id__in=payment_ids) | Q(provider_refund_id=term)
         if (refund_id := uuid_or_none(term)) is not None:
             match |= Q(pk=refund_id)
         return queryset.filter(match), False

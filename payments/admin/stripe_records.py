@@ -80,13 +80,13 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "account_user_id",
         "mode",
         "status",
-        "stripe_session_id",
+        "provider_session_id",
         "expires_at",
         "created_at",
     )
     list_filter = ("status", "mode")
     list_select_related = ("subscription__account",)
-    search_fields = ("stripe_session_id", "id")
+    search_fields = ("provider_session_id", "id")
     search_help_text = _("Exact Stripe Checkout Session id or checkout id.")
     show_full_result_count = False
     fields = (
@@ -95,7 +95,7 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "payment",
         "mode",
         "status",
-        "stripe_session_id",
+        "provider_session_id",
         "url",
         "expires_at",
         "created_at",
@@ -112,7 +112,7 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        match = Q(stripe_session_id=term)
+        match = Q(provider_session_id=term)
         if (checkout_id := uuid_or_none(term)) is not None:
             match |= Q(pk=checkout_id)
         return queryset.filter(match), False

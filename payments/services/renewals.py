@@ -214,7 +214,7 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
     except CardDeclined as exc:
         # Any other provider error is our request's fault, not the card's: it propagates and
         # records nothing (the transaction rolls back), so no viewer is taken for a defaulter.
-        payment.stripe_payment_intent_id = exc.payment_intent_id or payment.stripe_payment_intent_id
+        payment.provider_payment_id = exc.payment_intent_id or payment.provider_payment_id
         _record_decline(
             subscription,
             payment,
@@ -254,8 +254,8 @@ def renewal_apply_intent(*, payment: Payment, intent: ProviderPayment) -> Renewa
                 payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
                 return RenewalOutcome.REFUNDED
         return RenewalOutcome.RENEWED
-    Payment.objects.filter(pk=payment.pk, stripe_payment_intent_id__isnull=True).update(
-        stripe_payment_intent_id=intent.id
+    Payment.objects.filter(pk=payment.pk, provider_payment_id__isnull=True).update(
+        provider_payment_id=intent.id
     )
     return RenewalOutcome.PROCESSING
 
@@ -300,7 +300,7 @@ def _record_authentication_required(
     payment.status = PaymentStatus.FAILED
     payment.failure_code = "authentication_required"
     payment.failure_message = "The bank asks the card holder to confirm this payment."
-    payment.stripe_payment_intent_id = payment_intent_id or payment.stripe_payment_intent_id
+    payment.provider_payment_id = payment_intent_id or payment.provider_payment_id
     payment.save()
     subscription_mark_past_due(subscription=subscription, retry_at=None)
     checkout = checkout_prepare_for_payment(payment=payment)

@@ -91,7 +91,7 @@ def webhook_event_record(
 
 
 def _sync_checkout_session(event: WebhookEvent) -> None:
-    checkout_sync(stripe_session_id=event.object_id)
+    checkout_sync(provider_session_id=event.object_id)
 
 
 def _sync_payment_intent(event: WebhookEvent) -> None:
@@ -101,14 +101,14 @@ def _sync_payment_intent(event: WebhookEvent) -> None:
     checkout = None
     if isinstance(checkout_id, str) and _is_uuid(checkout_id):
         checkout = CheckoutSession.objects.filter(pk=checkout_id).first()
-    payment = Payment.objects.filter(stripe_payment_intent_id=event.object_id).first()
+    payment = Payment.objects.filter(provider_payment_id=event.object_id).first()
     payment_id = metadata.get("payment_id")
     if payment is None and isinstance(payment_id, str) and _is_uuid(payment_id):
         payment = Payment.objects.filter(pk=payment_id).first()
     if checkout is None and payment is not None:
-        checkout = payment.checkout_sessions.exclude(stripe_session_id=None).first()
-    if checkout is not None and checkout.stripe_session_id:
-        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        checkout = payment.checkout_sessions.exclude(provider_session_id=None).first()
+    if checkout is not None and checkout.provider_session_id:
+        checkout_sync(provider_session_id=checkout.provider_session_id)
     elif payment is not None and payment.kind == PaymentKind.RENEWAL and event.object_id:
         # An off-session renewal whose answer we did not get (processing, or lost).
         from payments.services.renewals import renewal_apply_intent
@@ -131,10 +131,10 @@ def _record_charge_refunds(event: WebhookEvent) -> None:
     charge: dict[str, Any] = event.payload
     intent_id = charge.get("payment_intent")
     payment_id = (
-        Payment.objects.filter(stripe_payment_intent_id=intent_id).values_list("pk", flat=True).first()
+        Payment.objects.filter(provider_payment_id=intent_id).values_list("pk", flat=True).first()
         if intent_id
         else None
-    ) or Payment.objects.filter(stripe_charge_id=charge.get("id")).values_list("pk", flat=True).first()
+    ) or Payment.objects.filter(provider_charge_id=charge.get("id")).values_list("pk", flat=True).first()
     if payment_id is None:
         return
     with transaction.atomic():

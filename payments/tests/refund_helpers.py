@@ -17,9 +17,9 @@ def pay(viewer_client: Any, sandbox: Any, user_id: str = "alice", email: str = "
     client = viewer_client(user_id, email)
     body = client.post("/api/v1/subscriptions/", {"tariff": "monthly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-    assert checkout.stripe_session_id is not None
-    sandbox.pay(checkout.stripe_session_id, "4242424242424242")
-    checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    assert checkout.provider_session_id is not None
+    sandbox.pay(checkout.provider_session_id, "4242424242424242")
+    checkout_sync(provider_session_id=checkout.provider_session_id)
     return Payment.objects.select_related("subscription").get(checkout_sessions=checkout)
 
 

@@ -33,9 +33,9 @@ def listed(response) -> list:
 
 
 class TestSupportFindsPayments:
-    def test_by_stripe_payment_intent_id(self, login_as):
-        wanted = payment_of("viewer-1", stripe_payment_intent_id="pi_3AbC")
-        payment_of("viewer-2", stripe_payment_intent_id="pi_3AbCd")
+    def test_by_provider_payment_id(self, login_as):
+        wanted = payment_of("viewer-1", provider_payment_id="pi_3AbC")
+        payment_of("viewer-2", provider_payment_id="pi_3AbCd")
 
         response = login_as("Support").get(PAYMENTS_URL, {"q": "pi_3AbC"})
 
@@ -51,8 +51,8 @@ class TestSupportFindsPayments:
         assert listed(response) == [wanted]
 
     def test_by_checkout_session_charge_cinema_user_id_and_payment_id(self, login_as):
-        by_session = payment_of("viewer-1", stripe_checkout_session_id="cs_test_1")
-        by_charge = payment_of("viewer-2", stripe_charge_id="ch_1")
+        by_session = payment_of("viewer-1", provider_checkout_id="cs_test_1")
+        by_charge = payment_of("viewer-2", provider_charge_id="ch_1")
         by_user = payment_of("viewer-3")
         by_id = payment_of("viewer-4")
         client = login_as("Support")
@@ -89,7 +89,7 @@ class TestSupportFindsPayments:
 
     def test_payment_page_lists_its_refunds(self, login_as):
         payment = payment_of("viewer-1", amount=39900)
-        refund_of(payment, 12345, stripe_refund_id="re_visible", status=RefundStatus.SUCCEEDED)
+        refund_of(payment, 12345, provider_refund_id="re_visible", status=RefundStatus.SUCCEEDED)
 
         content = login_as("Support").get(payment_url(payment)).content.decode()
 
@@ -156,16 +156,16 @@ class TestNobodyChangesPayments:
 class TestRefunds:
     def test_list_shows_refund_with_amount_as_money(self, login_as):
         payment = payment_of("viewer-1", amount=39900)
-        refund_of(payment, 12345, stripe_refund_id="re_1", reason=RefundReason.DUPLICATE)
+        refund_of(payment, 12345, provider_refund_id="re_1", reason=RefundReason.DUPLICATE)
 
         content = login_as("Accounting").get(REFUNDS_URL).content.decode()
 
         for text in ("123.45 RUB", "re_1", "duplicate payment"):
             assert text in content
 
-    def test_search_by_stripe_refund_id_and_cinema_user_id(self, login_as):
-        first = refund_of(payment_of("viewer-1"), 100, stripe_refund_id="re_1")
-        second = refund_of(payment_of("viewer-2"), 200, stripe_refund_id="re_2")
+    def test_search_by_provider_refund_id_and_cinema_user_id(self, login_as):
+        first = refund_of(payment_of("viewer-1"), 100, provider_refund_id="re_1")
+        second = refund_of(payment_of("viewer-2"), 200, provider_refund_id="re_2")
         client = login_as("Support")
 
         by_refund_id = listed(client.get(REFUNDS_URL, {"q": "re_2"}))

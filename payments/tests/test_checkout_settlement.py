@@ -50,7 +50,7 @@ class TestPaidCheckout:
     def test_paying_with_4242_activates_after_the_re_read(self, opened, stripe_sandbox, api_client):
         checkout, client = opened
         assert access(client)["has_access"] is False
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242 4242 4242 4242")
+        stripe_sandbox.pay(checkout.provider_session_id, "4242 4242 4242 4242")
         # The redirect alone changes nothing: the checkout is still open on our side.
         checkout.refresh_from_db()
         assert checkout.status == "open"
@@ -63,7 +63,7 @@ class TestPaidCheckout:
         payment = checkout.payment
         payment.refresh_from_db()
         assert (payment.card_brand, payment.card_last4) == ("visa", "4242")
-        assert payment.stripe_payment_intent_id.startswith("pi_")
+        assert payment.provider_payment_id.startswith("pi_")
         assert payment.period_end is not None
         account = BillingAccount.objects.get(user_id="alice")
         assert account.default_payment_method_id.startswith("pm_")
@@ -72,7 +72,7 @@ class TestPaidCheckout:
 
     def test_webhooks_alone_activate_a_paid_checkout(self, opened, stripe_sandbox, api_client):
         checkout, client = opened
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242424242424242")
+        stripe_sandbox.pay(checkout.provider_session_id, "4242424242424242")
         events = deliver_sandbox_events(api_client, stripe_sandbox)
         assert {e.type for e in events} >= {"checkout.session.completed", "payment_intent.succeeded"}
         assert all(e.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED) for e in events)
@@ -83,7 +83,7 @@ class TestPaidCheckout:
 
     def test_replaying_every_event_changes_nothing_more(self, opened, stripe_sandbox, api_client):
         checkout, _ = opened
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242424242424242")
+        stripe_sandbox.pay(checkout.provider_session_id, "4242424242424242")
         deliver_sandbox_events(api_client, stripe_sandbox)
         payment = checkout.payment
         payment.refresh_from_db()
@@ -91,7 +91,7 @@ class TestPaidCheckout:
         for event in WebhookEvent.objects.all():
             WebhookEvent.objects.filter(pk=event.pk).update(status=WebhookEventStatus.RECEIVED)
             webhook_event_process(event_pk=event.pk)
-            checkout_sync(stripe_session_id=checkout.stripe_session_id)
+            checkout_sync(provider_session_id=checkout.provider_session_id)
         payment.refresh_from_db()
         checkout.subscription.refresh_from_db()
         assert (payment.status, payment.paid_at, checkout.subscription.current_period_end) == first
@@ -104,7 +104,7 @@ class TestDeclinedCheckout:
     )
     def test_decline_is_shown_and_access_stays_off(self, opened, stripe_sandbox, api_client, card, code):
         checkout, client = opened
-        stripe_sandbox.pay(checkout.stripe_session_id, card)
+        stripe_sandbox.pay(checkout.provider_session_id, card)
         deliver_sandbox_events(api_client, stripe_sandbox)
         status = api_client.get(f"/api/v1/checkouts/{checkout.pk}/").json()
         assert status["status"] == "open"
@@ -115,8 +115,8 @@ class TestDeclinedCheckout:
 
     def test_a_later_good_card_on_the_same_page_still_activates(self, opened, stripe_sandbox, api_client):
         checkout, client = opened
-        stripe_sandbox.pay(checkout.stripe_session_id, "4000000000000002")
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242424242424242")
+        stripe_sandbox.pay(checkout.provider_session_id, "4000000000000002")
+        stripe_sandbox.pay(checkout.provider_session_id, "4242424242424242")
         deliver_sandbox_events(api_client, stripe_sandbox)
         payment = checkout.payment
         payment.refresh_from_db()
@@ -130,7 +130,7 @@ class TestExpiredCheckout:
         checkout, client = opened
         stripe_sandbox.post("/clock/advance", {"seconds": 2 * 3600})
         # The sandbox expires due sessions when asked about them, like Stripe's sweeper.
-        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        checkout_sync(provider_session_id=checkout.provider_session_id)
         checkout.refresh_from_db()
         assert checkout.status == "expired"
         assert checkout.payment.status == PaymentStatus.CANCELED
@@ -141,14 +141,14 @@ class TestExpiredCheckout:
 class TestRefundsMadeInStripe:
     def test_dashboard_refund_shows_up_on_the_payment(self, opened, stripe_sandbox, api_client):
         checkout, _ = opened
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242424242424242")
+        stripe_sandbox.pay(checkout.provider_session_id, "4242424242424242")
         deliver_sandbox_events(api_client, stripe_sandbox)
         payment = checkout.payment
         payment.refresh_from_db()
         # A refund made at Stripe, not through this service (as from Stripe's dashboard).
         made = get_gateway().create_refund(
             RefundRequest(
-                payment_intent_id=payment.stripe_payment_intent_id,
+                payment_intent_id=payment.provider_payment_id,
                 amount=10000,
                 reason=None,
                 metadata={},

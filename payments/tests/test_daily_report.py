@@ -109,7 +109,7 @@ class TestCleanDay:
 class TestOurSideDiffers:
     def test_a_payment_stripe_never_charged_is_missing_at_stripe(self, stripe_sandbox):
         ghost = PaymentFactory(
-            paid_at=timezone.now(), stripe_payment_intent_id="pi_ghost", stripe_charge_id="ch_ghost"
+            paid_at=timezone.now(), provider_payment_id="pi_ghost", provider_charge_id="ch_ghost"
         )
 
         report = reconciliation_report_for_day(day=today())
@@ -153,7 +153,7 @@ class TestOurSideDiffers:
         assert (mismatch.kind, mismatch.our_id, mismatch.stripe_id) == (
             daily_report.STATUS_DIFFERS,
             str(payment.pk),
-            payment.stripe_charge_id,
+            payment.provider_charge_id,
         )
         assert mismatch.stripe == "succeeded"
 
@@ -179,8 +179,8 @@ class TestOurSideDiffers:
 
         by_refund = {m.our_id: (m.kind, m.object_type, m.stripe_id) for m in report.mismatches}
         assert by_refund == {
-            str(failed.pk): (daily_report.STATUS_DIFFERS, "refund", failed.stripe_refund_id),
-            str(smaller.pk): (daily_report.AMOUNT_DIFFERS, "refund", smaller.stripe_refund_id),
+            str(failed.pk): (daily_report.STATUS_DIFFERS, "refund", failed.provider_refund_id),
+            str(smaller.pk): (daily_report.AMOUNT_DIFFERS, "refund", smaller.provider_refund_id),
         }
 
 
@@ -205,7 +205,7 @@ class TestStripeSideDiffers:
     def test_a_refund_made_at_stripe_only_is_missing_with_us(self, viewer_client, sdk, stripe_sandbox):
         payment = pay(viewer_client, stripe_sandbox, "alice")
         made_at_stripe = sdk.v1.refunds.create(
-            params={"payment_intent": payment.stripe_payment_intent_id, "amount": 700}
+            params={"payment_intent": payment.provider_payment_id, "amount": 700}
         )
 
         report = reconciliation_report_for_day(day=today())
@@ -222,8 +222,8 @@ class TestStripeSideDiffers:
     ):
         failed = pay(viewer_client, stripe_sandbox, "alice")
         changed = pay(viewer_client, stripe_sandbox, "bob")
-        store.save({**stripe_object(store, failed.stripe_charge_id), "status": "failed"})
-        store.save({**stripe_object(store, changed.stripe_charge_id), "amount": 40000})
+        store.save({**stripe_object(store, failed.provider_charge_id), "status": "failed"})
+        store.save({**stripe_object(store, changed.provider_charge_id), "amount": 40000})
 
         report = reconciliation_report_for_day(day=today())
 
@@ -234,7 +234,7 @@ class TestStripeSideDiffers:
     def test_a_stripe_refund_for_another_amount_is_listed(self, viewer_client, stripe_sandbox, store):
         payment = pay(viewer_client, stripe_sandbox, "alice")
         ours = refund(payment, 10000)
-        store.save({**stripe_object(store, ours.stripe_refund_id), "amount": 9000})
+        store.save({**stripe_object(store, ours.provider_refund_id), "amount": 9000})
 
         report = reconciliation_report_for_day(day=today())
 
@@ -247,13 +247,15 @@ class TestStripeSideDiffers:
         without = pay(viewer_client, stripe_sandbox, "alice")
         off = pay(viewer_client, stripe_sandbox, "bob")
         ours = refund(off, 10000)
-        charge = stripe_object(store, without.stripe_charge_id)
+        charge = stripe_object(store, without.provider_charge_id)
         # The charge points nowhere, and its ledger entry no longer names it.
         store.save({**stripe_object(store, charge["balance_transaction"]), "source": "ch_elsewhere"})
         store.save({**charge, "balance_transaction": "txn_gone"})
-        off_txn = stripe_object(store, stripe_object(store, off.stripe_charge_id)["balance_transaction"])
+        off_txn = stripe_object(store, stripe_object(store, off.provider_charge_id)["balance_transaction"])
         store.save({**off_txn, "amount": 1})
-        refund_txn = stripe_object(store, stripe_object(store, ours.stripe_refund_id)["balance_transaction"])
+        refund_txn = stripe_object(
+            store, stripe_object(store, ours.provider_refund_id)["balance_transaction"]
+        )
         store.save({**refund_txn, "amount": -1})
 
         report = reconciliation_report_for_day(day=today())
@@ -346,7 +348,7 @@ class TestCommand:
         with pytest.raises(CommandError, match="1 mismatch"):
             call_command("reconciliation_report", "--day", today().isoformat(), stdout=out)
 
-        assert f"amount differs: payment {payment.pk} / {payment.stripe_charge_id}" in out.getvalue()
+        assert f"amount differs: payment {payment.pk} / {payment.provider_charge_id}" in out.getvalue()
 
     def test_a_stripe_failure_is_a_command_error(self, stripe_sandbox):
         stripe_sandbox.post("/faults", {"mode": "error", "status": 503, "path": "/v1/refunds"})

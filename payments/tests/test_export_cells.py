@@ -34,7 +34,7 @@ def paid(day: datetime, *, email: str, tariff, **fields) -> Payment:
         subscription__tariff=tariff,
         subscription__account__email=email,
         paid_at=day,
-        stripe_charge_id=f"ch_{email}",
+        provider_charge_id=f"ch_{email}",
         **fields,
     )
     Payment.objects.filter(pk=payment.pk).update(created_at=day)

@@ -29,8 +29,8 @@ def paid(day: datetime, *, amount: int = 39900, currency: str = "RUB", tariff=No
     payment = PaymentFactory.create(
         subscription__tariff=tariff,
         paid_at=day,
-        stripe_payment_intent_id=f"pi_{day:%m%d%H%M%S}_{amount}",
-        stripe_charge_id=f"ch_{day:%m%d%H%M%S}_{amount}",
+        provider_payment_id=f"pi_{day:%m%d%H%M%S}_{amount}",
+        provider_charge_id=f"ch_{day:%m%d%H%M%S}_{amount}",
         **fields,
     )
     Payment.objects.filter(pk=payment.pk).update(created_at=day)
@@ -74,8 +74,8 @@ class TestAccountingExportsPayments:
         assert (row["tariff"], row["kind"], row["status"]) == ("monthly", "initial", "succeeded")
         assert (row["amount_minor"], row["currency"], row["amount"]) == ("39900", "RUB", "399.00")
         assert (row["refunded_minor"], row["refunded"]) == ("0", "0.00")
-        assert row["stripe_charge_id"] == inside.stripe_charge_id
-        assert row["stripe_payment_intent_id"] == inside.stripe_payment_intent_id
+        assert row["stripe_charge_id"] == inside.provider_charge_id
+        assert row["stripe_payment_intent_id"] == inside.provider_payment_id
         yen = rows[str(last_day.pk)]
         assert (yen["amount_minor"], yen["amount"], yen["refunded"], yen["status"]) == (
             "500",
@@ -182,7 +182,7 @@ class TestAccountingExportsRefunds:
             currency="RUB",
             status=RefundStatus.SUCCEEDED,
             reason=RefundReason.SERVICE_PROBLEM,
-            stripe_refund_id="re_1",
+            provider_refund_id="re_1",
             created_by=asked,
             approved_by=approver,
         )
@@ -190,7 +190,7 @@ class TestAccountingExportsRefunds:
         Refund.objects.filter(pk=refund.pk).update(
             created_at=datetime(2026, 2, 27, 8, tzinfo=UTC), succeeded_at=datetime(2026, 3, 2, 8, tzinfo=UTC)
         )
-        outside = Refund.objects.create(payment=payment, amount=1, currency="RUB", stripe_refund_id="re_2")
+        outside = Refund.objects.create(payment=payment, amount=1, currency="RUB", provider_refund_id="re_2")
         Refund.objects.filter(pk=outside.pk).update(
             created_at=datetime(2026, 3, 31, tzinfo=UTC), succeeded_at=datetime(2026, 4, 1, tzinfo=UTC)
         )
@@ -210,7 +210,7 @@ class TestAccountingExportsRefunds:
             "service_problem",
             "re_1",
         )
-        assert row["stripe_charge_id"] == payment.stripe_charge_id
+        assert row["stripe_charge_id"] == payment.provider_charge_id
         assert (row["created_by"], row["approved_by"]) == ("sam", "pat")
         # By the date asked for instead, March holds the other one.
         by_creation = export(

@@ -61,7 +61,7 @@ def alice(viewer_client, stripe_sandbox):
 def paid(alice, stripe_sandbox) -> CheckoutSession:
     """Alice's checkout, paid at Stripe; its webhooks never arrive."""
     checkout = subscribe(alice)
-    stripe_sandbox.pay(checkout.stripe_session_id, CARD)
+    stripe_sandbox.pay(checkout.provider_session_id, CARD)
     return checkout
 
 
@@ -81,7 +81,7 @@ class TestPendingPayments:
 
         payment = Payment.objects.get(pk=paid.payment_id)
         assert (payment.status, payment.card_last4) == (PaymentStatus.SUCCEEDED, "4242")
-        assert payment.stripe_payment_intent_id.startswith("pi_")
+        assert payment.provider_payment_id.startswith("pi_")
         paid.subscription.refresh_from_db()
         assert paid.subscription.status == SubscriptionStatus.ACTIVE
         assert has_access(alice) is True
@@ -158,7 +158,7 @@ class TestPendingPayments:
         answer = alice.post("/api/v1/subscriptions/", {"tariff": "monthly"}, format="json")
         assert answer.status_code == 503
         stripe_sandbox.delete("/faults")
-        checkout = CheckoutSession.objects.get(stripe_session_id=None)
+        checkout = CheckoutSession.objects.get(provider_session_id=None)
         CheckoutSession.objects.filter(pk=checkout.pk).update(
             expires_at=timezone.now() - timedelta(minutes=1)
         )
@@ -178,7 +178,7 @@ class TestPendingPayments:
         Tariff.objects.create(slug="yearly", name="Yearly", amount=399000, currency="RUB", trial_days=7)
         body = alice.post("/api/v1/subscriptions/", {"tariff": "yearly"}, format="json").json()
         checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-        stripe_sandbox.pay(checkout.stripe_session_id, CARD)
+        stripe_sandbox.pay(checkout.provider_session_id, CARD)
 
         run = reconcile_pending_payments(older_than=NOW)
 
@@ -211,7 +211,7 @@ class TestPendingPayments:
         self, paid, stripe_sandbox, monkeypatch
     ):
         """Stripe answered the off-session charge "processing"; its success webhook was lost."""
-        checkout_sync(stripe_session_id=paid.stripe_session_id)
+        checkout_sync(provider_session_id=paid.provider_session_id)
         subscription = paid.subscription
         subscription.refresh_from_db()
         first_period_end = subscription.current_period_end
@@ -226,7 +226,7 @@ class TestPendingPayments:
         monkeypatch.undo()
         renewal = Payment.objects.get(kind=PaymentKind.RENEWAL)
         assert renewal.status == PaymentStatus.PENDING
-        assert renewal.stripe_payment_intent_id.startswith("pi_")
+        assert renewal.provider_payment_id.startswith("pi_")
 
         run = reconcile_pending_payments(older_than=NOW)
 
@@ -254,7 +254,7 @@ class TestPendingPayments:
         assert (again.examined, again.fixed) == (0, 0)
 
     def test_renewal_charged_at_stripe_whose_answer_was_lost_ends_paid(self, paid, alice, stripe_sandbox):
-        checkout_sync(stripe_session_id=paid.stripe_session_id)
+        checkout_sync(provider_session_id=paid.provider_session_id)
         subscription = paid.subscription
         subscription.refresh_from_db()
         clock.advance(subscription.current_period_end - clock.now() + timedelta(hours=1))
@@ -321,7 +321,7 @@ class TestMissedEvents:
         payment = Payment.objects.get(pk=paid.payment_id)
         get_gateway().create_refund(
             RefundRequest(
-                payment_intent_id=payment.stripe_payment_intent_id,
+                payment_intent_id=payment.provider_payment_id,
                 amount=10000,
                 reason=None,
                 metadata={},
@@ -484,7 +484,7 @@ def _run(kind: str) -> ReconciliationRun:
 @pytest.mark.parametrize("kind", [ReconciliationKind.PENDING_PAYMENTS, ReconciliationKind.EVENTS])
 def test_two_runs_started_together_do_the_work_once(viewer_client, stripe_sandbox, kind):
     checkout = subscribe(viewer_client("alice"))
-    stripe_sandbox.pay(checkout.stripe_session_id, CARD)
+    stripe_sandbox.pay(checkout.provider_session_id, CARD)
     # Every call to Stripe is slow, so the first run is still going when the second starts.
     stripe_sandbox.post("/config", {"latency_ms": 300})
     stripe_sandbox.delete("/requests")
@@ -499,7 +499,7 @@ def test_two_runs_started_together_do_the_work_once(viewer_client, stripe_sandbo
         assert WebhookEvent.objects.filter(type="checkout.session.completed").count() == 1
     else:
         assert (
-            sandbox_calls(stripe_sandbox, "GET", f"/v1/checkout/sessions/{checkout.stripe_session_id}") == 1
+            sandbox_calls(stripe_sandbox, "GET", f"/v1/checkout/sessions/{checkout.provider_session_id}") == 1
         )
 
 
@@ -532,7 +532,7 @@ class TestAdmin:
     def test_a_fix_without_a_payment_links_its_checkout(self, client, alice, stripe_sandbox):
         Tariff.objects.create(slug="yearly", name="Yearly", amount=399000, currency="RUB", trial_days=7)
         body = alice.post("/api/v1/subscriptions/", {"tariff": "yearly"}, format="json").json()
-        stripe_sandbox.pay(CheckoutSession.objects.get(pk=body["checkout"]["id"]).stripe_session_id, CARD)
+        stripe_sandbox.pay(CheckoutSession.objects.get(pk=body["checkout"]["id"]).provider_session_id, CARD)
         run = reconcile_pending_payments(older_than=NOW)
         client.force_login(self.staff("Support"))
 

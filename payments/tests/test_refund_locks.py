@@ -193,7 +193,7 @@ def refund_pending_at_stripe(payment: Payment, sandbox: Any, agent: User) -> Ref
     )
     refund = refund_create(payment=payment, amount=payment.amount, reason=R, created_by=agent)
     sandbox.delete("/faults")
-    assert (refund.status, refund.stripe_refund_id, refund.end_access) == (RefundStatus.PENDING, None, True)
+    assert (refund.status, refund.provider_refund_id, refund.end_access) == (RefundStatus.PENDING, None, True)
     return refund
 
 

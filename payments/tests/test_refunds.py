@@ -55,7 +55,7 @@ class TestRefundAmounts:
         )
         at_stripe = sandbox_refunds(stripe_sandbox)
         assert sorted(r["amount"] for r in at_stripe) == [10000, 29900]
-        assert {r["id"] for r in at_stripe} == {first.stripe_refund_id, rest.stripe_refund_id}
+        assert {r["id"] for r in at_stripe} == {first.provider_refund_id, rest.provider_refund_id}
         assert {r["metadata"]["refund_id"] for r in at_stripe} == {str(first.pk), str(rest.pk)}
 
     def test_more_than_is_left_is_refused_and_nothing_is_sent(self, payment, stripe_sandbox, agent):
@@ -86,7 +86,7 @@ class TestRefundAmounts:
         # 300.00 refunded in Stripe's dashboard, its webhook not here yet: Stripe refuses 399.00.
         get_gateway().create_refund(
             GatewayRefundRequest(
-                payment_intent_id=payment.stripe_payment_intent_id,
+                payment_intent_id=payment.provider_payment_id,
                 amount=30000,
                 reason=None,
                 metadata={},
@@ -251,7 +251,7 @@ class TestWebhook:
             {"mode": "error", "path": "/v1/refunds", "method": "POST", "status": 500, "when": "after"},
         )
         refund = refund_create(payment=payment, amount=payment.amount, reason=R, created_by=agent)
-        assert (refund.status, refund.stripe_refund_id, refund.end_access) == (
+        assert (refund.status, refund.provider_refund_id, refund.end_access) == (
             RefundStatus.PENDING,
             None,
             True,
@@ -264,7 +264,7 @@ class TestWebhook:
         payment.refresh_from_db()
         assert Refund.objects.count() == 1
         assert refund.status == RefundStatus.SUCCEEDED
-        assert refund.stripe_refund_id == sandbox_refunds(stripe_sandbox)[0]["id"]
+        assert refund.provider_refund_id == sandbox_refunds(stripe_sandbox)[0]["id"]
         assert (payment.status, payment.refunded_amount) == (PaymentStatus.REFUNDED, payment.amount)
         assert has_access(viewer_client) is False
         # Sending it again later (same key) finds the same refund at Stripe: still one.

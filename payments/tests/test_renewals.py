@@ -164,7 +164,7 @@ class TestDunning:
         checkout = payment.checkout_sessions.get()
         assert checkout.url == link
         # The viewer pays that exact renewal with another card, which becomes the saved one.
-        stripe_sandbox.pay(checkout.stripe_session_id, "5555555555554444")
+        stripe_sandbox.pay(checkout.provider_session_id, "5555555555554444")
         viewer_client("alice").get(f"/api/v1/checkouts/{checkout.pk}/")
         subscription.refresh_from_db()
         payment.refresh_from_db()

@@ -97,14 +97,14 @@ class TestSubscribe:
         assert old.payment.status == PaymentStatus.CANCELED
         assert old.subscription.status == SubscriptionStatus.CANCELED
         sessions = {s["id"]: s for s in stripe_sandbox.objects("checkout.session")}
-        assert sessions[old.stripe_session_id]["status"] == "expired"
+        assert sessions[old.provider_session_id]["status"] == "expired"
         live = Subscription.objects.get(account__user_id="alice", status="pending")
         assert live.tariff == yearly
 
     def test_viewer_with_a_running_subscription_gets_409(self, viewer_client, stripe_sandbox, monthly):
         client = viewer_client("alice")
         checkout = client.post(URL, {"tariff": "monthly"}, format="json").json()
-        session_id = CheckoutSession.objects.get(pk=checkout["checkout"]["id"]).stripe_session_id
+        session_id = CheckoutSession.objects.get(pk=checkout["checkout"]["id"]).provider_session_id
         stripe_sandbox.pay(session_id, "4242424242424242")
         client.get(f"/api/v1/checkouts/{checkout['checkout']['id']}/")  # the success page's re-read
         response = client.post(URL, {"tariff": "monthly"}, format="json")

@@ -53,10 +53,10 @@ def assert_rows_agree_with_stripe(sandbox, user_id: str) -> None:
     at_stripe = sandbox_status(sandbox)
     checkouts = CheckoutSession.objects.filter(subscription__account__user_id=user_id)
     for checkout in checkouts:
-        if checkout.stripe_session_id is None:
+        if checkout.provider_session_id is None:
             assert checkout.status == CheckoutStatus.EXPIRED  # never opened, never payable
             continue
-        assert at_stripe[checkout.stripe_session_id] == checkout.status, checkout
+        assert at_stripe[checkout.provider_session_id] == checkout.status, checkout
     assert checkouts.filter(status=CheckoutStatus.OPEN).count() == 1
 
 
@@ -87,14 +87,14 @@ def test_every_page_handed_out_in_a_race_either_gives_access_or_cannot_be_paid(s
         handed_out += [body["checkout"]["id"] for status, body in results if status in (200, 201)]
     for checkout_id in handed_out:
         checkout = CheckoutSession.objects.get(pk=checkout_id)
-        assert checkout.stripe_session_id is not None
-        stripe_sandbox.pay(checkout.stripe_session_id, "4242 4242 4242 4242", expect=None)
-        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        assert checkout.provider_session_id is not None
+        stripe_sandbox.pay(checkout.provider_session_id, "4242 4242 4242 4242", expect=None)
+        checkout_sync(provider_session_id=checkout.provider_session_id)
     paid_at_stripe = {
         s["id"] for s in stripe_sandbox.objects("checkout.session") if s["status"] == "complete"
     }
     assert len(paid_at_stripe) == 4  # one page per viewer could be paid: the others were expired first
-    for checkout in CheckoutSession.objects.filter(stripe_session_id__in=paid_at_stripe):
+    for checkout in CheckoutSession.objects.filter(provider_session_id__in=paid_at_stripe):
         assert checkout.payment is not None and checkout.payment.status == PaymentStatus.SUCCEEDED
         assert checkout.subscription.status == SubscriptionStatus.ACTIVE
 

@@ -68,11 +68,11 @@ def refunds_at_stripe(sandbox) -> list[dict]:
 
 def test_a_page_paid_after_we_gave_up_on_it_is_booked_and_refunded(opened, stripe_sandbox):
     give_up_on_our_side(opened)
-    stripe_sandbox.pay(opened.stripe_session_id, CARD)
-    checkout_sync(stripe_session_id=opened.stripe_session_id)
+    stripe_sandbox.pay(opened.provider_session_id, CARD)
+    checkout_sync(provider_session_id=opened.provider_session_id)
 
     payment = Payment.objects.get(pk=opened.payment_id)
-    assert payment.status == PaymentStatus.SUCCEEDED and payment.stripe_payment_intent_id
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.provider_payment_id
     refund = Refund.objects.get(payment=payment)
     assert (refund.amount, refund.status, refund.created_by) == (39900, RefundStatus.PENDING, None)
     entry = LogEntry.objects.get(object_pk=str(refund.pk))
@@ -85,15 +85,15 @@ def test_a_page_paid_after_we_gave_up_on_it_is_booked_and_refunded(opened, strip
     assert payment.status == PaymentStatus.REFUNDED
     assert Subscription.objects.get(pk=opened.subscription_id).status == SubscriptionStatus.CANCELED
     # Settling again changes nothing.
-    checkout_sync(stripe_session_id=opened.stripe_session_id)
+    checkout_sync(provider_session_id=opened.provider_session_id)
     assert Refund.objects.filter(payment=payment).count() == 1
 
 
 def test_a_page_paid_while_its_subscription_still_waits_activates_it(opened, stripe_sandbox):
     CheckoutSession.objects.filter(pk=opened.pk).update(status=CheckoutStatus.EXPIRED)
     Payment.objects.filter(checkout_sessions=opened).update(status=PaymentStatus.CANCELED)
-    stripe_sandbox.pay(opened.stripe_session_id, CARD)
-    checkout_sync(stripe_session_id=opened.stripe_session_id)
+    stripe_sandbox.pay(opened.provider_session_id, CARD)
+    checkout_sync(provider_session_id=opened.provider_session_id)
     assert Subscription.objects.get(pk=opened.subscription_id).status == SubscriptionStatus.ACTIVE
     assert Payment.objects.get(pk=opened.payment_id).status == PaymentStatus.SUCCEEDED
     assert not Refund.objects.exists()
@@ -103,7 +103,7 @@ def test_the_charge_sweep_books_what_every_webhook_missed_and_the_report_lists_i
     opened, stripe_sandbox
 ):
     give_up_on_our_side(opened)
-    stripe_sandbox.pay(opened.stripe_session_id, CARD)  # no webhook ever arrives
+    stripe_sandbox.pay(opened.provider_session_id, CARD)  # no webhook ever arrives
     run = reconcile_unbooked_charges(window=window())
     assert run.status == "ok" and run.fixed == 1
     assert run.fixes[0]["outcome"] == "refunded"
@@ -118,7 +118,7 @@ def test_the_charge_sweep_books_what_every_webhook_missed_and_the_report_lists_i
     # A second sweep finds nothing left to do.
     assert reconcile_unbooked_charges(window=window()).fixed == 0
     report = reconciliation_report_for_day(day=timezone.now().date())
-    assert [fix["charge"] for fix in report.fixed] == [payment.stripe_charge_id]
+    assert [fix["charge"] for fix in report.fixed] == [payment.provider_charge_id]
     assert not [m for m in report.mismatches if m.kind == "missing_with_us"]
 
 
@@ -175,13 +175,13 @@ def test_a_charge_naming_rows_we_do_not_have_is_refunded_and_a_foreign_one_left_
 def test_a_stored_event_stuck_longer_than_the_event_list_window_is_still_handled(
     opened, stripe_sandbox, settings
 ):
-    stripe_sandbox.pay(opened.stripe_session_id, CARD)
+    stripe_sandbox.pay(opened.provider_session_id, CARD)
     event = WebhookEvent.objects.create(
         event_id="evt_stuck_for_days",
         type="checkout.session.completed",
-        object_id=opened.stripe_session_id,
+        object_id=opened.provider_session_id,
         provider_created_at=timezone.now() - timedelta(days=10),
-        payload={"id": opened.stripe_session_id},
+        payload={"id": opened.provider_session_id},
     )
     WebhookEvent.objects.filter(pk=event.pk).update(received_at=timezone.now() - timedelta(days=10))
     settings.RECONCILIATION_PENDING_AFTER = timedelta(minutes=15)

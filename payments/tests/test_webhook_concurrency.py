@@ -48,14 +48,14 @@ def paid_checkout(stripe_sandbox):
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(user_id='alice')}")
     body = client.post("/api/v1/subscriptions/", {"tariff": "monthly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-    stripe_sandbox.pay(checkout.stripe_session_id, "4242424242424242")
+    stripe_sandbox.pay(checkout.provider_session_id, "4242424242424242")
     return checkout
 
 
 def completed_event(sandbox, checkout) -> bytes:
     events = sandbox.get("/objects", type="event")["data"]
     event = next(e for e in events if e["type"] == "checkout.session.completed")
-    assert event["data"]["object"]["id"] == checkout.stripe_session_id
+    assert event["data"]["object"]["id"] == checkout.provider_session_id
     return json.dumps(event).encode()
 
 
@@ -97,7 +97,7 @@ def test_webhook_racing_the_success_page_activates_once(stripe_sandbox, paid_che
             webhook_event_process(event_pk=event_pk)
         else:
             # What the success page does on every poll, without its throttle.
-            checkout_services.checkout_sync(stripe_session_id=paid_checkout.stripe_session_id)
+            checkout_services.checkout_sync(provider_session_id=paid_checkout.provider_session_id)
 
     run_concurrently(race, 10)
     assert starts == [str(paid_checkout.subscription_id)]

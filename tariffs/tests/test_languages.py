@@ -73,9 +73,9 @@ class TestCatalogue:
 def subscribe_and_pay(viewer_client, provider, user_id: str) -> Subscription:
     body = viewer_client(user_id).post("/api/v1/subscriptions/", {"tariff": "monthly"}, format="json").json()
     checkout = CheckoutSession.objects.get(pk=body["checkout"]["id"])
-    assert checkout.stripe_session_id is not None
-    assert provider.pay(checkout.stripe_session_id, "4242424242424242").outcome == "succeeded"
-    checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    assert checkout.provider_session_id is not None
+    assert provider.pay(checkout.provider_session_id, "4242424242424242").outcome == "succeeded"
+    checkout_sync(provider_session_id=checkout.provider_session_id)
     return Subscription.objects.get(pk=checkout.subscription_id)
 
 
@@ -92,5 +92,5 @@ def test_receipt_and_checkout_name_the_tariff_in_the_viewers_language(
     assert name in receipt.subject
     assert name in receipt.body
     # The provider's checkout page showed the same name.
-    session_id = subscription.checkout_sessions.get().stripe_session_id
+    session_id = subscription.checkout_sessions.get().provider_session_id
     assert memory_provider.product_name(session_id) == name

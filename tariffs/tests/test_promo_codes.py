@@ -46,20 +46,20 @@ def subscribe_with(
 def pay(provider, checkout_id: str, card: str = "4242424242424242") -> Subscription:
     """Pay a checkout at the provider and settle it as the success page would."""
     checkout = CheckoutSession.objects.get(pk=checkout_id)
-    assert checkout.stripe_session_id is not None
-    assert provider.pay(checkout.stripe_session_id, card).outcome == "succeeded"
-    checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    assert checkout.provider_session_id is not None
+    assert provider.pay(checkout.provider_session_id, card).outcome == "succeeded"
+    checkout_sync(provider_session_id=checkout.provider_session_id)
     return Subscription.objects.get(pk=checkout.subscription_id)
 
 
 def expire_at_stripe(checkout_id: str) -> None:
     """Let a checkout page expire unpaid, as Stripe does after its time is up."""
     checkout = CheckoutSession.objects.get(pk=checkout_id)
-    assert checkout.stripe_session_id is not None
+    assert checkout.provider_session_id is not None
     get_gateway().expire_checkout_session(
-        checkout.stripe_session_id, idempotency_key=f"test-expire:{checkout.pk}"
+        checkout.provider_session_id, idempotency_key=f"test-expire:{checkout.pk}"
     )
-    checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    checkout_sync(provider_session_id=checkout.provider_session_id)
 
 
 def uses_of(promo: PromoCode) -> int:

@@ -218,9 +218,7 @@ def charge_fates(view: StripeView, payments: Iterable[Payment]) -> list[ChargeFa
     canceled or failed row, a subscription that gives no access) is lost.
     """
     rows = list(payments)
-    by_intent = {
-        payment.stripe_payment_intent_id: payment for payment in rows if payment.stripe_payment_intent_id
-    }
+    by_intent = {payment.provider_payment_id: payment for payment in rows if payment.provider_payment_id}
     by_id = {str(payment.pk): payment for payment in rows}
     fates = []
     for intent in view.paid_intents():
@@ -322,7 +320,7 @@ def _refund_violations(view: StripeView, payments: list[Payment], *, settled: bo
         ):
             if total > payment.amount:
                 problems.append(f"payment {payment.pk}: {what} {total} > amount {payment.amount}")
-        intent = view.intents.get(payment.stripe_payment_intent_id or "")
+        intent = view.intents.get(payment.provider_payment_id or "")
         if settled and intent is not None and view.refunded(intent) != payment.refunded_amount:
             problems.append(
                 f"payment {payment.pk}: refunded {payment.refunded_amount} with us, "
@@ -338,7 +336,7 @@ def _refund_violations(view: StripeView, payments: list[Payment], *, settled: bo
 
 def _checkout_violations(view: StripeView, checkouts: list[CheckoutSession], *, settled: bool) -> list[str]:
     problems = []
-    ours = {checkout.stripe_session_id: checkout for checkout in checkouts if checkout.stripe_session_id}
+    ours = {checkout.provider_session_id: checkout for checkout in checkouts if checkout.provider_session_id}
     for session_id, checkout in ours.items():
         page = view.sessions.get(session_id)
         if page is None:

@@ -160,7 +160,7 @@ class Scene:
     account_id: int
     subscription_id: uuid.UUID | None = None
     checkout_id: uuid.UUID | None = None
-    stripe_session_id: str | None = None
+    provider_session_id: str | None = None
     payment_id: uuid.UUID | None = None
     payment_amount: int = 0
     # The period end support's extension form showed (it refuses a period end that moved since).
@@ -221,11 +221,11 @@ def _pending(state: str, world: World, user_id: str) -> Scene:
     # The subscribe is the viewer's first request: it opens the account.
     body = _ok(viewer_client(user_id).post(SUBSCRIPTIONS, {"tariff": TARIFF_A}, format="json"), 201)
     checkout = CheckoutSession.objects.select_related("payment").get(pk=body["checkout"]["id"])
-    assert checkout.stripe_session_id and checkout.payment is not None
+    assert checkout.provider_session_id and checkout.payment is not None
     scene = Scene(state=state, user_id=user_id, account_id=BillingAccount.objects.get(user_id=user_id).pk)
     scene.subscription_id = checkout.subscription_id
     scene.checkout_id = checkout.pk
-    scene.stripe_session_id = checkout.stripe_session_id
+    scene.provider_session_id = checkout.provider_session_id
     scene.payment_id = checkout.payment.pk
     scene.payment_amount = checkout.payment.amount
     return scene
@@ -233,13 +233,13 @@ def _pending(state: str, world: World, user_id: str) -> Scene:
 
 def _page_paid(state: str, world: World, user_id: str) -> Scene:
     scene = _pending(state, world, user_id)
-    assert scene.stripe_session_id is not None
-    assert world.sandbox.pay(scene.stripe_session_id, CARD)["outcome"] == "succeeded"
+    assert scene.provider_session_id is not None
+    assert world.sandbox.pay(scene.provider_session_id, CARD)["outcome"] == "succeeded"
     events = [
         event
         for event in world.sandbox.objects("event")
         if event["type"] == "checkout.session.completed"
-        and event["data"]["object"]["id"] == scene.stripe_session_id
+        and event["data"]["object"]["id"] == scene.provider_session_id
     ]
     assert len(events) == 1, events
     scene.completed_event = json.dumps(events[0]).encode()
@@ -274,10 +274,10 @@ def _build_events_delivered(world: World) -> None:
 
 def _active(state: str, world: World, user_id: str) -> Scene:
     scene = _pending(state, world, user_id)
-    assert scene.stripe_session_id is not None
-    assert world.sandbox.pay(scene.stripe_session_id, CARD)["outcome"] == "succeeded"
+    assert scene.provider_session_id is not None
+    assert world.sandbox.pay(scene.provider_session_id, CARD)["outcome"] == "succeeded"
     # What the success page's first poll does.
-    checkout_sync(stripe_session_id=scene.stripe_session_id)
+    checkout_sync(provider_session_id=scene.provider_session_id)
     subscription = Subscription.objects.get(pk=_known(scene.subscription_id))
     assert subscription.status == SubscriptionStatus.ACTIVE, subscription.status
     scene.period_end = subscription.current_period_end
@@ -433,8 +433,8 @@ def _webhook_completed(scene: Scene, world: World, client: APIClient) -> str:
 
 
 def _pay_page(scene: Scene, world: World, _: None) -> str:
-    assert scene.stripe_session_id is not None
-    result = world.sandbox.pay(scene.stripe_session_id, CARD)
+    assert scene.provider_session_id is not None
+    result = world.sandbox.pay(scene.provider_session_id, CARD)
     if result.get("outcome") == "succeeded":
         return "paid"
     if result.get("outcome") == "unavailable":

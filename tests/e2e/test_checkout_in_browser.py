@@ -61,7 +61,7 @@ def test_paying_with_4242_in_the_browser_gives_access(site: Site, storefront: St
     assert payment.amount == 39900
     assert payment.subscription.status == SubscriptionStatus.ACTIVE
     completed = WebhookEvent.objects.get(type="checkout.session.completed")
-    assert completed.object_id == payment.stripe_checkout_session_id
+    assert completed.object_id == payment.provider_checkout_id
     assert (completed.status, completed.attempts) == (WebhookEventStatus.PROCESSED, 1)
     assert "Task payments.tasks.process_webhook_event[" in site.worker.output(since=site.worker.mark)
 
@@ -82,7 +82,7 @@ def test_a_declined_card_keeps_the_viewer_on_the_payment_page_without_access(
     failed = wait_for(lambda: processed("payment_intent.payment_failed"), what="the decline to be handled")
     site.wait_until_settled()
     payment = Payment.objects.get(subscription__account__user_id=DEMO_VIEWER_ID)
-    assert failed.object_id == payment.stripe_payment_intent_id
+    assert failed.object_id == payment.provider_payment_id
     assert (payment.status, payment.failure_code) == (PaymentStatus.PENDING, "generic_decline")
     assert payment.subscription.status == SubscriptionStatus.PENDING
     assert site.viewer_get("/api/v1/access/")["has_access"] is False

@@ -58,7 +58,7 @@ def test_a_browser_payment_leaves_no_card_number_behind(
     site.wait_until_settled()
     payment = Payment.objects.get(subscription__account__user_id=DEMO_VIEWER_ID)
     assert (payment.status, payment.card_last4) == (PaymentStatus.SUCCEEDED, "4242")
-    session_id = payment.stripe_checkout_session_id
+    session_id = payment.provider_checkout_id
     assert session_id
 
     dump = database_dump()

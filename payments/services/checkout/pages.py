@@ -148,17 +148,17 @@ def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
             .select_related("subscription__account", "subscription__tariff", "payment")
             .get(pk=checkout_id)
         )
-        if checkout.stripe_session_id:
+        if checkout.provider_session_id:
             return checkout
         if checkout.status != CheckoutStatus.OPEN:
             raise CheckoutReplaced(details={"checkout": str(checkout.pk)})
         customer_id = account_ensure_stripe_customer(account=account)
         session = get_gateway().create_checkout_session(_checkout_request(checkout, customer_id))
-        checkout.stripe_session_id = session.id
+        checkout.provider_session_id = session.id
         checkout.url = session.url or ""
-        checkout.save(update_fields=["stripe_session_id", "url", "updated_at"])
+        checkout.save(update_fields=["provider_session_id", "url", "updated_at"])
         if checkout.payment_id:
-            Payment.objects.filter(pk=checkout.payment_id).update(stripe_checkout_session_id=session.id)
+            Payment.objects.filter(pk=checkout.payment_id).update(provider_checkout_id=session.id)
     return checkout
 
 
@@ -175,14 +175,14 @@ def checkout_abandon(*, checkout: CheckoutSession) -> bool:
         locked = CheckoutSession.objects.select_for_update(of=("self",)).get(pk=checkout.pk)
         if locked.status != CheckoutStatus.OPEN:
             return locked.status != CheckoutStatus.COMPLETE
-        if locked.stripe_session_id:
+        if locked.provider_session_id:
             try:
                 get_gateway().expire_checkout_session(
-                    locked.stripe_session_id, idempotency_key=f"expire:{locked.pk}"
+                    locked.provider_session_id, idempotency_key=f"expire:{locked.pk}"
                 )
             except GatewayError:
                 # Expiring a session that is no longer open fails: find out what it became.
-                synced = checkout_sync(stripe_session_id=locked.stripe_session_id)
+                synced = checkout_sync(provider_session_id=locked.provider_session_id)
                 if synced is not None and synced.status == CheckoutStatus.COMPLETE:
                     return False
                 if synced is not None and synced.status == CheckoutStatus.EXPIRED:
@@ -207,9 +207,9 @@ def checkout_status(*, checkout_id: UUID) -> CheckoutSession | None:
     if checkout is None:
         return None
     due = cache.add(f"checkout-resync:{checkout.pk}", 1, timeout=STATUS_RESYNC_SECONDS)
-    if checkout.status == CheckoutStatus.OPEN and checkout.stripe_session_id and due:
+    if checkout.status == CheckoutStatus.OPEN and checkout.provider_session_id and due:
         try:
-            checkout_sync(stripe_session_id=checkout.stripe_session_id)
+            checkout_sync(provider_session_id=checkout.provider_session_id)
         except GatewayError:
             logger.warning("could not re-read checkout %s from Stripe", checkout.pk, exc_info=True)
     return CheckoutSession.objects.select_related("payment", "subscription").get(pk=checkout_id)

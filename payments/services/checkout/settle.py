@@ -48,9 +48,9 @@ class _ProviderView:
     saved_card: CardInfo | None
 
 
-def _read_provider(stripe_session_id: str) -> _ProviderView:
+def _read_provider(provider_session_id: str) -> _ProviderView:
     gateway = get_gateway()
-    session = gateway.retrieve_checkout_session(stripe_session_id)
+    session = gateway.retrieve_checkout_session(provider_session_id)
     intent = gateway.retrieve_payment(session.payment_intent_id) if session.payment_intent_id else None
     card = intent.card if intent else None
     if session.setup_intent_id and session.status == "complete":
@@ -60,7 +60,7 @@ def _read_provider(stripe_session_id: str) -> _ProviderView:
     return _ProviderView(session=session, payment_intent=intent, saved_card=card)
 
 
-def checkout_sync(*, stripe_session_id: str) -> CheckoutSession | None:
+def checkout_sync(*, provider_session_id: str) -> CheckoutSession | None:
     """Re-read a checkout from Stripe and apply what it says; safe to run any number of times.
 
     Stripe is read before any lock is taken; the rows are then locked in the service's order
@@ -68,19 +68,19 @@ def checkout_sync(*, stripe_session_id: str) -> CheckoutSession | None:
     not open.
     """
     subscription_id = (
-        CheckoutSession.objects.filter(stripe_session_id=stripe_session_id)
+        CheckoutSession.objects.filter(provider_session_id=provider_session_id)
         .values_list("subscription_id", flat=True)
         .first()
     )
     if subscription_id is None:
         return None
-    view = _read_provider(stripe_session_id)
+    view = _read_provider(provider_session_id)
     with transaction.atomic():
         subscription = subscription_lock_with_account(subscription_id)
         checkout = (
             CheckoutSession.objects.select_for_update(of=("self",))
             .select_related("subscription__account", "subscription__tariff")
-            .get(stripe_session_id=stripe_session_id)
+            .get(provider_session_id=provider_session_id)
         )
         payment = (
             Payment.objects.select_for_update().get(pk=checkout.payment_id) if checkout.payment_id else None
@@ -239,8 +239,8 @@ def payment_mark_succeeded(
     payment.paid_at = now
     payment.failure_code = payment.failure_message = ""
     if intent is not None:
-        payment.stripe_payment_intent_id = intent.id
-        payment.stripe_charge_id = intent.latest_charge_id
+        payment.provider_payment_id = intent.id
+        payment.provider_charge_id = intent.latest_charge_id
     if card is not None:
         payment.card_brand, payment.card_last4 = card.brand, card.last4
     payment.save()
@@ -265,5 +265,5 @@ def _record_failed_attempt(payment: Payment, intent: ProviderPayment) -> None:
         return
     payment.failure_code = intent.decline_code or intent.failure_code
     payment.failure_message = intent.failure_message or ""
-    payment.stripe_payment_intent_id = intent.id
-    payment.save(update_fields=["failure_code", "failure_message", "stripe_payment_intent_id", "updated_at"])
+    payment.provider_payment_id = intent.id
+    payment.save(update_fields=["failure_code", "failure_message", "provider_payment_id", "updated_at"])

@@ -142,8 +142,8 @@ def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
         "status",
         "refunded_amount",
         "paid_at",
-        "stripe_charge_id",
-        "stripe_payment_intent_id",
+        "provider_charge_id",
+        "provider_payment_id",
     )
     ours = list(
         Payment.objects.filter(
@@ -155,7 +155,7 @@ def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
     pairs: list[tuple[Payment | None, ChargeInfo | None]] = []
     matched: set[str] = set()
     for mine in ours:
-        match = by_id.get(mine.stripe_charge_id or "") or by_intent.get(mine.stripe_payment_intent_id or "")
+        match = by_id.get(mine.provider_charge_id or "") or by_intent.get(mine.provider_payment_id or "")
         if match is not None:
             matched.add(match.id)
         pairs.append((mine, match))
@@ -166,11 +166,11 @@ def _compare_payments(day: _Day, charges: list[ChargeInfo]) -> list[Mismatch]:
     ]
     if unmatched:
         known = Payment.objects.filter(
-            Q(stripe_charge_id__in=[c.id for c in unmatched])
-            | Q(stripe_payment_intent_id__in=[c.payment_intent_id for c in unmatched if c.payment_intent_id])
+            Q(provider_charge_id__in=[c.id for c in unmatched])
+            | Q(provider_payment_id__in=[c.payment_intent_id for c in unmatched if c.payment_intent_id])
         ).only(*fields)
-        by_charge = {p.stripe_charge_id: p for p in known if p.stripe_charge_id}
-        by_pi = {p.stripe_payment_intent_id: p for p in known if p.stripe_payment_intent_id}
+        by_charge = {p.provider_charge_id: p for p in known if p.provider_charge_id}
+        by_pi = {p.provider_payment_id: p for p in known if p.provider_payment_id}
         for stray in unmatched:
             pairs.append((by_charge.get(stray.id) or by_pi.get(stray.payment_intent_id or ""), stray))
 
@@ -209,7 +209,7 @@ def _payment_mismatches(
                 MISSING_AT_STRIPE,
                 PAYMENT,
                 our_id,
-                payment.stripe_charge_id or payment.stripe_payment_intent_id,
+                payment.provider_charge_id or payment.provider_payment_id,
                 ours=_payment_money(payment),
                 stripe=str(_("no charge that day")),
             )
@@ -259,13 +259,13 @@ def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismat
         Refund.objects.filter(
             status=RefundStatus.SUCCEEDED, succeeded_at__gte=day.wide.start, succeeded_at__lt=day.wide.end
         )
-        .only("id", "amount", "currency", "status", "succeeded_at", "stripe_refund_id")
+        .only("id", "amount", "currency", "status", "succeeded_at", "provider_refund_id")
         .order_by("succeeded_at", "id")
     )
     pairs: list[tuple[Refund | None, RefundInfo | None]] = []
     matched: set[str] = set()
     for mine in ours:
-        match = by_id.get(mine.stripe_refund_id or "")
+        match = by_id.get(mine.provider_refund_id or "")
         if match is not None:
             matched.add(match.id)
         pairs.append((mine, match))
@@ -276,9 +276,9 @@ def _compare_refunds(day: _Day, stripe_refunds: list[RefundInfo]) -> list[Mismat
     ]
     if unmatched:
         known = {
-            r.stripe_refund_id: r
-            for r in Refund.objects.filter(stripe_refund_id__in=[r.id for r in unmatched]).only(
-                "id", "amount", "currency", "status", "succeeded_at", "stripe_refund_id"
+            r.provider_refund_id: r
+            for r in Refund.objects.filter(provider_refund_id__in=[r.id for r in unmatched]).only(
+                "id", "amount", "currency", "status", "succeeded_at", "provider_refund_id"
             )
         }
         pairs.extend((known.get(theirs.id), theirs) for theirs in unmatched)
@@ -317,7 +317,7 @@ def _refund_mismatches(
                 MISSING_AT_STRIPE,
                 REFUND,
                 our_id,
-                refund.stripe_refund_id,
+                refund.provider_refund_id,
                 ours=format_money(refund.amount, refund.currency),
                 stripe=str(_("no refund that day")),
             )

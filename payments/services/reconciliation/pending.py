@@ -66,13 +66,13 @@ class _Target:
 
 def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
     stale_open = Q(status=CheckoutStatus.OPEN) & (
-        Q(created_at__lte=cutoff, stripe_session_id__isnull=False) | Q(expires_at__lte=now)
+        Q(created_at__lte=cutoff, provider_session_id__isnull=False) | Q(expires_at__lte=now)
     )
     # A pending payment whose checkout is no longer open on our side still gets its checkout re-read.
     of_pending_payment = Q(
         payment__status=PaymentStatus.PENDING,
         payment__created_at__lte=cutoff,
-        stripe_session_id__isnull=False,
+        provider_session_id__isnull=False,
     )
     checkout_ids = (
         CheckoutSession.objects.filter(stale_open | of_pending_payment)
@@ -83,11 +83,11 @@ def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
         Payment.objects.filter(
             status=PaymentStatus.PENDING,
             kind=PaymentKind.RENEWAL,
-            stripe_payment_intent_id__isnull=False,
+            provider_payment_id__isnull=False,
             created_at__lte=cutoff,
         )
         # Renewals paid on a checkout page are settled through that checkout.
-        .exclude(checkout_sessions__stripe_session_id__isnull=False)
+        .exclude(checkout_sessions__provider_session_id__isnull=False)
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
@@ -124,16 +124,16 @@ def _settle_pending(run: ReconciliationRun, older_than: timedelta) -> None:
 def _settle(target: _Target, *, now: datetime) -> None:
     if target.what == "checkout":
         checkout = CheckoutSession.objects.get(pk=target.pk)
-        if checkout.stripe_session_id:
-            checkout_sync(stripe_session_id=checkout.stripe_session_id)
+        if checkout.provider_session_id:
+            checkout_sync(provider_session_id=checkout.provider_session_id)
         elif checkout.expires_at <= now:
             # Its page was never opened (Stripe was down), and now it could not be paid anyway.
             checkout_abandon(checkout=checkout)
         return
     payment = Payment.objects.get(pk=target.pk)
-    if payment.status == PaymentStatus.PENDING and payment.stripe_payment_intent_id:
+    if payment.status == PaymentStatus.PENDING and payment.provider_payment_id:
         renewal_apply_intent(
-            payment=payment, intent=get_gateway().retrieve_payment(payment.stripe_payment_intent_id)
+            payment=payment, intent=get_gateway().retrieve_payment(payment.provider_payment_id)
         )
 
 
@@ -161,7 +161,7 @@ def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> No
     """Send the refunds that were written but never reached Stripe (same key: never twice)."""
     cutoff = timezone.now() - older_than
     unsent = Refund.objects.filter(
-        status=RefundStatus.PENDING, stripe_refund_id__isnull=True, created_at__lte=cutoff
+        status=RefundStatus.PENDING, provider_refund_id__isnull=True, created_at__lte=cutoff
     ).select_related("payment")
     for refund in unsent.order_by("created_at")[:FIXES_KEPT]:
         _lease_keep(run)

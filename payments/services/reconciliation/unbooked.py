@@ -79,7 +79,7 @@ def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
     """
     if charge.status != "succeeded" or not charge.payment_intent_id:
         return None
-    payment = Payment.objects.filter(stripe_payment_intent_id=charge.payment_intent_id).first()
+    payment = Payment.objects.filter(provider_payment_id=charge.payment_intent_id).first()
     if payment is not None and payment.status in PAID_STATUSES:
         return None
     gateway = get_gateway()
@@ -89,9 +89,9 @@ def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
         return _refund_rowless_charge(charge, intent.metadata)
     if payment.status in PAID_STATUSES:
         return None
-    checkout = payment.checkout_sessions.exclude(stripe_session_id=None).order_by("-created_at").first()
-    if checkout is not None and checkout.stripe_session_id:
-        checkout_sync(stripe_session_id=checkout.stripe_session_id)
+    checkout = payment.checkout_sessions.exclude(provider_session_id=None).order_by("-created_at").first()
+    if checkout is not None and checkout.provider_session_id:
+        checkout_sync(provider_session_id=checkout.provider_session_id)
     elif payment.kind == PaymentKind.RENEWAL:
         renewal_apply_intent(payment=payment, intent=intent)
     else:

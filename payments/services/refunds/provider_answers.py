@@ -56,12 +56,12 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
     `actor` (the staff member whose action sends it), what the answer moved is audited.
     """
     payment = refund.payment
-    if not payment.stripe_payment_intent_id:  # checked when the refund was written
+    if not payment.provider_payment_id:  # checked when the refund was written
         raise PaymentNotRefundable(details={"payment": str(payment.pk)})
     try:
         info = get_gateway().create_refund(
             GatewayRefundRequest(
-                payment_intent_id=payment.stripe_payment_intent_id,
+                payment_intent_id=payment.provider_payment_id,
                 amount=refund.amount,
                 reason=STRIPE_REASONS.get(RefundReason(refund.reason)),
                 metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
@@ -141,7 +141,7 @@ def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
     )
     return {
         "status": refund.status,
-        "stripe_refund_id": refund.stripe_refund_id,
+        "provider_refund_id": refund.provider_refund_id,
         "payment.status": payment.status,
         "payment.refunded_amount": payment.refunded_amount,
         "subscription.status": subscription_status,
@@ -158,7 +158,7 @@ def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refu
     (the event may arrive before Stripe's answer to our call); any other refund was made in
     Stripe's dashboard and gets a row of its own.
     """
-    refund = Refund.objects.select_for_update().filter(stripe_refund_id=data["id"]).first()
+    refund = Refund.objects.select_for_update().filter(provider_refund_id=data["id"]).first()
     our_id = (data.get("metadata") or {}).get("refund_id")
     if refund is None and isinstance(our_id, str):
         try:
@@ -170,7 +170,7 @@ def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refu
         # Made in Stripe's dashboard: it succeeded when Stripe made it.
         succeeded_at = _stripe_time(data.get("created")) if status == RefundStatus.SUCCEEDED else None
         refund, _ = Refund.objects.get_or_create(
-            stripe_refund_id=data["id"],
+            provider_refund_id=data["id"],
             defaults={
                 "payment": payment,
                 "amount": data["amount"],
@@ -207,9 +207,9 @@ def _refund_set_from_stripe(
     `charge.refunded` handler takes it from the charge's own total).
     """
     changed = ["updated_at"]
-    if refund.stripe_refund_id != stripe_id:
-        refund.stripe_refund_id = stripe_id
-        changed.append("stripe_refund_id")
+    if refund.provider_refund_id != stripe_id:
+        refund.provider_refund_id = stripe_id
+        changed.append("provider_refund_id")
     new_status = _status_from_stripe(stripe_status)
     if refund.status == RefundStatus.PENDING and new_status != RefundStatus.PENDING:
         refund.status = new_status

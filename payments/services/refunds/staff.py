@@ -62,7 +62,7 @@ def refund_create(
         created_by=created_by,
         request_key=request_key,
     )
-    if refund.status == RefundStatus.PENDING and refund.stripe_refund_id is None:
+    if refund.status == RefundStatus.PENDING and refund.provider_refund_id is None:
         # A repeated submission of a refund whose first call got no answer asks again with the
         # same key: Stripe returns the refund it made, or makes it now, never a second one.
         return refund_send(refund=refund, actor=created_by)
@@ -120,7 +120,7 @@ def refund_insert(
     Awaiting approval above REFUND_APPROVAL_THRESHOLD, pending (to be sent) otherwise.
     Raises `PaymentNotRefundable` or `RefundAmountTooLarge` with nothing written.
     """
-    if payment.status not in REFUNDABLE_PAYMENT_STATUSES or not payment.stripe_payment_intent_id:
+    if payment.status not in REFUNDABLE_PAYMENT_STATUSES or not payment.provider_payment_id:
         raise PaymentNotRefundable(details={"payment": str(payment.pk), "status": payment.status})
     left = refund_left_amount(payment=payment)
     if amount <= 0 or amount > left:
