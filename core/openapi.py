@@ -5,6 +5,8 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from core.errors import DomainError, error_body
+
 ErrorSerializer = inline_serializer(
     name="Error",
     fields={
@@ -31,6 +33,23 @@ def error_response(code: str, message: str, description: str) -> OpenApiResponse
                 value={"error": {"code": code, "message": message, "details": {}}},
                 response_only=True,
             )
+        ],
+    )
+
+
+def domain_errors_response(status_code: int, description: str, *errors: type[DomainError]) -> OpenApiResponse:
+    """Return an OpenAPI response in the error shape with one example per domain error."""
+    return OpenApiResponse(
+        response=ErrorSerializer,
+        description=description,
+        examples=[
+            OpenApiExample(
+                error.code,
+                value=error_body(error.code, error.message),
+                response_only=True,
+                status_codes=[str(status_code)],
+            )
+            for error in errors
         ],
     )
 

@@ -4,7 +4,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
-from core.errors import DomainError, NotFound, error_body
-from core.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
+from core.errors import DomainError, NotFound
+from core.openapi import NOT_FOUND, VIEWER_ERRORS, domain_errors_response, error_response
 from core.validation import validated
 from payments.gateways import get_gateway
 from payments.gateways.base import InvalidWebhookSignature
@@ -102,18 +102,11 @@ class WebhookSignatureInvalid(DomainError):
         200: inline_serializer(
             "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
         ),
-        400: OpenApiResponse(
-            response=ErrorSerializer,
-            description="Not signed by Stripe, or signed but not a storable Stripe event",
-            examples=[
-                OpenApiExample(
-                    error.code,
-                    value=error_body(error.code, error.message),
-                    response_only=True,
-                    status_codes=["400"],
-                )
-                for error in (WebhookSignatureInvalid, WebhookEventUnstorable)
-            ],
+        400: domain_errors_response(
+            400,
+            "Not signed by Stripe, or signed but not a storable Stripe event",
+            WebhookSignatureInvalid,
+            WebhookEventUnstorable,
         ),
     },
     examples=[OpenApiExample("Stored", value={"received": True, "duplicate": False}, response_only=True)],
@@ -189,18 +182,8 @@ REFUND_REQUEST_EXAMPLE = {
     request=RefundRequestInputSerializer,
     responses={
         201: RefundRequestOutputSerializer,
-        400: OpenApiResponse(
-            response=ErrorSerializer,
-            description="Too late, or nothing to refund",
-            examples=[
-                OpenApiExample(
-                    error.code,
-                    value=error_body(error.code, error.message),
-                    response_only=True,
-                    status_codes=["400"],
-                )
-                for error in (RefundWindowClosed, PaymentNotRefundable)
-            ],
+        400: domain_errors_response(
+            400, "Too late, or nothing to refund", RefundWindowClosed, PaymentNotRefundable
         ),
         404: NOT_FOUND,
         409: error_response("refund_request_exists", RefundRequestExists.message, "Already asked"),
