@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import django
 
+from bench.options import positive_int
+
 if TYPE_CHECKING:
     from bench.inprocess import CpuCost, RequestCount
     from bench.wrk import WrkResult
@@ -119,36 +121,32 @@ class Outcome:
         return self.cache_hits / total if total else float("nan")
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def parse_options(argv: list[str] | None = None) -> Options:
     cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(prog="python -m bench.access", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=_positive, default=100_000, help="billing accounts to load")
-    parser.add_argument("--duration", type=_positive, default=10, help="seconds per wrk run")
-    parser.add_argument("--connections", type=_positive, default=32, help="wrk connections")
-    parser.add_argument("--rounds", type=_positive, default=3, help="floor + access runs to alternate")
-    parser.add_argument("--threads", type=_positive, default=1, help="wrk threads (default: 1)")
-    parser.add_argument("--warmup", type=_positive, default=3, help="seconds of warm-up per endpoint")
+    parser.add_argument("--accounts", type=positive_int, default=100_000, help="billing accounts to load")
+    parser.add_argument("--duration", type=positive_int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=positive_int, default=32, help="wrk connections")
+    parser.add_argument("--rounds", type=positive_int, default=3, help="floor + access runs to alternate")
+    parser.add_argument("--threads", type=positive_int, default=1, help="wrk threads (default: 1)")
+    parser.add_argument("--warmup", type=positive_int, default=3, help="seconds of warm-up per endpoint")
     parser.add_argument(
         "--cache-warmup",
-        type=_positive,
+        type=positive_int,
         default=10,
         help="seconds of access warm-up with the access cache on, so each worker has met the viewers",
     )
-    parser.add_argument("--tokens", type=_positive, default=2000, help="viewer tokens to rotate")
+    parser.add_argument("--tokens", type=positive_int, default=2000, help="viewer tokens to rotate")
     parser.add_argument(
         "--worker-class", choices=["gthread", "sync"], default="gthread", help="gunicorn worker class"
     )
     parser.add_argument(
-        "--workers", type=_positive, default=cores, help=f"gunicorn workers (default: one per core, {cores})"
+        "--workers",
+        type=positive_int,
+        default=cores,
+        help=f"gunicorn workers (default: one per core, {cores})",
     )
-    parser.add_argument("--worker-threads", type=_positive, default=4, help="threads per gthread worker")
+    parser.add_argument("--worker-threads", type=positive_int, default=4, help="threads per gthread worker")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.connections < args.threads:

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 
 import django
 
+from bench.options import positive_int
+
 if TYPE_CHECKING:
     from django.test import Client
 
@@ -103,21 +105,16 @@ class Outcome:
         return [result for result in self.results[1:] if result.p50 > TARGET_MS]
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def parse_options(argv: list[str] | None = None) -> Options:
     assert __doc__ is not None
     parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--subscriptions", type=_positive, default=200_000, help="subscriptions (and accounts)"
+        "--subscriptions", type=positive_int, default=200_000, help="subscriptions (and accounts)"
     )
-    parser.add_argument("--payments", type=_positive, default=1_000_000, help="payments in all")
-    parser.add_argument("--rounds", type=_positive, default=15, help="timed requests per page (default 15)")
+    parser.add_argument("--payments", type=positive_int, default=1_000_000, help="payments in all")
+    parser.add_argument(
+        "--rounds", type=positive_int, default=15, help="timed requests per page (default 15)"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed requests per page first (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the database, and reuse a kept one")
     parser.add_argument("--rebuild", action="store_true", help="build the dataset even if a kept one fits")

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from bench.options import positive_int
 from bench.renewals_processes import SandboxProcess
 from bench.renewals_stats import bucket_needed, busiest_window
 from bench.report import docs_write_section, markdown_paragraph, markdown_table
@@ -90,13 +91,6 @@ def _mean_rate(times: list[float]) -> float:
     return (len(times) - 1) / (max(times) - min(times))
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def _positive_rate(value: str) -> float:
     number = float(value)
     if number <= 0:
@@ -107,8 +101,8 @@ def _positive_rate(value: str) -> float:
 def parse_options(argv: list[str] | None = None) -> Options:
     """Read the command line."""
     parser = argparse.ArgumentParser(prog="python -m bench.ratelimit", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=_positive, default=250, help="customers to create per run")
-    parser.add_argument("--threads", type=_positive, default=8, help="threads calling at once")
+    parser.add_argument("--calls", type=positive_int, default=250, help="customers to create per run")
+    parser.add_argument("--threads", type=positive_int, default=8, help="threads calling at once")
     parser.add_argument("--rate", type=_positive_rate, default=25.0, help="the limit, calls per second")
     parser.add_argument(
         "--redis-url",

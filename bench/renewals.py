@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import django
 
+from bench.options import positive_int
 from bench.renewals_processes import SandboxProcess, WorkerProcess
 from bench.renewals_report import docs_block, summary_print
 
@@ -85,13 +86,6 @@ class Outcome:
         return len(self.queries) == 2 and len(counts) == 1
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def _latencies(value: str) -> list[int]:
     try:
         latencies = [int(part) for part in value.split(",") if part.strip()]
@@ -105,7 +99,7 @@ def _latencies(value: str) -> list[int]:
 def parse_options(argv: list[str] | None = None) -> Options:
     assert __doc__ is not None
     parser = argparse.ArgumentParser(prog="python -m bench.renewals", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscriptions", type=_positive, default=10_000, help="due subscriptions (N)")
+    parser.add_argument("--subscriptions", type=positive_int, default=10_000, help="due subscriptions (N)")
     parser.add_argument(
         "--latencies",
         type=_latencies,
@@ -115,15 +109,15 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--rate", type=int, default=25, help="outgoing Stripe requests per second allowed (0 = no limit)"
     )
-    parser.add_argument("--workers", type=_positive, default=2, help="Celery worker processes (default 2)")
+    parser.add_argument("--workers", type=positive_int, default=2, help="Celery worker processes (default 2)")
     parser.add_argument(
         "--pool", choices=["threads", "prefork"], default="threads", help="Celery pool (default threads)"
     )
     parser.add_argument(
-        "--concurrency", type=_positive, default=8, help="tasks at once per worker (default 8)"
+        "--concurrency", type=positive_int, default=8, help="tasks at once per worker (default 8)"
     )
     parser.add_argument(
-        "--sample", type=_positive, default=100, help="renewals whose queries are counted, and the small N"
+        "--sample", type=positive_int, default=100, help="renewals whose queries are counted, and the small N"
     )
     parser.add_argument("--docs", type=Path, default=DOCS_PATH, help="Markdown file to write the figures to")
     parser.add_argument("--no-docs", action="store_true", help="print the figures only")

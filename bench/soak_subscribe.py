@@ -44,6 +44,8 @@ from urllib.parse import urlencode, urlsplit
 
 import django
 
+from bench.options import positive_int
+
 DOCS_PATH = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 DOCS_KEY = "bench/soak_subscribe"
 DOCS_HEADING = "## Subscribe soak (`bench/soak_subscribe`)"
@@ -319,25 +321,20 @@ class Options:
         )
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def parse_options(argv: list[str] | None = None) -> Options:
     assert __doc__ is not None
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak_subscribe", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--viewers", type=_positive, default=1000, help="viewers (default 1000)")
+    parser.add_argument("--viewers", type=positive_int, default=1000, help="viewers (default 1000)")
     parser.add_argument(
-        "--concurrency", type=_positive, default=16, help="viewers racing at a time (default 16)"
+        "--concurrency", type=positive_int, default=16, help="viewers racing at a time (default 16)"
     )
-    parser.add_argument("--workers", type=_positive, default=2, help="gunicorn worker processes (default 2)")
     parser.add_argument(
-        "--threads", type=_positive, default=8, help="threads per gunicorn worker (default 8)"
+        "--workers", type=positive_int, default=2, help="gunicorn worker processes (default 2)"
+    )
+    parser.add_argument(
+        "--threads", type=positive_int, default=8, help="threads per gunicorn worker (default 8)"
     )
     parser.add_argument(
         "--rate", type=int, default=0, help="outgoing Stripe requests per second per process (0 = no limit)"
