@@ -1,8 +1,9 @@
 """Everything support reads about one billing account, for its page in admin, in a fixed number of queries.
 
 One query per section, each capped at ACCOUNT_OVERVIEW_ROWS rows (newest first), whatever the
-account's history: subscriptions, payments (with their refunds, one more query), viewers'
-refund requests, emails, events and the audit log's entries about any of those rows.
+account's history: the cards saved at its providers, subscriptions, payments (with their
+refunds, one more query), viewers' refund requests, emails, events and the audit log's entries
+about any of those rows.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from django.db.models.functions import Cast
 from accounts.models import BillingAccount
 from billing.models import Subscription
 from notifications.models import Notice, OutboxEvent
-from payments.models import Payment, Refund, RefundRequest
+from payments.models import Payment, ProviderCustomer, Refund, RefundRequest
 
 # Rows shown per section; the newest first.
 ACCOUNT_OVERVIEW_ROWS = 50
@@ -26,6 +27,8 @@ ACCOUNT_OVERVIEW_ROWS = 50
 class AccountOverview:
     """One account's rows of every kind support looks at, the newest first."""
 
+    # Its customer at each provider, with the card saved there (one row per provider).
+    provider_customers: list[ProviderCustomer]
     subscriptions: list[Subscription]
     payments: list[Payment]
     refund_requests: list[RefundRequest]
@@ -65,6 +68,7 @@ def account_overview(*, account: BillingAccount, limit: int = ACCOUNT_OVERVIEW_R
     """Return what support sees on an account's page: the newest `limit` rows of each kind."""
     refunds = Refund.objects.select_related("created_by", "approved_by").order_by("-created_at")
     return AccountOverview(
+        provider_customers=list(ProviderCustomer.objects.filter(account=account).order_by("provider")),
         subscriptions=list(
             Subscription.objects.filter(account=account)
             .select_related("tariff")

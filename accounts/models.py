@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import CreatedAtField, UpdatedAtField
+
 
 class Language(models.TextChoices):
     ENGLISH = "en", "English"
@@ -20,19 +22,9 @@ class BillingAccount(models.Model):
     language = models.CharField(
         _("language"), max_length=8, choices=Language.choices, default=Language.ENGLISH
     )
-    stripe_customer_id = models.CharField(
-        _("Stripe customer id"), max_length=255, null=True, blank=True, unique=True
-    )
-    # The card renewals charge off-session: Stripe's id and what Stripe lets us show of it.
-    default_payment_method_id = models.CharField(
-        _("saved payment method (Stripe id)"), max_length=255, blank=True
-    )
-    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
-    card_last4 = models.CharField(_("card last 4"), max_length=4, blank=True)
-    card_exp_month = models.PositiveSmallIntegerField(_("card expiry month"), null=True, blank=True)
-    card_exp_year = models.PositiveSmallIntegerField(_("card expiry year"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Its customer and saved card at each payment provider: payments.ProviderCustomer.
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("billing account")

@@ -15,7 +15,7 @@ from django.db.models import Model
 
 from accounts.models import BillingAccount
 from billing.models import Subscription
-from payments.models import Payment, Refund
+from payments.models import Payment, ProviderCustomer, Refund
 from tariffs.models import PeriodUnit, Tariff
 
 ACCOUNTANT = "bench-accountant"
@@ -238,8 +238,19 @@ def dataset_build(*, subscriptions: int, payments: int) -> Sizes:
             "user_id": "'bench-user-' || n",
             "email": "'viewer' || n || '@example.com'",
             "language": "CASE WHEN r5 < 0.6 THEN 'ru' ELSE 'en' END",
-            "stripe_customer_id": "'cus_bench' || n",
-            "default_payment_method_id": "'pm_bench' || n",
+            "created_at": "created_at - interval '1 hour'",
+            "updated_at": "now()",
+        },
+        "FROM bench_plan",
+    )
+    _insert(
+        ProviderCustomer,
+        {
+            "id": "n",
+            "account_id": "n",
+            "provider": "'stripe'",
+            "customer_ref": "'cus_bench' || n",
+            "payment_method_ref": "'pm_bench' || n",
             "card_brand": "'visa'",
             "card_last4": "'4242'",
             "card_exp_month": "12",
@@ -335,9 +346,8 @@ def dataset_build(*, subscriptions: int, payments: int) -> Sizes:
     )
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE bench_plan")
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('accounts_billingaccount', 'id'), %s)", [subscriptions]
-        )
+        for table in ("accounts_billingaccount", "payments_providercustomer"):
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, subscriptions])
     staff_create()
     return dataset_sizes()
 

@@ -18,6 +18,7 @@ from django.conf import settings
 from accounts.models import BillingAccount
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
+from payments.models import Provider, ProviderCustomer
 from tariffs.models import PeriodUnit, Tariff
 
 SUCCEEDING_CARD = "4242424242424242"
@@ -103,14 +104,24 @@ def subscriptions_create(
         BillingAccount(
             user_id=f"bench-viewer-{first + number}",
             email=f"bench-viewer-{first + number}@example.com",
-            stripe_customer_id=card.customer_id,
-            default_payment_method_id=card.payment_method_id,
-            card_brand=card.brand,
-            card_last4=card.last4,
         )
-        for number, card in enumerate(cards)
+        for number in range(len(cards))
     ]
     BillingAccount.objects.bulk_create(accounts, batch_size=BATCH)
+    ProviderCustomer.objects.bulk_create(
+        [
+            ProviderCustomer(
+                account=account,
+                provider=Provider.STRIPE,
+                customer_ref=card.customer_id,
+                payment_method_ref=card.payment_method_id,
+                card_brand=card.brand,
+                card_last4=card.last4,
+            )
+            for account, card in zip(accounts, cards, strict=True)
+        ],
+        batch_size=BATCH,
+    )
     subscriptions = Subscription.objects.bulk_create(
         [
             Subscription(

@@ -1,7 +1,7 @@
 """Idempotency-Key support for viewer requests that create things.
 
 A request with a key is answered once; the same key again gets the stored answer with its
-first status, and the same key with other parameters is refused, as Stripe's own API does.
+first status, and the same key with other parameters is refused, as payment providers' own APIs do.
 The key is bound to its parameters before the operation runs, so a refused request never
 has side effects.
 """

@@ -9,6 +9,7 @@ from django.db.models.functions import TruncMonth
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from core.fields import CreatedAtField, UpdatedAtField
 from core.money import CURRENCY_CODE_REGEX
 
 
@@ -83,8 +84,8 @@ class Subscription(models.Model):
     next_renewal_attempt_at = models.DateTimeField(_("next renewal attempt"), null=True, blank=True)
     canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("subscription")
@@ -167,7 +168,7 @@ class IdempotentRequest(models.Model):
     # bound to its parameters before the operation starts.
     response_status = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
     response_body = models.JSONField(_("response body"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_at = CreatedAtField(_("created"))
 
     class Meta:
         verbose_name = _("idempotent request")

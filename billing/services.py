@@ -355,7 +355,7 @@ def subscription_extend(
     if expected_period_end is not None and locked.current_period_end != expected_period_end:
         raise SubscriptionChanged(details={"current_period_end": locked.current_period_end.isoformat()})
     if locked.current_period_end <= clock.now():
-        # A renewal charge for this period end may be in flight (processing at Stripe): its
+        # A renewal charge for this period end may be in flight (still processing at the provider): its
         # success renews only from the period end it was made for, which must stay put.
         raise RenewalUnderWay(details={"current_period_end": locked.current_period_end.isoformat()})
     previous_end = locked.current_period_end

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core import clock
-from payments.gateways.base import GatewayError
+from payments.gateways.errors import GatewayError
 from payments.services.renewals import renewal_run, renewals_due, subscriptions_expire_due
 
 MAX_RENEWAL_RETRIES = 10
@@ -31,7 +31,7 @@ def enqueue_due_renewals() -> int:
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RENEWAL_RETRIES)
 def renew_subscription(self: Task, subscription_id: str) -> str:
-    """Renew one subscription; a Stripe outage is retried later with the same idempotency key."""
+    """Renew one subscription; a provider outage is retried later with the same idempotency key."""
     try:
         outcome = renewal_run(subscription_id=UUID(subscription_id))
     except GatewayError as exc:

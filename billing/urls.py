@@ -1,15 +1,12 @@
 from django.urls import path
 
-from billing.api import (
-    AccessApi,
-    InternalAccessApi,
+from billing.api.access import AccessApi, InternalAccessApi
+from billing.api.subscription_actions import (
     SubscriptionAutopayApi,
     SubscriptionCancelApi,
-    SubscriptionDetailApi,
-    SubscriptionListApi,
-    SubscriptionPaymentListApi,
     SubscriptionResumeApi,
 )
+from billing.api.subscriptions import SubscriptionDetailApi, SubscriptionListApi, SubscriptionPaymentListApi
 
 urlpatterns = [
     path("subscriptions/", SubscriptionListApi.as_view(), name="subscription-list"),

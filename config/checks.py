@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.checks import CheckMessage, register, run_checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from config.middleware import proxy_network
 
@@ -97,9 +98,39 @@ def _check_jwt_public_key(pem: str) -> list[CheckMessage]:
 
 
 @configuration_check
-def check_stripe_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    """Refuse to run without Stripe's API key or the webhook signing secret."""
+def check_payment_providers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse a provider registry the gateways could not be built from."""
+    providers = getattr(settings, "PAYMENT_PROVIDERS", None) or {}
     errors: list[CheckMessage] = []
+    for name, builder in providers.items():
+        try:
+            import_string(builder)
+        except ImportError as exc:
+            errors.append(
+                checks.Error(
+                    f"PAYMENT_PROVIDERS[{name!r}] = {builder!r} cannot be imported: {exc}",
+                    hint="Name the dotted path of a function that builds the provider's gateway.",
+                    id="billing.E011",
+                )
+            )
+    if settings.DEFAULT_PAYMENT_PROVIDER not in providers:
+        errors.append(
+            checks.Error(
+                f"DEFAULT_PAYMENT_PROVIDER={settings.DEFAULT_PAYMENT_PROVIDER!r} is not in PAYMENT_PROVIDERS "
+                f"({', '.join(sorted(providers)) or 'none'}): no subscription could be paid.",
+                hint="Set DEFAULT_PAYMENT_PROVIDER to one of the configured providers.",
+                id="billing.E011",
+            )
+        )
+    return errors
+
+
+@configuration_check
+def check_stripe_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse to run without Stripe's API key or the webhook signing secret, when Stripe is used."""
+    errors: list[CheckMessage] = []
+    if "stripe" not in (getattr(settings, "PAYMENT_PROVIDERS", None) or {}):
+        return errors
     if not settings.STRIPE_SECRET_KEY.strip():
         errors.append(
             checks.Error(

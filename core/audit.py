@@ -27,16 +27,16 @@ class AuditAction(models.TextChoices):
     """Names of the staff actions services record (`additional_data["action"]`)."""
 
     REFUND_CREATE = "refund.create", _("refund created")
-    REFUND_SEND = "refund.send", _("refund sent to Stripe")
+    REFUND_SEND = "refund.send", _("refund sent to the provider")
     REFUND_APPROVE = "refund.approve", _("refund approved")
     REFUND_REJECT = "refund.reject", _("refund rejected")
-    # Not a staff action: a charge Stripe took for something we could no longer give.
+    # Not a staff action: a charge the provider took for something we could no longer give.
     REFUND_AUTOMATIC = "refund.automatic", _("charge without a home refunded automatically")
     REFUND_REQUEST_APPROVE = "refund_request.approve", _("refund request approved")
     REFUND_REQUEST_REJECT = "refund_request.reject", _("refund request rejected")
     SUBSCRIPTION_EXTEND = "subscription.extend", _("goodwill extension")
     SUBSCRIPTION_CANCEL = "subscription.cancel", _("subscription canceled by support")
-    WEBHOOK_EVENT_REPROCESS = "webhook_event.reprocess", _("Stripe event processed again")
+    WEBHOOK_EVENT_REPROCESS = "webhook_event.reprocess", _("provider event processed again")
     NOTICE_RESEND = "notice.resend", _("email sent again")
 
 

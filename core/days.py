@@ -6,7 +6,7 @@ place that says how, and which days are sensible input at all.
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.utils import timezone
+from core import clock
 
 # Days outside these are typos, and arithmetic on them (the day before, the day after, an hour
 # either side) would overflow Python's dates: they are refused as bad input.
@@ -42,5 +42,5 @@ def utc_day_range(day: date) -> tuple[datetime, datetime]:
 
 
 def utc_yesterday() -> date:
-    """Return yesterday's UTC date: the last day that is over everywhere, Stripe included."""
-    return timezone.now().astimezone(UTC).date() - timedelta(days=1)
+    """Return yesterday's UTC date: the last day that is over everywhere, the providers included."""
+    return clock.now().astimezone(UTC).date() - timedelta(days=1)

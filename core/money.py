@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.utils import translation
 
-# Currencies whose minor unit is the major unit (Stripe's list of zero-decimal currencies).
+# Currencies whose minor unit is the major unit (zero-decimal currencies, as the card networks and providers list them).
 ZERO_DECIMAL_CURRENCIES = frozenset(
     [
         "BIF",
@@ -30,7 +30,7 @@ ZERO_DECIMAL_CURRENCIES = frozenset(
         "XPF",
     ]
 )
-# Currencies with three decimals that Stripe supports.
+# Currencies with three decimals.
 THREE_DECIMAL_CURRENCIES = frozenset(["BHD", "JOD", "KWD", "OMR", "TND"])
 
 CURRENCY_CODE_REGEX = r"^[A-Z]{3}$"

@@ -1,7 +1,7 @@
 """Queue a task after a commit as a shortcut that may fail without harm: the broker may be down.
 
 Whatever is queued this way has its committed rows to fall back on, which a scheduled job
-handles anyway (a dispatcher beat runs every few seconds, the reconciliation of stored Stripe
+handles anyway (a dispatcher beat runs every few seconds, the reconciliation of stored provider
 events). So queueing neither retries nor waits (a commit or a request must not hang on a
 broker outage) and never raises into the caller; it logs a warning instead.
 """

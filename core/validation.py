@@ -1,5 +1,6 @@
 """Input validation shared by the API views."""
 
+import uuid
 from typing import Any
 
 from rest_framework import serializers
@@ -32,3 +33,13 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def uuid_or_none(value: str | None) -> uuid.UUID | None:
+    """Return `value` as a UUID, or None when it is not one (a search term, an id a provider carried back)."""
+    if not value:
+        return None
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None

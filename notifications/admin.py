@@ -16,9 +16,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import account_ids_matching, uuid_or_none
+from accounts.admin import account_ids_matching
 from billing.models import Subscription
 from core.admin_base import ReadOnlyAdminMixin
+from core.validation import uuid_or_none
 from notifications.models import (
     EndpointSource,
     EventDelivery,

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import CreatedAtField, UpdatedAtField
+
 
 class NoticeKind(models.TextChoices):
     PAYMENT_SUCCEEDED = "payment_succeeded", _("payment succeeded (receipt)")
@@ -73,9 +75,9 @@ class Notice(models.Model):
     subject = models.CharField(_("subject"), max_length=255, blank=True)
     body_text = models.TextField(_("text"), blank=True)
     body_html = models.TextField(_("HTML"), blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    created_at = CreatedAtField(_("created"), db_index=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("notice")
@@ -177,8 +179,8 @@ class EventEndpoint(models.Model):
     source = models.CharField(
         _("configured in"), max_length=16, choices=EndpointSource.choices, default=EndpointSource.ADMIN
     )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("event endpoint")
@@ -232,7 +234,7 @@ class EventDelivery(models.Model):
     last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    created_at = CreatedAtField(_("created"))
 
     class Meta:
         verbose_name = _("event delivery")

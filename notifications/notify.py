@@ -16,7 +16,9 @@ from notifications.models import EventType, NoticeKind
 from notifications.payloads import iso, payment_data, subscription_data
 from notifications.services.events import event_publish
 from notifications.services.notices import notice_record
+from payments.gateways import get_gateway
 from payments.models import Payment, RefundRequest, RefundStatus
+from payments.selectors import provider_customer_get
 
 S = SubscriptionStatus
 E = EventType
@@ -24,11 +26,13 @@ K = NoticeKind
 
 
 def _card(payment: Payment, subscription: Subscription) -> dict[str, str]:
-    """Return the card a payment was made with as Stripe reported it (else the saved card)."""
+    """Return the card a payment was made with as its provider reported it (else the card saved there)."""
     if payment.card_last4:
         return {"card_brand": payment.card_brand, "card_last4": payment.card_last4}
-    account = subscription.account
-    return {"card_brand": account.card_brand, "card_last4": account.card_last4}
+    saved = provider_customer_get(account_id=subscription.account_id, provider=payment.provider)
+    if saved is None:
+        return {"card_brand": "", "card_last4": ""}
+    return {"card_brand": saved.card_brand, "card_last4": saved.card_last4}
 
 
 def _expiry_reason(subscription: Subscription) -> str:
@@ -177,6 +181,8 @@ def renewal_declined(*, subscription: Subscription, payment: Payment) -> None:
             "amount": payment.amount,
             "currency": payment.currency,
             "failure_code": payment.failure_code,
+            # What the decline means for the viewer, in words of ours whatever the provider.
+            "decline_reason": get_gateway(payment.provider).decline_reason(payment.failure_code),
             "next_retry_at": iso(subscription.next_renewal_attempt_at),
             "access_until": _access_until(subscription, payment.period_start),
             **_card(payment, subscription),

@@ -34,7 +34,7 @@ def subscription_data(subscription: Subscription) -> dict[str, Any]:
 
 
 def payment_data(payment: Payment) -> dict[str, Any]:
-    """Return what an event says of a payment (amounts in minor units, card as Stripe reports it)."""
+    """Return what an event says of a payment (amounts in minor units, card as the provider reports it)."""
     card = {"brand": payment.card_brand, "last4": payment.card_last4} if payment.card_last4 else None
     return {
         "id": str(payment.pk),

@@ -16,8 +16,8 @@ from accounts.principals import viewer_of
 from core.errors import DomainError, NotFound
 from core.openapi import NOT_FOUND, VIEWER_ERRORS, domain_errors_response, error_response
 from core.validation import validated
-from payments.gateways import get_gateway
-from payments.gateways.base import InvalidWebhookSignature
+from payments.gateways import configured_providers, get_gateway
+from payments.gateways.errors import InvalidWebhookSignature
 from payments.selectors import payment_get, payment_list
 from payments.serializers import (
     CheckoutStatusOutputSerializer,
@@ -86,8 +86,71 @@ class PaymentDetailApi(APIView):
 
 class WebhookSignatureInvalid(DomainError):
     code = "invalid_signature"
-    message = "The Stripe-Signature header does not match this body."
+    message = "The provider's signature header does not match this body."
     status_code = 400
+
+
+class StripeWebhookSignatureInvalid(WebhookSignatureInvalid):
+    message = "The Stripe-Signature header does not match this body."
+
+
+class StripeWebhookEventUnstorable(WebhookEventUnstorable):
+    message = "The body is signed, but not a Stripe event this service can read and store."
+
+
+_WEBHOOK_ACK = inline_serializer(
+    "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
+)
+_WEBHOOK_EXAMPLES = [
+    OpenApiExample("Stored", value={"received": True, "duplicate": False}, response_only=True)
+]
+
+
+@extend_schema(
+    tags=["webhooks"],
+    summary="Receive a payment provider's events",
+    description=(
+        "One endpoint per provider (`/api/v1/webhooks/stripe/`, ...). The signature is verified "
+        "on the raw body in the provider's way; each event is stored once and processed by a worker."
+    ),
+    request=None,
+    responses={
+        200: _WEBHOOK_ACK,
+        400: domain_errors_response(
+            400,
+            "Not signed by the provider, or signed but not a storable event of it",
+            WebhookSignatureInvalid,
+            WebhookEventUnstorable,
+        ),
+        404: NOT_FOUND,
+    },
+    examples=_WEBHOOK_EXAMPLES,
+)
+class ProviderWebhookApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes: list = []
+    # Fixed by a provider's own route; otherwise the `provider` part of the URL names it.
+    provider = ""
+    signature_invalid: type[WebhookSignatureInvalid] = WebhookSignatureInvalid
+    event_unstorable: type[WebhookEventUnstorable] = WebhookEventUnstorable
+
+    def post(self, request: Request, provider: str = "") -> Response:
+        name = self.provider or provider
+        if name not in configured_providers():
+            raise NotFound()
+        gateway = get_gateway(name)
+        signature = request.headers.get(gateway.webhook_signature_header, "")
+        try:
+            event = gateway.parse_webhook(request.body, signature)
+        except InvalidWebhookSignature as exc:
+            if exc.code == "invalid_payload":
+                # Signed with our secret, so the sender may hear what is wrong with it.
+                raise self.event_unstorable(details={"reason": str(exc)}) from exc
+            raise self.signature_invalid() from exc
+        # Stored, then queued after the commit; with the broker down it is still acknowledged.
+        _, created = webhook_event_record(provider=name, event=event)
+        return Response({"received": True, "duplicate": not created})
 
 
 @extend_schema(
@@ -99,35 +162,22 @@ class WebhookSignatureInvalid(DomainError):
     ),
     request=None,
     responses={
-        200: inline_serializer(
-            "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
-        ),
+        200: _WEBHOOK_ACK,
         400: domain_errors_response(
             400,
             "Not signed by Stripe, or signed but not a storable Stripe event",
-            WebhookSignatureInvalid,
-            WebhookEventUnstorable,
+            StripeWebhookSignatureInvalid,
+            StripeWebhookEventUnstorable,
         ),
     },
-    examples=[OpenApiExample("Stored", value={"received": True, "duplicate": False}, response_only=True)],
+    examples=_WEBHOOK_EXAMPLES,
 )
-class StripeWebhookApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes: list = []
+class StripeWebhookApi(ProviderWebhookApi):
+    """Stripe's own route: the same handling, in Stripe's words (its schema is unchanged)."""
 
-    def post(self, request: Request) -> Response:
-        signature = request.headers.get("Stripe-Signature", "")
-        try:
-            event = get_gateway().parse_webhook(request.body, signature)
-        except InvalidWebhookSignature as exc:
-            if exc.code == "invalid_payload":
-                # Signed with our secret, so the sender may hear what is wrong with it.
-                raise WebhookEventUnstorable(details={"reason": str(exc)}) from exc
-            raise WebhookSignatureInvalid() from exc
-        # Stored, then queued after the commit; with the broker down it is still acknowledged.
-        _, created = webhook_event_record(event=event)
-        return Response({"received": True, "duplicate": not created})
+    provider = "stripe"
+    signature_invalid = StripeWebhookSignatureInvalid
+    event_unstorable = StripeWebhookEventUnstorable
 
 
 CHECKOUT_STATUS_EXAMPLE = {

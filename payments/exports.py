@@ -26,7 +26,6 @@ from uuid import UUID
 
 from django import forms
 from django.db.models import Model, QuerySet
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 from import_export.formats.base_formats import CSV, XLSX
@@ -39,6 +38,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from tablib import Dataset
 
+from core import clock
 from core.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
 from core.money import to_major_units
 from payments.models import Payment, Refund
@@ -176,7 +176,7 @@ class DateRangeExportForm(ExportForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        today = timezone.now().astimezone(UTC).date()
+        today = clock.now().astimezone(UTC).date()
         # Defaults to the current month so far: the export an accountant most often wants.
         self.fields["date_from"].initial = today.replace(day=1)
         self.fields["date_to"].initial = today

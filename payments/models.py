@@ -1,4 +1,4 @@
-"""Money that moves: payments and refunds, as we record them next to Stripe's."""
+"""Money that moves: payments and refunds, as we record them next to the provider's."""
 
 import uuid
 from datetime import UTC
@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import TruncDay, TruncMonth
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import CreatedAtField, UpdatedAtField
 from core.money import CURRENCY_CODE_REGEX, format_money
 
 
@@ -33,7 +34,7 @@ class PaymentStatus(models.TextChoices):
 
 
 # A payment in one of these took the viewer's money (whatever was refunded since): revenue,
-# reconciliation against Stripe's charges and the revenue indexes below all count these.
+# reconciliation against the provider's charges and the revenue indexes below all count these.
 PAID_STATUSES = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
 
 
@@ -57,32 +58,35 @@ class Payment(models.Model):
     # The period this payment pays for.
     period_start = models.DateTimeField(_("period start"), null=True, blank=True)
     period_end = models.DateTimeField(_("period end"), null=True, blank=True)
-    # Derived from what is being paid (never random): the key Stripe sees on every
+    # Derived from what is being paid (never random): the key the provider sees on every
     # money-moving call for this payment, so a retry can never charge twice.
     idempotency_key = models.CharField(_("idempotency key"), max_length=255, unique=True)
     provider = models.CharField(
         _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
     )
+    # The provider's own ids (unique per provider, see Meta: the id leads each constraint's
+    # index, so a lookup by id alone uses it): its checkout page, its payment, and the charge
+    # that took the money.
     provider_checkout_id = models.CharField(
-        _("Stripe Checkout Session id"), max_length=255, null=True, blank=True, unique=True
+        _("checkout page id at the provider"), max_length=255, null=True, blank=True
     )
     provider_payment_id = models.CharField(
-        _("Stripe PaymentIntent id"), max_length=255, null=True, blank=True, unique=True
+        _("payment id at the provider"), max_length=255, null=True, blank=True
     )
     provider_charge_id = models.CharField(
-        _("Stripe charge id"), max_length=255, null=True, blank=True, db_index=True
+        _("charge id at the provider"), max_length=255, null=True, blank=True, db_index=True
     )
-    # The card as Stripe reports it (brand and last four digits only, never the number).
+    # The card as the provider reports it (brand and last four digits only, never the number).
     card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
     card_last4 = models.CharField(_("card last 4"), max_length=4, blank=True)
     # Off-session charges tried for this payment that were declined; each retry uses a new
-    # idempotency key (Stripe replays a stored decline for the same key).
+    # idempotency key (a provider replays a stored decline for the same key).
     failed_attempts = models.PositiveSmallIntegerField(_("declined attempts"), default=0)
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.TextField(_("failure message"), blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"), db_index=True)
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("payment")
@@ -103,6 +107,12 @@ class Payment(models.Model):
             models.CheckConstraint(condition=Q(kind__in=PaymentKind.values), name="payment_kind_valid"),
             models.CheckConstraint(
                 condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="payment_currency_iso"
+            ),
+            models.UniqueConstraint(
+                fields=["provider_checkout_id", "provider"], name="payment_provider_checkout_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["provider_payment_id", "provider"], name="payment_provider_payment_unique"
             ),
             # One renewal payment per subscription and period: a renewal can never be
             # created, let alone charged, twice.
@@ -160,7 +170,7 @@ class Payment(models.Model):
 
 
 class RefundStatus(models.TextChoices):
-    # Above REFUND_APPROVAL_THRESHOLD: nothing is sent to Stripe until a second staff member approves.
+    # Above REFUND_APPROVAL_THRESHOLD: nothing is sent to the provider until a second staff member approves.
     AWAITING_APPROVAL = "awaiting_approval", _("awaiting approval")
     PENDING = "pending", _("pending")
     SUCCEEDED = "succeeded", _("succeeded")
@@ -197,7 +207,7 @@ class Refund(models.Model):
         _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
     )
     provider_refund_id = models.CharField(
-        _("Stripe refund id"), max_length=255, null=True, blank=True, unique=True
+        _("refund id at the provider"), max_length=255, null=True, blank=True
     )
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True)
     # When the money went back: a refund above the approval threshold succeeds days after it
@@ -206,7 +216,7 @@ class Refund(models.Model):
     # Whether the subscription ends once this refund has succeeded (chosen by staff).
     end_access = models.BooleanField(_("ends access"), default=False)
     # The one-time token of the admin form that asked for this refund: submitting the same
-    # form twice finds this row again instead of refunding twice. Empty for Stripe's own.
+    # form twice finds this row again instead of refunding twice. Empty for the provider's own.
     request_key = models.UUIDField(_("form token"), null=True, blank=True, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -224,8 +234,8 @@ class Refund(models.Model):
         related_name="+",
         verbose_name=_("approved by"),
     )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"), db_index=True)
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("refund")
@@ -238,6 +248,9 @@ class Refund(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
+            models.UniqueConstraint(
+                fields=["provider_refund_id", "provider"], name="refund_provider_id_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(currency__regex=CURRENCY_CODE_REGEX), name="refund_currency_iso"
             ),
@@ -289,7 +302,7 @@ class RefundRequest(models.Model):
         related_name="refund_request",
         verbose_name=_("refund"),
     )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    created_at = CreatedAtField(_("created"), db_index=True)
 
     class Meta:
         verbose_name = _("refund request")
@@ -324,10 +337,10 @@ class CheckoutStatus(models.TextChoices):
 
 
 class CheckoutSession(models.Model):
-    """A hosted Stripe Checkout page opened for a subscription.
+    """A provider's hosted checkout page opened for a subscription.
 
     In payment mode it collects one payment; in setup mode (trials) it saves a card without
-    a charge. Its id is the idempotency key of the Stripe call that creates the page, so a
+    a charge. Its id is the idempotency key of the call that creates the page, so a
     retried request can never open a second page.
     """
 
@@ -350,17 +363,17 @@ class CheckoutSession(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=CheckoutStatus.choices, default=CheckoutStatus.OPEN
     )
-    # Empty until Stripe has answered: the row is written first, then the page is opened.
     provider = models.CharField(
         _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
     )
+    # Empty until the provider has answered: the row is written first, then the page is opened.
     provider_session_id = models.CharField(
-        _("Stripe Checkout Session id"), max_length=255, null=True, blank=True, unique=True
+        _("checkout page id at the provider"), max_length=255, null=True, blank=True
     )
     url = models.URLField(_("checkout URL"), max_length=2048, blank=True)
     expires_at = models.DateTimeField(_("expires at"))
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("checkout session")
@@ -374,6 +387,9 @@ class CheckoutSession(models.Model):
                 condition=Q(mode=CheckoutMode.SETUP, payment__isnull=True)
                 | Q(mode=CheckoutMode.PAYMENT, payment__isnull=False),
                 name="checkout_payment_iff_payment_mode",
+            ),
+            models.UniqueConstraint(
+                fields=["provider_session_id", "provider"], name="checkout_provider_session_unique"
             ),
         ]
 
@@ -394,13 +410,17 @@ class WebhookEventSource(models.TextChoices):
 
 
 class WebhookEvent(models.Model):
-    """One Stripe event, stored once by its id whatever the number of deliveries."""
+    """One provider event, stored once by its id whatever the number of deliveries."""
 
-    event_id = models.CharField(_("Stripe event id"), max_length=255, unique=True)
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
+    event_id = models.CharField(_("event id at the provider"), max_length=255)
     type = models.CharField(_("type"), max_length=128, db_index=True)
     object_id = models.CharField(_("object id"), max_length=255, blank=True, db_index=True)
-    provider_created_at = models.DateTimeField(_("created at Stripe"))
-    # data.object of the event: Stripe ids, amounts, statuses, card brand and last four.
+    provider_created_at = models.DateTimeField(_("created at the provider"))
+    # The object the event is about, as the provider sent it: its ids, amounts, statuses, card
+    # brand and last four. Read again through the provider's package, never by the domain.
     payload = models.JSONField(_("payload"))
     source = models.CharField(
         _("source"),
@@ -416,15 +436,16 @@ class WebhookEvent(models.Model):
     )
     attempts = models.PositiveIntegerField(_("processing attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
-    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    received_at = CreatedAtField(_("received"), db_index=True)
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("Stripe event")
-        verbose_name_plural = _("Stripe events")
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
         ordering = ["-received_at"]
-        permissions = [("reprocess_webhookevent", _("Can reprocess Stripe events"))]
+        permissions = [("reprocess_webhookevent", _("Can reprocess provider events"))]
         constraints = [
+            models.UniqueConstraint(fields=["event_id", "provider"], name="webhook_event_provider_id_unique"),
             models.CheckConstraint(
                 condition=Q(status__in=WebhookEventStatus.values), name="webhook_event_status_valid"
             ),
@@ -437,7 +458,7 @@ class WebhookEvent(models.Model):
 
 class ReconciliationKind(models.TextChoices):
     PENDING_PAYMENTS = "pending_payments", _("pending payments")
-    EVENTS = "events", _("missed Stripe events")
+    EVENTS = "events", _("missed provider events")
     UNBOOKED_CHARGES = "unbooked_charges", _("charges our books missed")
 
 
@@ -452,15 +473,18 @@ class ReconciliationRun(models.Model):
     """One pass of a reconciliation job and what it put right."""
 
     kind = models.CharField(_("kind"), max_length=32, choices=ReconciliationKind.choices)
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
     status = models.CharField(
         _("status"),
         max_length=16,
         choices=ReconciliationRunStatus.choices,
         default=ReconciliationRunStatus.RUNNING,
     )
-    started_at = models.DateTimeField(_("started"), auto_now_add=True, db_index=True)
+    started_at = CreatedAtField(_("started"), db_index=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
-    # Payments or checkouts asked about (pending payments), or events read from Stripe (events).
+    # Payments or checkouts asked about (pending payments), or events read from the provider (events).
     examined = models.PositiveIntegerField(_("examined"), default=0)
     # Payments or checkouts whose state changed, or events we had missed and fed to the handlers.
     fixed = models.PositiveIntegerField(_("fixed"), default=0)
@@ -489,17 +513,22 @@ class ReconciliationRun(models.Model):
 
 
 class ReconciliationCursor(models.Model):
-    """Where one reconciliation job stands, and which run holds it now (one row per kind).
+    """Where one reconciliation job stands, and which run holds it now (one row per kind and provider).
 
     The lease (`locked_by`, `locked_until`) is taken with one conditional UPDATE, which works
-    alike on PostgreSQL and SQLite and needs no transaction held open over calls to Stripe; a
+    alike on PostgreSQL and SQLite and needs no transaction held open over calls to a provider; a
     run that dies leaves a lease that simply runs out.
     """
 
-    kind = models.CharField(_("kind"), max_length=32, choices=ReconciliationKind.choices, unique=True)
-    # The newest Stripe event seen so far (events only): the next run reads on from there.
-    last_event_id = models.CharField(_("last Stripe event id"), max_length=255, blank=True)
-    last_event_created_at = models.DateTimeField(_("last event created at Stripe"), null=True, blank=True)
+    kind = models.CharField(_("kind"), max_length=32, choices=ReconciliationKind.choices)
+    provider = models.CharField(
+        _("provider"), max_length=16, choices=Provider.choices, default=Provider.STRIPE, editable=False
+    )
+    # The newest provider event seen so far (events only): the next run reads on from there.
+    last_event_id = models.CharField(_("last event id at the provider"), max_length=255, blank=True)
+    last_event_created_at = models.DateTimeField(
+        _("last event created at the provider"), null=True, blank=True
+    )
     locked_by = models.ForeignKey(
         ReconciliationRun,
         on_delete=models.SET_NULL,
@@ -509,7 +538,7 @@ class ReconciliationCursor(models.Model):
         verbose_name=_("held by run"),
     )
     locked_until = models.DateTimeField(_("held until"), null=True, blank=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("reconciliation cursor")
@@ -518,7 +547,56 @@ class ReconciliationCursor(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=ReconciliationKind.values), name="reconciliation_cursor_kind_valid"
             ),
+            models.UniqueConstraint(
+                fields=["kind", "provider"], name="reconciliation_cursor_kind_provider_unique"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.last_event_id or '-'}"
+
+
+class ProviderCustomer(models.Model):
+    """A billing account's customer at one provider, and the payment method saved there.
+
+    One row per account and provider, made the first time the account pays through that
+    provider. Renewals charge the saved method off-session at the provider of their payment;
+    the card is kept only as far as the provider lets us show it (never the number). Written
+    under the account's lock (the first step of the lock order, docs/architecture.md).
+    """
+
+    account = models.ForeignKey(
+        "accounts.BillingAccount",
+        on_delete=models.PROTECT,
+        related_name="provider_customers",
+        verbose_name=_("billing account"),
+    )
+    provider = models.CharField(_("provider"), max_length=16, choices=Provider.choices, editable=False)
+    # Empty for a provider that keeps no customers (the saved method is then all there is).
+    customer_ref = models.CharField(_("customer id at the provider"), max_length=255, blank=True)
+    # The method renewals charge off-session: the provider's id and what it lets us show of it.
+    payment_method_ref = models.CharField(
+        _("saved payment method (id at the provider)"), max_length=255, blank=True
+    )
+    card_brand = models.CharField(_("card brand"), max_length=32, blank=True)
+    card_last4 = models.CharField(_("card last 4"), max_length=4, blank=True)
+    card_exp_month = models.PositiveSmallIntegerField(_("card expiry month"), null=True, blank=True)
+    card_exp_year = models.PositiveSmallIntegerField(_("card expiry year"), null=True, blank=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
+
+    class Meta:
+        verbose_name = _("customer at a provider")
+        verbose_name_plural = _("customers at providers")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "provider"], name="provider_customer_account_unique"),
+            # The id leads the index, so support's search by a customer id uses it.
+            models.UniqueConstraint(
+                fields=["customer_ref", "provider"],
+                condition=~Q(customer_ref=""),
+                name="provider_customer_ref_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} {self.customer_ref or '-'}"

@@ -6,7 +6,8 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts.models import BillingAccount
 from billing.models import Subscription
-from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind
+from payments.gateways import default_provider
+from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentKind, ProviderCustomer
 
 
 def payment_list(*, account: BillingAccount) -> QuerySet[Payment]:
@@ -41,3 +42,23 @@ def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
 def subscription_get(*, account: BillingAccount, subscription_id: UUID) -> Subscription | None:
     """Return one of an account's subscriptions, or None if it is not theirs or unknown."""
     return subscription_list(account=account).filter(pk=subscription_id).first()
+
+
+def provider_customer_get(*, account_id: int, provider: str) -> ProviderCustomer | None:
+    """Return the account's customer at `provider` (and the card saved there), or None."""
+    return ProviderCustomer.objects.filter(account_id=account_id, provider=provider).first()
+
+
+def subscription_provider(*, subscription: Subscription) -> str:
+    """Return the provider a subscription's renewals go through.
+
+    It is the provider of the last checkout the subscription completed (where its card was
+    saved), or the default provider for one that never completed a checkout.
+    """
+    provider = (
+        CheckoutSession.objects.filter(subscription=subscription, status=CheckoutStatus.COMPLETE)
+        .order_by("-created_at")
+        .values_list("provider", flat=True)
+        .first()
+    )
+    return provider or default_provider()

@@ -5,6 +5,7 @@ from payments.api import (
     PaymentDetailApi,
     PaymentListApi,
     PaymentRefundRequestApi,
+    ProviderWebhookApi,
     StripeWebhookApi,
 )
 
@@ -17,5 +18,7 @@ urlpatterns = [
         name="payment-refund-request",
     ),
     path("checkouts/<uuid:checkout_id>/", CheckoutStatusApi.as_view(), name="checkout-status"),
+    # Stripe's keeps its own route (and schema); every provider is reachable by its name.
     path("webhooks/stripe/", StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("webhooks/<slug:provider>/", ProviderWebhookApi.as_view(), name="provider-webhook"),
 ]

@@ -5,6 +5,7 @@ from django.db.models import F, Q
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
+from core.fields import CreatedAtField, UpdatedAtField
 from core.money import CURRENCY_CODE_REGEX, format_money
 
 
@@ -39,8 +40,8 @@ class Tariff(models.Model):
         _("active"), default=True, help_text=_("Only active tariffs can be subscribed to.")
     )
     display_order = models.PositiveIntegerField(_("display order"), default=0)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("tariff")
@@ -142,8 +143,8 @@ class PromoCode(models.Model):
         help_text=_("The tariffs the code applies to; none selected: every tariff."),
     )
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
 
     class Meta:
         verbose_name = _("promo code")
@@ -253,7 +254,7 @@ class PromoRedemption(models.Model):
     # When this use stopped counting toward the code's limits: its subscription ended
     # without ever starting, or a new subscribe with the same code took it over.
     released_at = models.DateTimeField(_("given back at"), null=True, blank=True)
-    created_at = models.DateTimeField(_("redeemed at"), auto_now_add=True)
+    created_at = CreatedAtField(_("redeemed at"))
 
     class Meta:
         verbose_name = _("promo code redemption")

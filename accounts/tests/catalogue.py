@@ -132,8 +132,9 @@ PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0 +]?\d*(?:\.\d+)?[sdif]|\{[^{}]*\}
 def _shown_pattern(msgid: str) -> re.Pattern[str] | None:
     """Return how a msgid would read on a page, or None when it is too short to tell apart.
 
-    One word must be a whole text (a label, a column, a choice, maybe with a colon after it),
-    since it may well be a part of data; several words may be anywhere inside a text.
+    One word (with or without values beside it) must be a whole text (a label, a column, a
+    choice, maybe with a colon after it), since it may well be a part of data; several words
+    may be anywhere inside a text.
     """
     if "<" in msgid:  # HTML inside: spread over several text nodes, not checked here
         return None
@@ -142,7 +143,7 @@ def _shown_pattern(msgid: str) -> re.Pattern[str] | None:
         return None
     parts = [re.escape(" ".join(part.split())) for part in PLACEHOLDER.split(" ".join(msgid.split()))]
     body = ".+?".join(parts)
-    if " " not in literal and not PLACEHOLDER.search(msgid):
+    if " " not in literal:  # one word, with or without a value beside it ("%(provider)s id")
         return re.compile(rf"^{body}:?$", re.IGNORECASE)
     return re.compile(body, re.IGNORECASE)
 

@@ -5,6 +5,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from accounts.admin import account_ids_matching
 from accounts.models import BillingAccount
 from accounts.tests.factories import BillingAccountFactory
 from accounts.tests.roles import staff_member
@@ -13,7 +14,7 @@ from billing.tests.factories import SubscriptionFactory
 from notifications.models import Notice, NoticeKind, OutboxEvent
 from payments.models import PaymentStatus, Refund, RefundRequest, RefundStatus
 from payments.services.cancellation import subscription_cancel_by_staff
-from payments.tests.factories import PaymentFactory
+from payments.tests.factories import PaymentFactory, ProviderCustomerFactory
 
 pytestmark = pytest.mark.django_db
 changelist_url = reverse("admin:accounts_billingaccount_changelist")
@@ -56,14 +57,14 @@ def history(account, n):
 
 class TestAccountPage:
     def test_one_page_shows_everything_support_needs(self, agent):
-        account = BillingAccountFactory(
-            user_id="viewer-7",
-            email="anna@example.com",
+        account = BillingAccountFactory(user_id="viewer-7", email="anna@example.com")
+        ProviderCustomerFactory(
+            account=account,
+            customer_ref="cus_anna",
             card_brand="visa",
             card_last4="4242",
             card_exp_month=4,
             card_exp_year=2031,
-            default_payment_method_id="pm_123",
         )
         history(account, 1)
         live = SubscriptionFactory(account=account)
@@ -82,6 +83,7 @@ class TestAccountPage:
         assert page.status_code == 200
         assert "Visa •••• 4242" in content
         assert "expires 04/2031" in content
+        assert "cus_anna" in content
         assert str(live.pk) in content
         assert str(Refund.objects.get().pk) in content
         assert "request 0" in content
@@ -91,6 +93,24 @@ class TestAccountPage:
         assert "Moving abroad" in content
         # The cancel action is offered on the live subscription only (it is set to end, not over).
         assert content.count(reverse("admin:billing_subscription_cancel", args=[live.pk])) == 1
+
+    def test_the_page_shows_the_card_saved_at_each_provider(self, agent):
+        account = BillingAccountFactory()
+        ProviderCustomerFactory(account=account, customer_ref="cus_at_stripe", card_last4="4242")
+        ProviderCustomerFactory(
+            account=account, provider="other", customer_ref="", card_brand="mastercard", card_last4="4444"
+        )
+
+        content = agent.get(change_url(account)).content.decode()
+
+        assert "cus_at_stripe" in content
+        assert "Visa •••• 4242" in content
+        assert "Mastercard •••• 4444" in content
+
+    def test_an_account_with_nothing_saved_says_so(self, agent):
+        content = agent.get(change_url(BillingAccountFactory())).content.decode()
+
+        assert "No card saved." in content
 
     def test_page_reads_in_a_bounded_number_of_queries(self, agent, django_assert_max_num_queries):
         account = BillingAccountFactory()
@@ -136,6 +156,23 @@ class TestSearch:
         assert self.found(agent, str(account.pk)) == [account]
 
     def test_stripe_customer_id_still_finds_the_account(self, agent):
-        account = BillingAccountFactory(stripe_customer_id="cus_Q1w2E3")
+        account = ProviderCustomerFactory(customer_ref="cus_Q1w2E3").account
 
         assert self.found(agent, "cus_q1w2") == [account]
+
+    def test_a_customer_id_at_any_provider_finds_the_account_once(self, agent):
+        account = ProviderCustomerFactory(customer_ref="cus_shared_prefix_1").account
+        ProviderCustomerFactory(account=account, provider="other", customer_ref="cus_shared_prefix_2")
+        ProviderCustomerFactory(customer_ref="cus_someone_else")
+
+        assert self.found(agent, "cus_shared_prefix") == [account]
+        assert self.found(agent, "prefix_2") == [account]
+
+    def test_the_exact_search_of_the_big_tables_finds_a_customer_id_at_any_provider(self):
+        account = ProviderCustomerFactory(customer_ref="cus_exact").account
+        other = ProviderCustomerFactory(provider="other", customer_ref="2c5b7e0d").account
+        BillingAccountFactory(user_id="cus_exact_not")
+
+        assert account_ids_matching("cus_exact") == [account.pk]
+        assert account_ids_matching("2c5b7e0d") == [other.pk]
+        assert account_ids_matching("cus_exa") == []

@@ -18,6 +18,7 @@ from accounts.models import BillingAccount, Language
 from accounts.tests.factories import BillingAccountFactory
 from accounts.tests.roles import staff_member
 from billing.tests.factories import SubscriptionFactory
+from payments.tests.factories import ProviderCustomerFactory
 from tariffs.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,16 +191,15 @@ class TestBillingAccountAdmin:
         assert superuser_client.get(reverse("admin:accounts_billingaccount_add")).status_code == 403
 
     def test_only_email_and_language_can_be_changed(self, superuser_client):
-        account = BillingAccountFactory(
-            user_id="viewer-1", email="old@example.com", stripe_customer_id="cus_1"
-        )
+        account = BillingAccountFactory(user_id="viewer-1", email="old@example.com")
+        ProviderCustomerFactory(account=account, customer_ref="cus_1")
 
         page = superuser_client.get(self.change_url(account)).content.decode()
         response = superuser_client.post(
             self.change_url(account),
             {
                 "user_id": "someone-else",
-                "stripe_customer_id": "cus_other",
+                "customer_ids": "cus_other",
                 "email": "new@example.com",
                 "language": Language.RUSSIAN,
                 "subscriptions-TOTAL_FORMS": "0",
@@ -210,10 +210,12 @@ class TestBillingAccountAdmin:
         assert 'name="email"' in page
         assert 'name="language"' in page
         assert 'name="user_id"' not in page
-        assert 'name="stripe_customer_id"' not in page
+        assert 'name="customer_ids"' not in page
+        assert "Stripe: cus_1" in page
         assert response.status_code == 302
         account.refresh_from_db()
-        assert (account.user_id, account.stripe_customer_id) == ("viewer-1", "cus_1")
+        assert account.user_id == "viewer-1"
+        assert list(account.provider_customers.values_list("customer_ref", flat=True)) == ["cus_1"]
         assert (account.email, account.language) == ("new@example.com", Language.RUSSIAN)
 
     def test_account_page_lists_its_subscriptions(self, superuser_client):

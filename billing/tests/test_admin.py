@@ -9,7 +9,7 @@ from django.urls import reverse
 from accounts.tests.factories import BillingAccountFactory
 from billing.models import Subscription, SubscriptionStatus
 from billing.tests.factories import SubscriptionFactory
-from payments.tests.factories import PaymentFactory
+from payments.tests.factories import PaymentFactory, ProviderCustomerFactory
 from tariffs.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -131,7 +131,7 @@ class TestSearch:
         assert listed(response) == [wanted]
 
     def test_stripe_customer_id_finds_all_of_the_accounts_subscriptions(self, superuser_client):
-        account = BillingAccountFactory(stripe_customer_id="cus_123")
+        account = ProviderCustomerFactory(customer_ref="cus_123").account
         old = SubscriptionFactory(account=account, status=SubscriptionStatus.EXPIRED)
         current = SubscriptionFactory(account=account)
         SubscriptionFactory()

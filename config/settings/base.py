@@ -223,6 +223,13 @@ REFUND_APPROVAL_THRESHOLD = env.int("REFUND_APPROVAL_THRESHOLD", default=500000)
 # How many days after a payment a viewer may ask for it back (POST /payments/{id}/refund-request/).
 REFUND_REQUEST_WINDOW_DAYS = env.int("REFUND_REQUEST_WINDOW_DAYS", default=14)
 
+# --- Payment providers --------------------------------------------------------------
+# Each provider this deployment takes payments through, and the function that builds its
+# gateway from the settings below (payments/gateways/__init__.py is the registry).
+PAYMENT_PROVIDERS = {"stripe": "payments.gateways.stripe_setup.gateway_from_settings"}
+# The provider new subscriptions pay through.
+DEFAULT_PAYMENT_PROVIDER = env("DEFAULT_PAYMENT_PROVIDER", default="stripe")
+
 # --- Stripe and checkout ------------------------------------------------------------
 # With a secret key and no API base, real Stripe is used; `make run` points the API base at
 # the offline sandbox (payments/sandbox), which production settings refuse.

@@ -77,6 +77,16 @@ def test_checks_run_only_as_deployment_checks():
         ({"EVENT_ENDPOINTS": [{"url": "https://cinema.example/events"}]}, "billing.E008"),
         ({"TRUSTED_PROXY_IPS": ["10.0.0.0/8", "proxy.internal"]}, "billing.E009"),
         ({"MIDDLEWARE": ["django.middleware.security.SecurityMiddleware"]}, "billing.E010"),
+        ({"DEFAULT_PAYMENT_PROVIDER": "yookassa"}, "billing.E011"),
+        (
+            {
+                "PAYMENT_PROVIDERS": {
+                    "stripe": "payments.gateways.stripe_setup.gateway_from_settings",
+                    "x": "no.such",
+                }
+            },
+            "billing.E011",
+        ),
         ({"BILLING_SERVICE_KEYS": []}, "billing.W001"),
         ({"TRUSTED_PROXY_IPS": []}, "billing.W002"),
         ({"TRUSTED_PROXY_IPS": ["0.0.0.0/0"]}, "billing.W003"),
@@ -87,6 +97,17 @@ def test_each_misconfiguration_is_named_with_a_hint(changes, expected):
     messages = our_messages(**changes)
     assert list(messages) == [expected]
     assert messages[expected]
+
+
+def test_stripes_keys_are_not_asked_for_when_stripe_is_not_a_provider():
+    messages = our_messages(
+        PAYMENT_PROVIDERS={"other": "payments.tests.test_gateway_registry.other_provider_gateway"},
+        DEFAULT_PAYMENT_PROVIDER="other",
+        STRIPE_SECRET_KEY="",
+        STRIPE_WEBHOOK_SECRET="",
+    )
+
+    assert messages == {}
 
 
 def test_rs256_with_a_readable_public_key_passes_without_a_secret():

@@ -143,4 +143,4 @@ def test_billing_advance_from_another_terminal_uses_the_demos_port_sandbox_and_c
     report = reconciliation_report_for_day(day=renewal.paid_at.date())
     assert report.mismatches == []
     [rub] = report.totals
-    assert (rub.our_payments, rub.stripe_charges, rub.our_gross, rub.stripe_gross) == (1, 1, 39900, 39900)
+    assert (rub.our_payments, rub.provider_charges, rub.our_gross, rub.provider_gross) == (1, 1, 39900, 39900)

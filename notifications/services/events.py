@@ -26,7 +26,6 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
-from django.utils import timezone
 
 from billing.locks import subscription_lock
 from billing.models import Subscription
@@ -144,7 +143,7 @@ def event_publish(*, type: str, subscription: Subscription, payload: dict[str, A
         payload=payload,
         occurred_at=clock.now(),
     )
-    now = timezone.now()
+    now = clock.now()
     EventDelivery.objects.bulk_create(
         [
             EventDelivery(
@@ -255,6 +254,8 @@ def delivery_attempt(*, delivery_id: int, now: datetime) -> PostResult | None:
         if delivery is None:
             return None
         body = event_body(delivery.event)
+        # The signature's timestamp is the real time, not the billing clock: receivers check
+        # it against their own clocks to refuse replays.
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
@@ -266,7 +267,7 @@ def delivery_attempt(*, delivery_id: int, now: datetime) -> PostResult | None:
         }
         result = _post(delivery.endpoint, body, headers)
         delivery.attempts += 1
-        delivery.last_attempt_at = timezone.now()
+        delivery.last_attempt_at = clock.now()
         delivery.last_status_code = result.status_code
         delivery.last_error = result.error[:2000]
         if result.delivered:
@@ -295,10 +296,10 @@ def deliveries_dispatch(*, now: datetime | None = None) -> int:
     started = time.monotonic()
     delivered = 0
     while time.monotonic() - started < DISPATCH_BUDGET_SECONDS:
-        due = deliveries_due(now=now or timezone.now(), endpoints=receiving_endpoints(), limit=DISPATCH_BATCH)
+        due = deliveries_due(now=now or clock.now(), endpoints=receiving_endpoints(), limit=DISPATCH_BATCH)
         delivered_in_round = 0
         for delivery_id in due:
-            result = delivery_attempt(delivery_id=delivery_id, now=now or timezone.now())
+            result = delivery_attempt(delivery_id=delivery_id, now=now or clock.now())
             delivered_in_round += bool(result and result.delivered)
             if time.monotonic() - started > DISPATCH_BUDGET_SECONDS:
                 break
@@ -311,6 +312,6 @@ def deliveries_dispatch(*, now: datetime | None = None) -> int:
 def delivery_redeliver(*, delivery: EventDelivery) -> None:
     """Send a delivery again now, delivered or not (support's action in admin)."""
     EventDelivery.objects.filter(pk=delivery.pk).update(
-        status=DeliveryStatus.PENDING, next_attempt_at=timezone.now()
+        status=DeliveryStatus.PENDING, next_attempt_at=clock.now()
     )
     transaction.on_commit(_nudge_dispatcher, robust=True)

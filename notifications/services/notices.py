@@ -19,9 +19,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from billing.models import Subscription, SubscriptionStatus
+from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
 from core.queueing import nudge
 from notifications.emails import notice_render
@@ -29,6 +29,7 @@ from notifications.models import Notice, NoticeKind, NoticeStatus
 from notifications.payloads import iso
 from notifications.selectors import notices_due, subscriptions_ending_soon
 from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus
+from payments.selectors import provider_customer_get, subscription_provider
 
 logger = logging.getLogger(__name__)
 S = SubscriptionStatus
@@ -59,7 +60,7 @@ def notice_record(
                 reference=reference,
                 payment=payment,
                 context=context,
-                next_attempt_at=timezone.now(),
+                next_attempt_at=clock.now(),
             )
     except IntegrityError:
         return False
@@ -76,6 +77,10 @@ def _nudge_dispatcher() -> None:
 def ending_facts(subscription: Subscription) -> dict[str, Any]:
     """Return the facts of an ending-soon notice: what ends when, and what happens then."""
     account = subscription.account
+    # The card the renewal will charge: the one saved at the provider renewals go through.
+    card = provider_customer_get(
+        account_id=account.pk, provider=subscription_provider(subscription=subscription)
+    )
     return {
         "tariff_name": subscription.tariff.name_for(account.language),
         "amount": subscription.amount,
@@ -84,8 +89,8 @@ def ending_facts(subscription: Subscription) -> dict[str, Any]:
         "autopay": subscription.autopay,
         "canceled": subscription.cancel_at_period_end,
         "will_renew": subscription.autopay and not subscription.cancel_at_period_end,
-        "card_brand": account.card_brand,
-        "card_last4": account.card_last4,
+        "card_brand": card.card_brand if card is not None else "",
+        "card_last4": card.card_last4 if card is not None else "",
     }
 
 
@@ -165,7 +170,7 @@ def backoff(attempts: int) -> timedelta:
 
 def notice_send(*, notice_id: UUID, now: datetime | None = None) -> str | None:
     """Send one due notice, unless another worker holds it; return its new status (None: not tried)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     with transaction.atomic():
         notice = (
             Notice.objects.select_for_update(skip_locked=True, of=("self",))
@@ -212,13 +217,13 @@ def _send(notice: Notice, *, to: str, language: str, now: datetime) -> None:
         else:
             notice.next_attempt_at = now + backoff(notice.attempts)
         return
-    notice.status, notice.last_error, notice.sent_at = NoticeStatus.SENT, "", timezone.now()
+    notice.status, notice.last_error, notice.sent_at = NoticeStatus.SENT, "", clock.now()
 
 
 def notices_dispatch(*, now: datetime | None = None) -> int:
     """Send every due notice once; return how many were sent."""
     sent = 0
-    for notice_id in notices_due(now=now or timezone.now(), limit=DISPATCH_BATCH):
+    for notice_id in notices_due(now=now or clock.now(), limit=DISPATCH_BATCH):
         sent += notice_send(notice_id=notice_id, now=now) == NoticeStatus.SENT
     return sent
 
@@ -232,7 +237,7 @@ def notice_resend(*, notice: Notice, actor: User | None = None, reason: str = ""
     locked = Notice.objects.select_for_update().get(pk=notice.pk)
     before = {"status": locked.status, "attempts": locked.attempts}
     Notice.objects.filter(pk=notice.pk).update(
-        status=NoticeStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        status=NoticeStatus.PENDING, attempts=0, next_attempt_at=clock.now(), last_error=""
     )
     if actor is not None:
         audit_entry_create(

@@ -68,7 +68,7 @@ def moment(value: str | datetime | None) -> str:
 
 @register.filter
 def card(brand: str | None, last4: str | None) -> str:
-    """Write a card as Stripe reports it: brand and last four digits, "Visa •••• 4242"."""
+    """Write a card as the provider reports it: brand and last four digits, "Visa •••• 4242"."""
     if not last4:
         return ""
     names = CARD_BRANDS_RU if _russian() else CARD_BRANDS

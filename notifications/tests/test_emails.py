@@ -11,6 +11,7 @@ from django.utils.html import strip_tags
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind
 from notifications.services.notices import notices_dispatch
+from payments.gateways import get_gateway
 
 K = NoticeKind
 NBSP = "\u00a0"
@@ -60,6 +61,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "amount": 39900,
         "currency": "RUB",
         "failure_code": "insufficient_funds",
+        "decline_reason": "insufficient_funds",
         "next_retry_at": "2027-04-02T09:00:00Z",
         "access_until": "2027-04-04T09:00:00Z",
         "card_brand": "mastercard",
@@ -226,6 +228,31 @@ def test_what_happens_next_follows_the_facts():
     canceled_trial = rendered(K.TRIAL_ENDING, "ru", will_renew=False, canceled=True)
     assert "Вы отменили подписку" in canceled_trial.text
     assert "деньги не спишутся" in canceled_trial.text
+
+
+@pytest.mark.parametrize(
+    ("provider_code", "en", "ru"),
+    [
+        ("insufficient_funds", "there is not enough money on the card", "на карте недостаточно денег"),
+        ("expired_card", "the card has expired", "срок действия карты истёк"),
+        ("stolen_card", "the card is blocked", "карта заблокирована"),
+        ("lost_card", "the card is blocked", "карта заблокирована"),
+    ],
+)
+def test_a_decline_is_explained_in_our_words_whatever_the_providers_code(provider_code, en, ru):
+    # notify.renewal_declined asks the payment's provider what its code means.
+    reason = get_gateway("stripe").decline_reason(provider_code)
+
+    assert en in rendered(K.RENEWAL_FAILED, "en", failure_code=provider_code, decline_reason=reason).text
+    assert ru in rendered(K.RENEWAL_FAILED, "ru", failure_code=provider_code, decline_reason=reason).text
+
+
+def test_a_decline_without_a_reason_of_ours_says_only_that_it_was_declined():
+    reason = get_gateway("stripe").decline_reason("do_not_honor")
+    text = rendered(K.RENEWAL_FAILED, "en", failure_code="do_not_honor", decline_reason=reason).text
+
+    assert reason == "other"
+    assert "the payment was declined." in text
 
 
 def test_html_escapes_what_it_shows():

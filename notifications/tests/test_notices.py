@@ -22,6 +22,7 @@ from notifications.services.notices import (
 from payments.models import Payment, PaymentKind
 from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
+from payments.tests.factories import ProviderCustomerFactory
 
 K = NoticeKind
 reference_migration = importlib.import_module("notifications.migrations.0003_ending_notice_reference")
@@ -82,6 +83,11 @@ class TestRecordedOnce:
 
         (failed,) = notices(K.RENEWAL_FAILED)
         assert failed.context["next_retry_at"] == (due + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+        # A generic decline: the email says only that it was declined.
+        assert (failed.context["failure_code"], failed.context["decline_reason"]) == (
+            "generic_decline",
+            "other",
+        )
         assert failed.status == NoticeStatus.SENT
         (expired,) = notices(K.EXPIRED)
         assert (expired.context["reason"], expired.status) == ("payment_failed", NoticeStatus.SENT)
@@ -135,8 +141,7 @@ class TestUpcoming:
         settings.NOTICE_EXPIRING_SOON_DAYS = 3
         now = clock.now()
         trial = SubscriptionFactory(status="trialing", current_period_end=now + timedelta(days=1))
-        trial.account.card_brand, trial.account.card_last4 = "visa", "4242"
-        trial.account.save()
+        ProviderCustomerFactory(account=trial.account, card_brand="visa", card_last4="4242")
 
         assert notices_record_upcoming(now=now) == 1
         notices_dispatch()

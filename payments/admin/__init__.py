@@ -3,6 +3,6 @@
 Importing the package registers every model's admin (Django's autodiscover imports it).
 """
 
-from payments.admin import payment, refund, stripe_records
+from payments.admin import payment, provider_records, refund
 
-__all__ = ["payment", "refund", "stripe_records"]
+__all__ = ["payment", "provider_records", "refund"]

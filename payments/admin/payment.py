@@ -15,15 +15,17 @@ from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import account_ids_matching, uuid_or_none
+from accounts.admin import account_ids_matching
 from billing.models import Subscription
 from core.admin_base import ReadOnlyAdminMixin
 from core.errors import DomainError
 from core.money import format_money, to_major_units, to_minor_units
+from core.validation import uuid_or_none
 from payments.admin.lists import ExportAdminMixin, TariffListFilter
 from payments.admin.reconciliation import reconciliation_report_page
+from payments.admin.refund_messages import refund_outcome_message
 from payments.exports import PaymentExportForm, PaymentResource
-from payments.models import Payment, Refund, RefundReason, RefundStatus
+from payments.models import Payment, Refund, RefundReason
 from payments.services.refunds.rules import (
     refund_access_default,
     refund_approval_threshold,
@@ -299,19 +301,8 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
                 messages.WARNING,
             )
             return
-        level = {
-            RefundStatus.SUCCEEDED: messages.SUCCESS,
-            RefundStatus.FAILED: messages.ERROR,
-        }.get(RefundStatus(refund.status), messages.INFO)
-        text = {
-            RefundStatus.AWAITING_APPROVAL: _(
-                "Refund of %(money)s waits for another staff member's approval."
-            ),
-            RefundStatus.PENDING: _("Refund of %(money)s is pending at Stripe; its webhook will settle it."),
-            RefundStatus.SUCCEEDED: _("Refunded %(money)s."),
-            RefundStatus.FAILED: _("Stripe refused the refund of %(money)s: %(why)s"),
-        }.get(RefundStatus(refund.status), _("Refund of %(money)s: %(why)s"))
-        self.message_user(request, text % {"money": money, "why": refund.failure_reason}, level)
+        level, text = refund_outcome_message(refund)
+        self.message_user(request, text, level)
 
     @admin.display(description=_("cinema user id"), ordering="subscription__account__user_id")
     def account_user_id(self, payment: Payment) -> str:

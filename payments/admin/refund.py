@@ -13,10 +13,11 @@ from django.urls import URLPattern, re_path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import account_ids_matching, uuid_or_none
+from accounts.admin import account_ids_matching
 from core.admin_base import ReadOnlyAdminMixin
 from core.errors import DomainError
 from core.money import format_money
+from core.validation import uuid_or_none
 from payments.admin.lists import ExportAdminMixin, RefundTariffListFilter
 from payments.exports import RefundExportForm, RefundResource
 from payments.models import Payment, Refund, RefundRequest, RefundRequestStatus, RefundStatus

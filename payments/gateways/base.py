@@ -15,7 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
+
+from payments.gateways.errors import PaymentDecline
 
 CheckoutMode = Literal["payment", "setup"]
 CheckoutStatus = Literal["open", "complete", "expired"]
@@ -113,13 +115,19 @@ class OffSessionCharge:
         _require_key(self.idempotency_key)
 
 
+# Why money goes back, in our words; each provider passes on what it has a word for.
+RefundReasonCode = Literal[
+    "requested_by_customer", "duplicate", "fraudulent", "service_problem", "goodwill", "other"
+]
+
+
 @dataclass(frozen=True, slots=True)
 class RefundRequest:
     """Refund part or all of a payment; `amount=None` refunds whatever is left."""
 
     payment_intent_id: str
     amount: int | None
-    reason: str | None
+    reason: RefundReasonCode | None
     metadata: dict[str, str]
     idempotency_key: str
 
@@ -232,12 +240,17 @@ class PaymentMethodSetup:
     metadata: dict[str, str]
 
 
+# Where a refund stands, in our words: the provider package maps its own statuses onto these
+# (a refund waiting for the customer's action at the provider is still "pending").
+RefundState = Literal["pending", "succeeded", "failed", "canceled"]
+
+
 @dataclass(frozen=True, slots=True)
 class RefundInfo:
-    """A refund and its status ("pending", "succeeded", "failed", "canceled", ...)."""
+    """A refund and where it stands."""
 
     id: str
-    status: str
+    status: RefundState
     amount: int
     currency: str
     payment_intent_id: str | None
@@ -246,6 +259,8 @@ class RefundInfo:
     charge_id: str | None = None
     balance_transaction_id: str | None = None
     created: datetime | None = None
+    # Ours, as we sent it (`refund_id`): a refund's event may arrive before the answer to our call.
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +309,11 @@ class SettlementLine:
 
 @dataclass(frozen=True, slots=True)
 class GatewayEvent:
-    """One provider event; `object` is the plain JSON of the object it is about."""
+    """One provider event as it arrived; `object` is the plain JSON of the object it is about.
+
+    Only the provider's package reads `type` and `object`: the domain acts on the `EventFact`
+    that `PaymentGateway.event_fact()` makes of it.
+    """
 
     id: str
     type: str
@@ -311,165 +330,57 @@ class EventPage:
     has_more: bool = False
 
 
-# --- errors -------------------------------------------------------------------------------
+# --- provider events, as facts ------------------------------------------------------------
+# What a provider's event tells us, whatever the provider. Each is a hint to act on: the
+# handlers read the object again from the provider (or only move amounts forward), because
+# events arrive late, twice and out of order.
 
 
-class GatewayError(Exception):
-    """Base of every error a gateway raises; `retryable` says whether trying again may help."""
+@dataclass(frozen=True, slots=True)
+class CheckoutChanged:
+    """A hosted checkout page was completed, paid late, failed or expired."""
 
-    default_retryable = False
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        retryable: bool | None = None,
-        http_status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.retryable = self.default_retryable if retryable is None else retryable
-        self.http_status = http_status
-        self.request_id = request_id
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(code={self.code!r}, message={self.message!r}, "
-            f"retryable={self.retryable!r}, http_status={self.http_status!r})"
-        )
+    checkout_ref: str
 
 
-# What a decline means for the next attempt, decided by the provider package from its own
-# codes: a soft decline (insufficient funds, a generic refusal, the issuer unavailable) may
-# pass later and is retried by dunning; a hard one (the card is gone, blocked, refused for
-# good, or the saved method cannot be charged at all) never will.
-DeclineKind = Literal["soft", "hard"]
+@dataclass(frozen=True, slots=True)
+class PaymentChanged:
+    """A payment succeeded or failed; `decline` says how a failure may be retried.
 
-
-class CardDeclined(GatewayError):
-    """The card was refused; `decline_code` is the issuer's reason when the provider gives one.
-
-    `kind` says whether retrying can help (`DeclineKind`); the provider package classifies it.
+    `our_payment_id` and `our_checkout_id` are the ids we gave the provider with the payment,
+    when it carries them back.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        decline_code: str | None = None,
-        payment_intent_id: str | None = None,
-        code: str | None = "card_declined",
-        kind: DeclineKind = "soft",
-        http_status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code, retryable=False, http_status=http_status, request_id=request_id)
-        self.decline_code = decline_code
-        self.payment_intent_id = payment_intent_id
-        self.kind: DeclineKind = kind
+    payment_ref: str
+    succeeded: bool
+    decline: PaymentDecline | None = None
+    our_payment_id: str | None = None
+    our_checkout_id: str | None = None
 
 
-class AuthenticationRequired(GatewayError):
-    """The issuer wants the customer present (3-D Secure): an off-session charge cannot finish."""
+@dataclass(frozen=True, slots=True)
+class PaymentRefundsChanged:
+    """A payment's refunds moved: what has been refunded of it in all, and each refund listed."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        payment_intent_id: str | None = None,
-        code: str | None = "authentication_required",
-        http_status: int | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, code=code, retryable=False, http_status=http_status, request_id=request_id)
-        self.payment_intent_id = payment_intent_id
+    payment_ref: str | None
+    charge_ref: str | None
+    refunded_total: int
+    refunds: tuple[RefundInfo, ...] = ()
 
 
-class RateLimited(GatewayError):
-    """The provider asked us to slow down."""
+@dataclass(frozen=True, slots=True)
+class RefundChanged:
+    """One refund succeeded, failed or was canceled (or is still pending)."""
 
-    default_retryable = True
-
-
-class TemporaryGatewayError(GatewayError):
-    """Network trouble, a timeout, a 5xx or a lock timeout: the same call may succeed later."""
-
-    default_retryable = True
+    refund: RefundInfo
 
 
-class PermanentGatewayError(GatewayError):
-    """The request itself is wrong (invalid, unauthorised, not found): retrying cannot help."""
+@dataclass(frozen=True, slots=True)
+class PaymentMethodSaved:
+    """A payment method was saved without a charge (a trial's checkout page in setup mode)."""
+
+    setup_ref: str
+    our_checkout_id: str | None = None
 
 
-class InvalidWebhookSignature(GatewayError):
-    """A webhook body was not signed by the provider with our secret, or is too old."""
-
-
-# --- the interface ------------------------------------------------------------------------
-
-
-class PaymentGateway(Protocol):
-    """What the billing domain needs from a payment provider."""
-
-    def create_customer(self, request: CustomerRequest) -> str:
-        """Create the provider-side customer of a billing account and return its id."""
-        ...
-
-    def create_checkout_session(self, request: CheckoutRequest) -> CheckoutSession:
-        """Open a hosted checkout page for a locked price, or to save a payment method."""
-        ...
-
-    def retrieve_checkout_session(self, session_id: str) -> CheckoutSession:
-        """Return the checkout session as the provider sees it now."""
-        ...
-
-    def expire_checkout_session(self, session_id: str, idempotency_key: str) -> CheckoutSession:
-        """Close an open checkout page so that it can no longer be paid."""
-        ...
-
-    def retrieve_payment(self, payment_intent_id: str) -> ProviderPayment:
-        """Return a payment attempt, with the card it used when that is a card."""
-        ...
-
-    def retrieve_payment_method_setup(self, setup_intent_id: str) -> PaymentMethodSetup:
-        """Return a payment method being saved, to learn which one a setup checkout saved."""
-        ...
-
-    def retrieve_payment_method(self, payment_method_id: str) -> CardInfo:
-        """Return the displayable details of a saved card."""
-        ...
-
-    def charge_off_session(self, charge: OffSessionCharge) -> ProviderPayment:
-        """Charge a saved payment method without the customer; raise on decline or 3-D Secure."""
-        ...
-
-    def create_refund(self, request: RefundRequest) -> RefundInfo:
-        """Refund part or all of a payment."""
-        ...
-
-    def retrieve_refund(self, refund_id: str) -> RefundInfo:
-        """Return a refund as the provider sees it now."""
-        ...
-
-    def list_events(self, query: EventQuery) -> EventPage:
-        """Return one page of the provider's events."""
-        ...
-
-    def list_charges(self, created: CreatedRange) -> list[ChargeInfo]:
-        """Return every charge created in the range, whatever its status, reading all pages."""
-        ...
-
-    def list_refunds(self, created: CreatedRange) -> list[RefundInfo]:
-        """Return every refund created in the range, whatever its status, reading all pages."""
-        ...
-
-    def list_settlement_lines(self, created: CreatedRange) -> list[SettlementLine]:
-        """Return every entry of the provider's ledger created in the range, reading all pages."""
-        ...
-
-    def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
-        """Verify a webhook's signature on its raw body and return the event it carries."""
-        ...
+EventFact = CheckoutChanged | PaymentChanged | PaymentRefundsChanged | RefundChanged | PaymentMethodSaved

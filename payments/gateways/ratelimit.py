@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from payments.gateways.base import RateLimited
+from payments.gateways.errors import RateLimited
 
 if TYPE_CHECKING:
     import redis

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from payments.gateways.base import GatewayError
+from payments.gateways.errors import GatewayError
 
 logger = logging.getLogger(__name__)
 

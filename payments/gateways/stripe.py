@@ -18,53 +18,59 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import stripe
 
 from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
     CardInfo,
     ChargeInfo,
     CheckoutRequest,
     CheckoutSession,
     CreatedRange,
     CustomerRequest,
+    EventFact,
     EventPage,
     EventQuery,
-    GatewayError,
     GatewayEvent,
-    InvalidWebhookSignature,
     OffSessionCharge,
     PaymentMethodSetup,
-    PermanentGatewayError,
     ProviderPayment,
     RefundInfo,
     RefundRequest,
     SettlementLine,
 )
+from payments.gateways.errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    DeclineReason,
+    GatewayError,
+    InvalidWebhookSignature,
+    PermanentGatewayError,
+)
 from payments.gateways.ratelimit import RateLimiter
 from payments.gateways.retry import RetryPolicy
+from payments.gateways.stripe_events import event_fact_from_stripe
 from payments.gateways.stripe_mapping import (
     ACCOUNT_REF_METADATA_KEY,
+    STRIPE_REFUND_REASONS,
     UNUSABLE_PAYMENT_METHOD_CODES,
     balance_transaction_from_stripe,
     card_from_stripe,
     charge_from_stripe,
     checkout_session_from_stripe,
     decline_kind,
+    decline_reason,
     event_from_stripe,
     gateway_error_from_stripe,
     payment_intent_from_stripe,
     refund_from_stripe,
     setup_intent_from_stripe,
 )
+from payments.gateways.stripe_requests import build_checkout_params, build_off_session_params
 
 if TYPE_CHECKING:
     from stripe import RequestOptions
     from stripe.params import (
         CustomerCreateParams,
         EventListParams,
-        PaymentIntentCreateParams,
         RefundCreateParams,
     )
-    from stripe.params.checkout import SessionCreateParams
 
 T = TypeVar("T")
 
@@ -246,8 +252,8 @@ class StripeGateway:
         }
         if request.amount is not None:
             params["amount"] = request.amount
-        if request.reason:
-            params["reason"] = request.reason
+        if request.reason in STRIPE_REFUND_REASONS:
+            params["reason"] = STRIPE_REFUND_REASONS[request.reason]
         refund = self._call(
             "create_refund",
             lambda: self._client.v1.refunds.create(params=params, options=_keyed(request.idempotency_key)),
@@ -336,6 +342,16 @@ class StripeGateway:
                 return items
             params["starting_after"] = data[-1]["id"]
 
+    webhook_signature_header = "Stripe-Signature"
+
+    def decline_reason(self, code: str | None) -> DeclineReason:
+        """Return what a Stripe decline code means for the viewer (`stripe_mapping`)."""
+        return decline_reason(code)
+
+    def event_fact(self, event: GatewayEvent) -> EventFact | None:
+        """Return what a Stripe event tells us (`stripe_events`)."""
+        return event_fact_from_stripe(event)
+
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
         """Verify the Stripe-Signature header on the raw body and return the event it carries."""
         try:
@@ -372,65 +388,6 @@ class StripeGateway:
                 raise gateway_error_from_stripe(exc) from exc
 
         return self._retry.run(attempt, operation=operation)
-
-
-def build_checkout_params(request: CheckoutRequest) -> SessionCreateParams:
-    """Return the Checkout Session parameters for a request (amounts in minor units)."""
-    params: SessionCreateParams = {
-        "mode": request.mode,
-        "customer": request.customer_id,
-        "client_reference_id": request.client_reference_id,
-        "metadata": dict(request.metadata),
-        "success_url": request.success_url,
-        "cancel_url": request.cancel_url,
-    }
-    if request.expires_at is not None:
-        params["expires_at"] = math.floor(request.expires_at.timestamp())
-    if request.locale:
-        params["locale"] = request.locale
-    if request.mode == "payment":
-        if request.amount is None or not request.product_name:
-            raise ValueError("a payment checkout needs an amount and a product name")
-        # One line item built from price_data: the price we locked for this payment, not a
-        # catalogue Price object at Stripe that could change under us.
-        params["line_items"] = [
-            {
-                "quantity": 1,
-                "price_data": {
-                    "currency": request.currency.lower(),
-                    "unit_amount": request.amount,
-                    "product_data": {"name": request.product_name},
-                },
-            }
-        ]
-        # The PaymentIntent carries the same metadata, so a payment_intent.* event can be
-        # matched to our payment without fetching the session.
-        params["payment_intent_data"] = {"metadata": dict(request.metadata)}
-        if request.save_payment_method:
-            params["payment_intent_data"]["setup_future_usage"] = "off_session"
-    else:
-        # Setup mode with dynamic payment methods needs a currency to choose them by.
-        params["currency"] = request.currency.lower()
-        params["setup_intent_data"] = {"metadata": dict(request.metadata)}
-    return params
-
-
-def build_off_session_params(charge: OffSessionCharge) -> PaymentIntentCreateParams:
-    """Return the PaymentIntent parameters that charge a saved payment method off-session."""
-    params: PaymentIntentCreateParams = {
-        "amount": charge.amount,
-        "currency": charge.currency.lower(),
-        "customer": charge.customer_id,
-        "payment_method": charge.payment_method_id,
-        "off_session": True,
-        "confirm": True,
-        "metadata": dict(charge.metadata),
-        # Expanded so that the result carries the card it was paid with.
-        "expand": ["payment_method"],
-    }
-    if charge.description:
-        params["description"] = charge.description
-    return params
 
 
 def _keyed(idempotency_key: str) -> RequestOptions:

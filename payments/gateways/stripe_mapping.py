@@ -14,24 +14,28 @@ from typing import Any, TypeVar
 import stripe
 
 from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
     CardInfo,
     ChargeInfo,
     CheckoutPaymentStatus,
     CheckoutSession,
     CheckoutStatus,
-    DeclineKind,
-    GatewayError,
     GatewayEvent,
-    InvalidWebhookSignature,
     PaymentMethodSetup,
-    PermanentGatewayError,
     ProviderPayment,
-    RateLimited,
     RefundInfo,
+    RefundState,
     SettlementKind,
     SettlementLine,
+)
+from payments.gateways.errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    DeclineKind,
+    DeclineReason,
+    GatewayError,
+    InvalidWebhookSignature,
+    PermanentGatewayError,
+    RateLimited,
     TemporaryGatewayError,
 )
 
@@ -78,6 +82,22 @@ UNUSABLE_PAYMENT_METHOD_CODES = frozenset(
 )
 
 
+# Stripe's decline codes the viewer is told about in words of their own.
+DECLINE_REASONS: dict[str, DeclineReason] = {
+    "insufficient_funds": "insufficient_funds",
+    "expired_card": "card_expired",
+    "lost_card": "card_blocked",
+    "stolen_card": "card_blocked",
+    "pickup_card": "card_blocked",
+    "restricted_card": "card_blocked",
+}
+
+
+def decline_reason(code: str | None) -> DeclineReason:
+    """Return what a Stripe decline (its decline code, else its error code) means for the viewer."""
+    return DECLINE_REASONS.get(code or "", "other")
+
+
 def decline_kind(code: str | None) -> DeclineKind:
     """Return whether a Stripe decline (its decline code, else its error code) is hard or soft."""
     return "hard" if code in HARD_DECLINE_CODES else "soft"
@@ -101,7 +121,7 @@ def gateway_error_from_stripe(exc: stripe.StripeError) -> GatewayError:
 
     if isinstance(exc, stripe.CardError):
         decline_code = _str_or_none(body.get("decline_code"))
-        payment_intent_id = _id_of(body.get("payment_intent"))
+        payment_intent_id = read_id(body.get("payment_intent"))
         # Stripe reports an off-session charge that needs 3-D Secure as a card error with
         # code (and decline_code) "authentication_required"; the domain must treat it apart
         # from a plain decline, since the customer can still pay by authenticating.
@@ -181,11 +201,11 @@ def checkout_session_from_stripe(data: Mapping[str, Any]) -> CheckoutSession:
         payment_status=_one_of(
             data.get("payment_status"), _CHECKOUT_PAYMENT_STATUSES, "checkout payment status"
         ),
-        payment_intent_id=_id_of(data.get("payment_intent")),
-        setup_intent_id=_id_of(data.get("setup_intent")),
-        customer_id=_id_of(data.get("customer")),
+        payment_intent_id=read_id(data.get("payment_intent")),
+        setup_intent_id=read_id(data.get("setup_intent")),
+        customer_id=read_id(data.get("customer")),
         client_reference_id=_str_or_none(data.get("client_reference_id")),
-        metadata=_metadata(data.get("metadata")),
+        metadata=read_metadata(data.get("metadata")),
         amount_total=_int_or_none(data.get("amount_total")),
         currency=_currency_or_none(data.get("currency")),
         expires_at=_timestamp(data.get("expires_at"), "expires_at"),
@@ -218,13 +238,13 @@ def payment_intent_from_stripe(data: Mapping[str, Any]) -> ProviderPayment:
         status=_required_str(data, "status"),
         amount=int(data.get("amount") or 0),
         currency=_currency(data.get("currency")),
-        customer_id=_id_of(data.get("customer")),
-        payment_method_id=_id_of(payment_method),
-        latest_charge_id=_id_of(data.get("latest_charge")),
+        customer_id=read_id(data.get("customer")),
+        payment_method_id=read_id(payment_method),
+        latest_charge_id=read_id(data.get("latest_charge")),
         failure_code=_str_or_none(error.get("code")),
         decline_code=_str_or_none(error.get("decline_code")),
         failure_message=_str_or_none(error.get("message")),
-        metadata=_metadata(data.get("metadata")),
+        metadata=read_metadata(data.get("metadata")),
         card=card,
     )
 
@@ -234,24 +254,46 @@ def setup_intent_from_stripe(data: Mapping[str, Any]) -> PaymentMethodSetup:
     return PaymentMethodSetup(
         id=_required_str(data, "id"),
         status=_required_str(data, "status"),
-        customer_id=_id_of(data.get("customer")),
-        payment_method_id=_id_of(data.get("payment_method")),
-        metadata=_metadata(data.get("metadata")),
+        customer_id=read_id(data.get("customer")),
+        payment_method_id=read_id(data.get("payment_method")),
+        metadata=read_metadata(data.get("metadata")),
     )
+
+
+# Stripe's refund statuses in our words; "requires_action" (the customer must act before the
+# money can go back) is still on its way.
+REFUND_STATES: dict[str, RefundState] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+
+# Our refund reasons Stripe has a word for; the others are sent without one.
+STRIPE_REFUND_REASONS: dict[str, str] = {
+    "requested_by_customer": "requested_by_customer",
+    "duplicate": "duplicate",
+    "fraudulent": "fraudulent",
+}
 
 
 def refund_from_stripe(data: Mapping[str, Any]) -> RefundInfo:
     """Return our view of a Refund."""
+    status = _required_str(data, "status")
+    if status not in REFUND_STATES:
+        raise unexpected_response(f"refund status {status!r}")
     return RefundInfo(
         id=_required_str(data, "id"),
-        status=_required_str(data, "status"),
+        status=REFUND_STATES[status],
         amount=int(data.get("amount") or 0),
         currency=_currency(data.get("currency")),
-        payment_intent_id=_id_of(data.get("payment_intent")),
+        payment_intent_id=read_id(data.get("payment_intent")),
         failure_reason=_str_or_none(data.get("failure_reason")),
-        charge_id=_id_of(data.get("charge")),
-        balance_transaction_id=_id_of(data.get("balance_transaction")),
+        charge_id=read_id(data.get("charge")),
+        balance_transaction_id=read_id(data.get("balance_transaction")),
         created=_timestamp(data["created"], "created") if "created" in data else None,
+        metadata=read_metadata(data.get("metadata")),
     )
 
 
@@ -264,8 +306,8 @@ def charge_from_stripe(data: Mapping[str, Any]) -> ChargeInfo:
         amount_refunded=int(data.get("amount_refunded") or 0),
         currency=_currency(data.get("currency")),
         captured=bool(data.get("captured")),
-        payment_intent_id=_id_of(data.get("payment_intent")),
-        balance_transaction_id=_id_of(data.get("balance_transaction")),
+        payment_intent_id=read_id(data.get("payment_intent")),
+        balance_transaction_id=read_id(data.get("balance_transaction")),
         created=_timestamp(data.get("created"), "created"),
     )
 
@@ -291,7 +333,7 @@ def balance_transaction_from_stripe(data: Mapping[str, Any]) -> SettlementLine:
         fee=int(data.get("fee") or 0),
         net=int(data.get("net") or 0),
         currency=_currency(data.get("currency")),
-        source_id=_id_of(data.get("source")),
+        source_id=read_id(data.get("source")),
         exchange_rate=float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None,
         created=_timestamp(data.get("created"), "created"),
     )
@@ -315,12 +357,12 @@ def event_from_stripe(data: Mapping[str, Any]) -> GatewayEvent:
 # --- small readers ------------------------------------------------------------------------
 
 
-def _unexpected(what: str) -> PermanentGatewayError:
+def unexpected_response(what: str) -> PermanentGatewayError:
     # A response we cannot read is a contract break with the provider, not a reason to retry.
     return PermanentGatewayError(f"unexpected provider response: {what}", code="unexpected_response")
 
 
-def _id_of(value: Any) -> str | None:
+def read_id(value: Any) -> str | None:
     if isinstance(value, str):
         return value or None
     if isinstance(value, Mapping):
@@ -339,14 +381,14 @@ def _int_or_none(value: Any) -> int | None:
 def _required_str(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value:
-        raise _unexpected(f"missing {key}")
+        raise unexpected_response(f"missing {key}")
     return value
 
 
 def _currency(value: Any) -> str:
     currency = _currency_or_none(value)
     if currency is None:
-        raise _unexpected("missing currency")
+        raise unexpected_response("missing currency")
     return currency
 
 
@@ -355,7 +397,7 @@ def _currency_or_none(value: Any) -> str | None:
     return value.upper() if isinstance(value, str) and value else None
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def read_metadata(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
         return {}
     return {str(key): str(item) for key, item in value.items()}
@@ -363,16 +405,16 @@ def _metadata(value: Any) -> dict[str, str]:
 
 def _timestamp(value: Any, what: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _unexpected(f"missing {what}")
+        raise unexpected_response(f"missing {what}")
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         # NaN, infinity, or a year outside 1..9999 (`1e30`): no time Stripe could mean.
-        raise _unexpected(f"{what} out of range") from exc
+        raise unexpected_response(f"{what} out of range") from exc
 
 
 def _one_of(value: Any, allowed: tuple[_L, ...], what: str) -> _L:
     for candidate in allowed:
         if value == candidate:
             return candidate
-    raise _unexpected(f"{what} {value!r}")
+    raise unexpected_response(f"{what} {value!r}")

@@ -1,1 +1,1 @@
-"""Writes to payments, checkouts and Stripe events, split by flow: `checkout`, `webhooks`."""
+"""Writes to payments, checkouts and provider events, split by flow: `checkout`, `webhooks`."""

@@ -4,7 +4,7 @@ The cancellation itself goes through `billing.services` (`subscription_cancel_no
 `subscription_cancel`, `subscription_set_autopay`) under the subscription's row lock, and is
 written to the audit log in the same transaction, with the form's token (`request_key`). The
 refund of what is left of the current paid period follows once that has committed, outside
-any lock (it calls Stripe), through `payments.services.refunds.staff.refund_create` with the same
+any lock (it calls the provider), through `payments.services.refunds.staff.refund_create` with the same
 token: the refund service's rules hold (exactly once per token, never more than is left, the
 approval threshold, its lock order). A form sent twice finds its audit entry under the
 subscription's lock and cancels nothing more; its refund is the one the token already made.

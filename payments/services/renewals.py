@@ -5,7 +5,7 @@ jobs over the same due set never charge one subscription twice, and a cancel tha
 before the lock is taken is seen before any charge. The renewal payment is unique per
 (subscription, period), and the charge's idempotency key derives from the subscription, the
 period and the number of declines already recorded: a worker killed mid-charge and its task
-redelivered sends the same key, so Stripe answers with the first charge instead of a second.
+redelivered sends the same key, so the provider answers with the first charge instead of a second.
 """
 
 import enum
@@ -27,12 +27,8 @@ from billing.services import subscription_expire, subscription_mark_past_due, su
 from core import clock
 from payments import facts
 from payments.gateways import get_gateway
-from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
-    OffSessionCharge,
-    ProviderPayment,
-)
+from payments.gateways.base import OffSessionCharge, ProviderPayment
+from payments.gateways.errors import AuthenticationRequired, CardDeclined
 from payments.models import (
     PAID_STATUSES,
     CheckoutSession,
@@ -41,6 +37,7 @@ from payments.models import (
     PaymentKind,
     PaymentStatus,
 )
+from payments.selectors import provider_customer_get, subscription_provider
 from payments.services.checkout import (
     checkout_abandon,
     checkout_open,
@@ -87,7 +84,7 @@ def renewals_due(*, now: datetime, limit: int, after: UUID | None = None) -> lis
 def renewal_idempotency_key(payment: Payment) -> str:
     """Return the key of the next off-session charge of a renewal payment.
 
-    Each declined attempt moves it on (Stripe would replay a stored decline for the same
+    Each declined attempt moves it on (a provider replays a stored decline for the same
     key); anything short of a recorded decline — a crash, a timeout — keeps it.
     """
     return (
@@ -126,7 +123,7 @@ def _due_period(subscription: Subscription, now: datetime) -> _Due | None:
 
 
 # Renewal payment ids derive from what they pay for: a renewal retried after a crash or a lost
-# answer rebuilds the very same request (metadata included), which Stripe then replays.
+# answer rebuilds the very same request (metadata included), which the provider then replays.
 RENEWAL_PAYMENT_NAMESPACE = uuid.UUID("7d2c4a3e-9b1f-4f53-a0a4-0d6f2b3c9e41")
 
 
@@ -144,6 +141,7 @@ def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
             "id": renewal_payment_id(subscription, due.period_start),
             "amount": amount_for_period(subscription=subscription, period_start=due.period_start),
             "currency": subscription.currency,
+            "provider": subscription_provider(subscription=subscription),
             "period_end": due.period_end,
             "idempotency_key": f"renewal:{subscription.pk}:{due.period_start:%Y%m%dT%H%M%SZ}",
         },
@@ -186,17 +184,18 @@ def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
 
 
 def _charge(subscription: Subscription, payment: Payment, due: _Due, now: datetime) -> RenewalOutcome:
-    account = subscription.account
-    if not (account.stripe_customer_id and account.default_payment_method_id):
+    # The payment's provider charges the method saved there.
+    saved = provider_customer_get(account_id=subscription.account_id, provider=payment.provider)
+    if saved is None or not saved.payment_method_ref:
         _record_decline(
             subscription, payment, due, code="no_saved_card", message="No card is saved.", hard=True
         )
         return RenewalOutcome.DECLINED
     try:
-        intent = get_gateway().charge_off_session(
+        intent = get_gateway(payment.provider).charge_off_session(
             OffSessionCharge(
-                customer_id=account.stripe_customer_id,
-                payment_method_id=account.default_payment_method_id,
+                customer_id=saved.customer_ref,
+                payment_method_id=saved.payment_method_ref,
                 amount=payment.amount,
                 currency=payment.currency,
                 description=f"{subscription.tariff.name} renewal",
@@ -228,7 +227,7 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
 
 
 def renewal_apply_intent(*, payment: Payment, intent: ProviderPayment) -> RenewalOutcome:
-    """Apply what Stripe says of a renewal's PaymentIntent (the charge's answer, a webhook, a re-read).
+    """Apply what the provider says of a renewal's payment (the charge's answer, an event, a re-read).
 
     A succeeded charge is always booked: it moves the subscription into the period it paid
     for, or, when the subscription can no longer take that period (it ended meanwhile), it
@@ -304,7 +303,7 @@ def _record_authentication_required(
     payment.save()
     subscription_mark_past_due(subscription=subscription, retry_at=None)
     checkout = checkout_prepare_for_payment(payment=payment)
-    # The page is opened after commit: a Stripe outage then leaves a checkout to open later
+    # The page is opened after commit: a provider outage then leaves a checkout to open later
     # (`renewal_checkout_url`) rather than undoing the recorded decline.
     transaction.on_commit(lambda: _open_quietly(checkout))
     facts.renewal_needs_authentication.record(subscription=subscription, payment=payment)

@@ -1,4 +1,4 @@
-"""Subscribe: from a viewer's choice of tariff to a Stripe Checkout page, exactly once.
+"""Subscribe: from a viewer's choice of tariff to the provider's checkout page, exactly once.
 
 All subscribes of one account run one after another under a lock on the account row, so
 however many requests arrive at once, an account has at most one open checkout: a repeat
@@ -10,7 +10,6 @@ code) replaces it. A promo code's use is counted in the same transaction (see
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.models import BillingAccount
 from billing.models import Subscription, SubscriptionStatus
@@ -19,7 +18,7 @@ from billing.selectors import account_had_trial
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
 from core import clock
 from core.errors import DomainError, LiveSubscriptionExists
-from payments.gateways.base import GatewayError
+from payments.gateways.errors import GatewayError
 from payments.models import CheckoutSession, CheckoutStatus, Payment
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
 from tariffs.models import PromoCode, Tariff
@@ -102,10 +101,10 @@ def _prepare(
         if pending is not None:
             checkout = _open_checkout_of(pending)
             same_choice = _same_choice(pending, tariff=tariff, autopay=autopay, promo=promo)
-            if same_choice and checkout is not None and checkout_is_reusable(checkout, now=timezone.now()):
+            if same_choice and checkout is not None and checkout_is_reusable(checkout, now=now):
                 return checkout, False
         if promo is not None:
-            # Counted before the old page is closed at Stripe: a code that ran out meanwhile
+            # Counted before the old page is closed at the provider: a code that ran out meanwhile
             # rolls everything back and leaves that page open.
             promo_code_redeem(promo=promo, at=now, replacing=pending)
         if pending is not None and not pending_subscription_abandon(subscription=pending):
@@ -123,11 +122,11 @@ def _prepare(
 def subscribe(
     *, account: BillingAccount, tariff: Tariff, autopay: bool = True, promo_code: str | None = None
 ) -> SubscribeResult:
-    """Return a Stripe Checkout page for the viewer's chosen tariff, less any promo code.
+    """Return the provider's checkout page for the viewer's chosen tariff, less any promo code.
 
     Raises `LiveSubscriptionExists` when the account already has a running subscription,
     `TariffUnavailable` for an inactive tariff, a `PromoCodeError` (400) for a promo code
-    that cannot be used, and `PaymentProviderUnavailable` when Stripe cannot be reached; a
+    that cannot be used, and `PaymentProviderUnavailable` when the provider cannot be reached; a
     retry then reuses the same checkout and idempotency key.
     """
     try:

@@ -1,11 +1,11 @@
-"""Charges without a home: money Stripe took for something we can no longer give.
+"""Charges without a home: money a provider took for something we can no longer give.
 
 A viewer may pay a page we had already replaced, or a renewal page after the subscription
 ended; a charge may surface that our rows had given up on. Whatever our side believed, such a
 charge is booked: the payment is recorded as paid (the caller does that), and when it cannot
 pay for what it was for, it is refunded in full here, automatically. The refund is written in
-the transaction that booked the payment, sent to Stripe after commit with the key
-`refund:<refund id>` (re-sent by the pending-payments reconciliation until Stripe answers),
+the transaction that booked the payment, sent to the provider after commit with the key
+`refund:<refund id>` (re-sent by the pending-payments reconciliation until the provider answers),
 audited as the system's doing, and the viewer gets the usual refund email once it succeeds.
 """
 
@@ -66,7 +66,7 @@ def payment_refund_unhomed(*, payment: Payment, subscription_status: str) -> Ref
 
 
 def _send_later(refund_pk: object) -> None:
-    """Queue the refund's call to Stripe; if the broker is down, reconciliation sends it."""
+    """Queue the refund's call to the provider; if the broker is down, reconciliation sends it."""
     from payments.tasks import send_refund
 
     try:

@@ -1,31 +1,43 @@
-"""Stripe events: store each once, then route it to a handler that is safe to run twice or late.
+"""Provider events: store each once, then act on the fact it stands for, safely twice or late.
 
-Stripe delivers events at least once and in any order, so:
-- an event is stored by its id with insert-or-ignore, and a repeated delivery changes nothing;
-- handlers treat the payload as a hint and re-read the object from Stripe (`checkout_sync`)
-  or only ever move amounts forward (`charge.refunded`);
+Providers deliver events at least once, in any order, and anyone can post to the endpoint:
+- an event is stored by (provider, event id) with insert-or-ignore, so a repeated delivery
+  changes nothing;
+- its provider's package turns it into a fact (`gateways.base.EventFact`); the handlers
+  treat each fact as a hint and read the object again from the provider (`checkout_sync`,
+  `renewal_apply_intent`) or only ever move amounts forward (refunds);
 - every event keeps its processing status and last error, for support to see and replay.
 """
 
 import logging
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import assert_never
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from core import clock
 from core.audit import AuditAction, audit_entry_create
 from core.errors import DomainError
 from core.parsers import UnsafeInput, json_checked, text_checked
 from core.queueing import enqueue_on_commit
+from core.validation import uuid_or_none
 from payments.gateways import get_gateway
-from payments.gateways.base import GatewayError, GatewayEvent
+from payments.gateways.base import (
+    CheckoutChanged,
+    EventFact,
+    GatewayEvent,
+    PaymentChanged,
+    PaymentMethodSaved,
+    PaymentRefundsChanged,
+    RefundChanged,
+)
+from payments.gateways.errors import GatewayError
 from payments.models import (
     CheckoutSession,
     Payment,
     PaymentKind,
+    Refund,
     WebhookEvent,
     WebhookEventSource,
     WebhookEventStatus,
@@ -41,7 +53,7 @@ class WebhookEventUnstorable(DomainError):
     """A (correctly signed) event whose ids or payload no column can hold; nothing is stored."""
 
     code = "invalid_payload"
-    message = "The body is signed, but not a Stripe event this service can read and store."
+    message = "The body is signed, but not an event of the provider this service can read and store."
     status_code = 400
 
 
@@ -60,9 +72,9 @@ def _unstorable_because(event: GatewayEvent) -> str | None:
 
 
 def webhook_event_record(
-    *, event: GatewayEvent, source: str = WebhookEventSource.WEBHOOK
+    *, provider: str, event: GatewayEvent, source: str = WebhookEventSource.WEBHOOK
 ) -> tuple[WebhookEvent, bool]:
-    """Store an event unless it is already stored; return it and whether it is new.
+    """Store a provider's event unless it is already stored; return it and whether it is new.
 
     A new event is handed to a worker once the row is committed; with the broker down it
     stays `received` for the reconciliation job. Raises WebhookEventUnstorable for an event
@@ -70,11 +82,12 @@ def webhook_event_record(
     """
     reason = _unstorable_because(event)
     if reason is not None:
-        logger.warning("refusing Stripe event %.80r: %s", event.id, reason)
+        logger.warning("refusing %s event %.80r: %s", provider, event.id, reason)
         raise WebhookEventUnstorable(details={"reason": reason})
     try:
         with transaction.atomic():
             stored = WebhookEvent.objects.create(
+                provider=provider,
                 event_id=event.id,
                 type=event.type,
                 object_id=event.object_id or "",
@@ -83,41 +96,81 @@ def webhook_event_record(
                 source=source,
             )
     except IntegrityError:
-        return WebhookEvent.objects.get(event_id=event.id), False
+        return WebhookEvent.objects.get(provider=provider, event_id=event.id), False
     from payments.tasks import process_webhook_event
 
     enqueue_on_commit(process_webhook_event, stored.pk, fallback=RECONCILIATION_FALLBACK)
     return stored, True
 
 
-def _sync_checkout_session(event: WebhookEvent) -> None:
-    checkout_sync(provider_session_id=event.object_id)
+def webhook_event_fact(event: WebhookEvent) -> EventFact | None:
+    """Return the fact a stored event stands for, read by its provider's package (None: not acted on)."""
+    return get_gateway(event.provider).event_fact(
+        GatewayEvent(
+            id=event.event_id,
+            type=event.type,
+            created=event.provider_created_at,
+            object_id=event.object_id or None,
+            object=event.payload,
+        )
+    )
 
 
-def _sync_payment_intent(event: WebhookEvent) -> None:
-    """Settle what a PaymentIntent event is about, from Stripe's current word on it."""
-    metadata = event.payload.get("metadata") or {}
-    checkout_id = metadata.get("checkout_id")
+def event_is_acted_on(*, provider: str, event: GatewayEvent) -> bool:
+    """Return whether an event of this provider stands for a fact this service acts on."""
+    try:
+        return get_gateway(provider).event_fact(event) is not None
+    except GatewayError:
+        return True  # a type we act on whose object is unreadable: store it, to fail visibly
+
+
+def _act_on(provider: str, fact: EventFact) -> None:
+    """Do what a fact calls for; each handler is safe to run twice, late or out of order."""
+    if isinstance(fact, CheckoutChanged):
+        checkout_sync(provider_session_id=fact.checkout_ref, provider=provider)
+    elif isinstance(fact, PaymentChanged):
+        _settle_payment(provider, fact)
+    elif isinstance(fact, PaymentRefundsChanged):
+        _record_payment_refunds(provider, fact)
+    elif isinstance(fact, RefundChanged):
+        _record_refund(provider, fact)
+    elif isinstance(fact, PaymentMethodSaved):
+        _settle_saved_method(provider, fact)
+    else:
+        assert_never(fact)
+
+
+def _settle_payment(provider: str, fact: PaymentChanged) -> None:
+    """Settle what a payment's event is about, from the provider's current word on it."""
     checkout = None
-    if isinstance(checkout_id, str) and _is_uuid(checkout_id):
-        checkout = CheckoutSession.objects.filter(pk=checkout_id).first()
-    payment = Payment.objects.filter(provider_payment_id=event.object_id).first()
-    payment_id = metadata.get("payment_id")
-    if payment is None and isinstance(payment_id, str) and _is_uuid(payment_id):
-        payment = Payment.objects.filter(pk=payment_id).first()
+    if (checkout_id := uuid_or_none(fact.our_checkout_id)) is not None:
+        checkout = CheckoutSession.objects.filter(pk=checkout_id, provider=provider).first()
+    payment = Payment.objects.filter(provider=provider, provider_payment_id=fact.payment_ref).first()
+    if payment is None and (payment_id := uuid_or_none(fact.our_payment_id)) is not None:
+        payment = Payment.objects.filter(pk=payment_id, provider=provider).first()
     if checkout is None and payment is not None:
         checkout = payment.checkout_sessions.exclude(provider_session_id=None).first()
     if checkout is not None and checkout.provider_session_id:
-        checkout_sync(provider_session_id=checkout.provider_session_id)
-    elif payment is not None and payment.kind == PaymentKind.RENEWAL and event.object_id:
-        # An off-session renewal whose answer we did not get (processing, or lost).
+        checkout_sync(provider_session_id=checkout.provider_session_id, provider=provider)
+    elif payment is not None and payment.kind == PaymentKind.RENEWAL:
+        # An off-session renewal whose answer we did not get (still processing, or lost).
         from payments.services.renewals import renewal_apply_intent
 
-        renewal_apply_intent(payment=payment, intent=get_gateway().retrieve_payment(event.object_id))
+        renewal_apply_intent(payment=payment, intent=get_gateway(provider).retrieve_payment(fact.payment_ref))
 
 
-def _record_charge_refunds(event: WebhookEvent) -> None:
-    """Apply refunds seen on a charge, including ones made in Stripe's dashboard.
+def _settle_saved_method(provider: str, fact: PaymentMethodSaved) -> None:
+    """Settle the trial checkout page that saved a payment method, if the event names ours."""
+    checkout_id = uuid_or_none(fact.our_checkout_id)
+    if checkout_id is None:
+        return
+    checkout = CheckoutSession.objects.filter(pk=checkout_id, provider=provider).first()
+    if checkout is not None and checkout.provider_session_id:
+        checkout_sync(provider_session_id=checkout.provider_session_id, provider=provider)
+
+
+def _record_payment_refunds(provider: str, fact: PaymentRefundsChanged) -> None:
+    """Apply the refunds a provider reports on a payment, including ones made in its dashboard.
 
     The payment is found without a lock (which payment a charge belongs to never changes),
     then locked after its subscription, as staff refunds do: what follows may end access.
@@ -125,43 +178,55 @@ def _record_charge_refunds(event: WebhookEvent) -> None:
     from payments.services.refunds.provider_answers import (
         payment_advance_refunded,
         payment_lock_for_refund,
-        refund_record_from_stripe,
+        refund_record_reported,
     )
 
-    charge: dict[str, Any] = event.payload
-    intent_id = charge.get("payment_intent")
-    payment_id = (
-        Payment.objects.filter(provider_payment_id=intent_id).values_list("pk", flat=True).first()
-        if intent_id
-        else None
-    ) or Payment.objects.filter(provider_charge_id=charge.get("id")).values_list("pk", flat=True).first()
+    payment_id = _payment_id_of(provider, payment_ref=fact.payment_ref, charge_ref=fact.charge_ref)
     if payment_id is None:
         return
     with transaction.atomic():
         payment = payment_lock_for_refund(payment_id=payment_id)
-        for refund in (charge.get("refunds") or {}).get("data") or []:
-            # Ours (by Stripe id or our id in its metadata) moves on; a dashboard one gets a row.
-            refund_record_from_stripe(payment=payment, data=refund)
-        payment_advance_refunded(payment=payment, refunded_total=int(charge.get("amount_refunded") or 0))
+        for refund in fact.refunds:
+            # Ours (by the provider's id or ours in its metadata) moves on; another gets a row.
+            refund_record_reported(payment=payment, info=refund)
+        payment_advance_refunded(payment=payment, refunded_total=fact.refunded_total)
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
+def _record_refund(provider: str, fact: RefundChanged) -> None:
+    """Apply one refund's news (succeeded, failed, canceled) to its payment."""
+    from payments.services.refunds.provider_answers import (
+        payment_lock_for_refund,
+        payment_move_refunded,
+        refund_record_reported,
+    )
+
+    info = fact.refund
+    payment_id = _payment_id_of(provider, payment_ref=info.payment_intent_id, charge_ref=info.charge_id)
+    our_refund_id = uuid_or_none(info.metadata.get("refund_id"))
+    if payment_id is None and our_refund_id is not None:
+        payment_id = (
+            Refund.objects.filter(pk=our_refund_id, provider=provider)
+            .values_list("payment_id", flat=True)
+            .first()
+        )
+    if payment_id is None:
+        return
+    with transaction.atomic():
+        payment = payment_lock_for_refund(payment_id=payment_id)
+        refund_record_reported(payment=payment, info=info)
+        payment_move_refunded(payment)
 
 
-HANDLERS: dict[str, Callable[[WebhookEvent], None]] = {
-    "checkout.session.completed": _sync_checkout_session,
-    "checkout.session.async_payment_succeeded": _sync_checkout_session,
-    "checkout.session.async_payment_failed": _sync_checkout_session,
-    "checkout.session.expired": _sync_checkout_session,
-    "payment_intent.succeeded": _sync_payment_intent,
-    "payment_intent.payment_failed": _sync_payment_intent,
-    "charge.refunded": _record_charge_refunds,
-}
+def _payment_id_of(provider: str, *, payment_ref: str | None, charge_ref: str | None) -> uuid.UUID | None:
+    """Return which of our payments a provider's payment (or, failing that, charge) id is."""
+    ours = Payment.objects.filter(provider=provider)
+    if payment_ref:
+        found = ours.filter(provider_payment_id=payment_ref).values_list("pk", flat=True).first()
+        if found is not None:
+            return found
+    if charge_ref:
+        return ours.filter(provider_charge_id=charge_ref).values_list("pk", flat=True).first()
+    return None
 
 
 class EventProcessingFailed(Exception):
@@ -173,10 +238,11 @@ class EventProcessingFailed(Exception):
 
 
 def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
-    """Run the handler of a stored event once; record its status and error.
+    """Act once on what a stored event tells us; record its status and error.
 
     The event row is locked while it is handled, so concurrent workers cannot handle one
-    event twice; a worker that finds it locked leaves it to the one holding it.
+    event twice; a worker that finds it locked leaves it to the one holding it. An event that
+    stands for no fact we act on is marked ignored.
     Raises `EventProcessingFailed` after recording a failure.
     """
     failure: EventProcessingFailed | None = None
@@ -184,25 +250,25 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
         event = WebhookEvent.objects.select_for_update(skip_locked=True).filter(pk=event_pk).first()
         if event is None or event.status in (WebhookEventStatus.PROCESSED, WebhookEventStatus.IGNORED):
             return event
-        handler = HANDLERS.get(event.type)
         event.attempts += 1
-        if handler is None:
-            event.status = WebhookEventStatus.IGNORED
-        else:
-            try:
+        try:
+            fact = webhook_event_fact(event)
+            if fact is None:
+                event.status = WebhookEventStatus.IGNORED
+            else:
                 with transaction.atomic():
-                    handler(event)
+                    _act_on(event.provider, fact)
                 event.status, event.last_error = WebhookEventStatus.PROCESSED, ""
-            except Exception as exc:
-                logger.exception("Stripe event %s (%s) failed", event.event_id, event.type)
-                event.status, event.last_error = (
-                    WebhookEventStatus.FAILED,
-                    f"{type(exc).__name__}: {exc}"[:2000],
-                )
-                failure = EventProcessingFailed(
-                    event.event_id, retryable=not isinstance(exc, GatewayError) or exc.retryable
-                )
-        event.processed_at = timezone.now()
+        except Exception as exc:
+            logger.exception("%s event %s (%s) failed", event.provider, event.event_id, event.type)
+            event.status, event.last_error = (
+                WebhookEventStatus.FAILED,
+                f"{type(exc).__name__}: {exc}"[:2000],
+            )
+            failure = EventProcessingFailed(
+                event.event_id, retryable=not isinstance(exc, GatewayError) or exc.retryable
+            )
+        event.processed_at = clock.now()
         event.save(update_fields=["status", "last_error", "attempts", "processed_at"])
     if failure is not None:
         raise failure

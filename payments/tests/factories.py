@@ -1,7 +1,8 @@
 import factory
 
+from accounts.tests.factories import BillingAccountFactory
 from billing.tests.factories import SubscriptionFactory
-from payments.models import Payment, PaymentKind, PaymentStatus
+from payments.models import Payment, PaymentKind, PaymentStatus, Provider, ProviderCustomer
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
@@ -18,3 +19,19 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     idempotency_key = factory.LazyAttribute(
         lambda p: f"subscription-{p.subscription.pk}-{p.kind}-{p.period_start}"
     )
+
+
+class ProviderCustomerFactory(factory.django.DjangoModelFactory):
+    """An account's customer at a provider with a saved card (Stripe's test Visa by default)."""
+
+    class Meta:
+        model = ProviderCustomer
+
+    account = factory.SubFactory(BillingAccountFactory)
+    provider = Provider.STRIPE
+    customer_ref = factory.Sequence(lambda n: f"cus_test{n}")
+    payment_method_ref = factory.Sequence(lambda n: f"pm_test{n}")
+    card_brand = "visa"
+    card_last4 = "4242"
+    card_exp_month = 12
+    card_exp_year = 2034

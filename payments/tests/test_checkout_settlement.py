@@ -4,11 +4,10 @@ import json
 
 import pytest
 
-from accounts.models import BillingAccount
 from billing.models import SubscriptionStatus
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundRequest
-from payments.models import CheckoutSession, PaymentStatus, WebhookEvent, WebhookEventStatus
+from payments.models import CheckoutSession, PaymentStatus, ProviderCustomer, WebhookEvent, WebhookEventStatus
 from payments.services.checkout import checkout_sync
 from payments.services.webhooks import webhook_event_process
 from payments.tests.stripe_signing import sign
@@ -65,9 +64,10 @@ class TestPaidCheckout:
         assert (payment.card_brand, payment.card_last4) == ("visa", "4242")
         assert payment.provider_payment_id.startswith("pi_")
         assert payment.period_end is not None
-        account = BillingAccount.objects.get(user_id="alice")
-        assert account.default_payment_method_id.startswith("pm_")
-        assert account.card_last4 == "4242"
+        saved = ProviderCustomer.objects.get(account__user_id="alice")
+        assert saved.provider == checkout.provider == "stripe"
+        assert saved.payment_method_ref.startswith("pm_")
+        assert (saved.card_brand, saved.card_last4) == ("visa", "4242")
         assert access(client)["has_access"] is True
 
     def test_webhooks_alone_activate_a_paid_checkout(self, opened, stripe_sandbox, api_client):

@@ -70,10 +70,10 @@ class TestCleanDay:
         assert report.is_clean
         [rub] = report.totals
         fee = (39900 * 29 + 500) // 1000 + 30  # the sandbox's 2.9% + 30
-        assert (rub.currency, rub.our_payments, rub.stripe_charges) == ("RUB", 2, 2)
+        assert (rub.currency, rub.our_payments, rub.provider_charges) == ("RUB", 2, 2)
         assert (rub.our_gross, rub.our_refunds, rub.our_net) == (79800, 10000, 69800)
-        assert (rub.stripe_gross, rub.stripe_refunds) == (79800, 10000)
-        assert (rub.stripe_fees, rub.stripe_net) == (2 * fee, 79800 - 2 * fee - 10000)
+        assert (rub.provider_gross, rub.provider_refunds) == (79800, 10000)
+        assert (rub.provider_fees, rub.provider_net) == (2 * fee, 79800 - 2 * fee - 10000)
         assert rub.our_net_money == "698.00 RUB"
 
     def test_a_refund_approved_days_after_it_was_asked_for_belongs_to_the_day_it_was_paid_back(
@@ -96,7 +96,7 @@ class TestCleanDay:
         assert (asked_day.totals, asked_day.mismatches) == ([], [])
         assert paid_back_day.mismatches == []
         [rub] = paid_back_day.totals
-        assert (rub.our_refunds, rub.stripe_refunds) == (10000, 10000)
+        assert (rub.our_refunds, rub.provider_refunds) == (10000, 10000)
 
     def test_another_day_is_empty(self, viewer_client, stripe_sandbox):
         pay(viewer_client, stripe_sandbox, "alice")
@@ -115,14 +115,15 @@ class TestOurSideDiffers:
         report = reconciliation_report_for_day(day=today())
 
         [mismatch] = report.mismatches
-        assert (mismatch.kind, mismatch.object_type, mismatch.our_id, mismatch.stripe_id) == (
-            daily_report.MISSING_AT_STRIPE,
+        assert (mismatch.kind, mismatch.object_type, mismatch.our_id, mismatch.their_id) == (
+            daily_report.MISSING_AT_PROVIDER,
             "payment",
             str(ghost.pk),
             "ch_ghost",
         )
+        assert mismatch.label == "missing at Stripe"
         assert report.totals[0].our_gross == ghost.amount
-        assert report.totals[0].stripe_gross == 0
+        assert report.totals[0].provider_gross == 0
 
     def test_amount_currency_and_refunded_amount_that_differ_are_listed(self, viewer_client, stripe_sandbox):
         cheaper = pay(viewer_client, stripe_sandbox, "alice")
@@ -136,7 +137,7 @@ class TestOurSideDiffers:
 
         report = reconciliation_report_for_day(day=today())
 
-        by_payment = {m.our_id: (m.kind, m.ours, m.stripe) for m in report.mismatches}
+        by_payment = {m.our_id: (m.kind, m.ours, m.theirs) for m in report.mismatches}
         assert by_payment == {
             str(cheaper.pk): (daily_report.AMOUNT_DIFFERS, "1.00 RUB", "399.00 RUB"),
             str(in_euros.pk): (daily_report.CURRENCY_DIFFERS, "EUR", "RUB"),
@@ -150,12 +151,12 @@ class TestOurSideDiffers:
         report = reconciliation_report_for_day(day=today())
 
         [mismatch] = report.mismatches
-        assert (mismatch.kind, mismatch.our_id, mismatch.stripe_id) == (
+        assert (mismatch.kind, mismatch.our_id, mismatch.their_id) == (
             daily_report.STATUS_DIFFERS,
             str(payment.pk),
             payment.provider_charge_id,
         )
-        assert mismatch.stripe == "succeeded"
+        assert mismatch.theirs == "succeeded"
 
     def test_a_payment_recorded_on_another_day_is_dated_another_day(self, viewer_client, stripe_sandbox):
         payment = pay(viewer_client, stripe_sandbox, "alice")
@@ -177,7 +178,7 @@ class TestOurSideDiffers:
 
         report = reconciliation_report_for_day(day=today())
 
-        by_refund = {m.our_id: (m.kind, m.object_type, m.stripe_id) for m in report.mismatches}
+        by_refund = {m.our_id: (m.kind, m.object_type, m.their_id) for m in report.mismatches}
         assert by_refund == {
             str(failed.pk): (daily_report.STATUS_DIFFERS, "refund", failed.provider_refund_id),
             str(smaller.pk): (daily_report.AMOUNT_DIFFERS, "refund", smaller.provider_refund_id),
@@ -198,9 +199,9 @@ class TestStripeSideDiffers:
             "payment",
             None,
         )
-        assert mismatch.stripe_id.startswith("ch_")
-        assert mismatch.stripe == "12.34 EUR"
-        assert [(t.currency, t.stripe_gross, t.our_gross) for t in report.totals] == [("EUR", 1234, 0)]
+        assert mismatch.their_id.startswith("ch_")
+        assert mismatch.theirs == "12.34 EUR"
+        assert [(t.currency, t.provider_gross, t.our_gross) for t in report.totals] == [("EUR", 1234, 0)]
 
     def test_a_refund_made_at_stripe_only_is_missing_with_us(self, viewer_client, sdk, stripe_sandbox):
         payment = pay(viewer_client, stripe_sandbox, "alice")
@@ -215,7 +216,7 @@ class TestStripeSideDiffers:
             (daily_report.REFUNDED_DIFFERS, "payment"),
         ]
         missing = next(m for m in report.mismatches if m.object_type == "refund")
-        assert (missing.stripe_id, missing.stripe) == (made_at_stripe.id, "7.00 RUB")
+        assert (missing.their_id, missing.theirs) == (made_at_stripe.id, "7.00 RUB")
 
     def test_a_charge_that_failed_or_changed_amount_at_stripe_is_listed(
         self, viewer_client, stripe_sandbox, store
@@ -262,9 +263,9 @@ class TestStripeSideDiffers:
 
         assert sorted((m.kind, m.object_type, m.our_id) for m in report.mismatches) == sorted(
             [
-                (daily_report.BALANCE_TRANSACTION_MISSING, "payment", str(without.pk)),
-                (daily_report.BALANCE_TRANSACTION_DIFFERS, "payment", str(off.pk)),
-                (daily_report.BALANCE_TRANSACTION_DIFFERS, "refund", str(ours.pk)),
+                (daily_report.BALANCE_ENTRY_MISSING, "payment", str(without.pk)),
+                (daily_report.BALANCE_ENTRY_DIFFERS, "payment", str(off.pk)),
+                (daily_report.BALANCE_ENTRY_DIFFERS, "refund", str(ours.pk)),
             ]
         )
 
@@ -282,7 +283,11 @@ class TestAdminPage:
         assert "399.00 RUB" in page  # Stripe's gross
         assert "1.00 RUB" in page  # ours
         assert "amount differs" in page
+        assert "Stripe gross" in page
+        assert "Stripe has" in page
         assert f"/admin/payments/payment/{payment.pk}/change/" in page
+        # One provider configured: nothing to choose.
+        assert 'name="provider"' not in page
 
     def test_a_clean_day_says_so(self, client, viewer_client, stripe_sandbox):
         pay(viewer_client, stripe_sandbox, "alice")
@@ -338,6 +343,7 @@ class TestCommand:
         text = out.getvalue()
         assert f"Reconciliation report for {today().isoformat()} (UTC)" in text
         assert "RUB: ours 1 payments, gross 399.00 RUB" in text
+        assert "Stripe 1 charges, gross 399.00 RUB" in text
         assert "No mismatches." in text
 
     def test_lists_each_mismatch_and_fails(self, viewer_client, stripe_sandbox):
@@ -345,10 +351,11 @@ class TestCommand:
         Payment.objects.filter(pk=payment.pk).update(amount=100)
         out = StringIO()
 
-        with pytest.raises(CommandError, match="1 mismatch"):
+        with pytest.raises(CommandError, match="1 mismatch with Stripe"):
             call_command("reconciliation_report", "--day", today().isoformat(), stdout=out)
 
         assert f"amount differs: payment {payment.pk} / {payment.provider_charge_id}" in out.getvalue()
+        assert "we have 1.00 RUB, Stripe has 399.00 RUB" in out.getvalue()
 
     def test_a_stripe_failure_is_a_command_error(self, stripe_sandbox):
         stripe_sandbox.post("/faults", {"mode": "error", "status": 503, "path": "/v1/refunds"})

@@ -3,7 +3,7 @@
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import openpyxl
 import pytest
@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import NoReverseMatch, reverse
 
+from core import clock
 from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
 from payments.tests.factories import PaymentFactory
 from tariffs.tests.factories import TariffFactory
@@ -153,6 +154,15 @@ class TestAccountingExportsPayments:
         formats = re.search(r'<select name="format".*?</select>', page, re.S).group(0).lower()
         assert ">csv<" in formats and ">xlsx<" in formats
         assert "json" not in formats
+
+    def test_the_default_month_is_the_billing_clock_one(self, login_as):
+        clock.advance(timedelta(days=40))
+        today = clock.now().astimezone(UTC).date()
+
+        page = login_as("Accounting").get(PAYMENTS_EXPORT).content.decode()
+
+        assert re.search(rf'name="date_from"[^>]*value="{today.replace(day=1).isoformat()}"', page)
+        assert re.search(rf'name="date_to"[^>]*value="{today.isoformat()}"', page)
 
     def test_query_count_does_not_grow_with_the_rows(self, login_as):
         client = login_as("Accounting")

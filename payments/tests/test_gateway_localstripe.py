@@ -26,15 +26,17 @@ import pytest
 import stripe
 
 from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
     CheckoutRequest,
     CreatedRange,
     CustomerRequest,
     EventQuery,
     OffSessionCharge,
-    PermanentGatewayError,
     RefundRequest,
+)
+from payments.gateways.errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    PermanentGatewayError,
     TemporaryGatewayError,
 )
 from payments.gateways.stripe import StripeGateway

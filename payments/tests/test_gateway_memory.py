@@ -4,15 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
-    CheckoutRequest,
-    CustomerRequest,
-    OffSessionCharge,
-    PermanentGatewayError,
-    RefundRequest,
-)
+from payments.gateways.base import CheckoutRequest, CustomerRequest, OffSessionCharge, RefundRequest
+from payments.gateways.errors import AuthenticationRequired, CardDeclined, PermanentGatewayError
 from payments.gateways.memory import MemoryGateway
 
 NOW = datetime(2027, 1, 31, 12, 0, tzinfo=UTC)

@@ -27,18 +27,20 @@ from django.core.exceptions import ImproperlyConfigured
 
 from payments.gateways import get_gateway, is_stripe_api_base
 from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
     CheckoutRequest,
     CreatedRange,
     CustomerRequest,
     EventQuery,
+    OffSessionCharge,
+    RefundRequest,
+)
+from payments.gateways.errors import (
+    AuthenticationRequired,
+    CardDeclined,
     GatewayError,
     InvalidWebhookSignature,
-    OffSessionCharge,
     PermanentGatewayError,
     RateLimited,
-    RefundRequest,
     TemporaryGatewayError,
 )
 from payments.gateways.retry import RetryPolicy
@@ -308,8 +310,9 @@ def test_payment_checkout_sends_locked_price_as_one_line_item(stub, gateway):
         "customer": "cus_1",
         "client_reference_id": "pay-1",
         "metadata[payment_id]": "pay-1",
+        # Both return addresses carry Stripe's placeholder for its page's id, added once.
         "success_url": "https://cinema.example/billing/success?session_id={CHECKOUT_SESSION_ID}",
-        "cancel_url": "https://cinema.example/billing/cancel",
+        "cancel_url": "https://cinema.example/billing/cancel?session_id={CHECKOUT_SESSION_ID}",
         "expires_at": str(int(EXPIRES.timestamp())),
         "locale": "ru",
         "line_items[0][quantity]": "1",

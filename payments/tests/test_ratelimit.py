@@ -26,7 +26,8 @@ import redis
 from django.core.exceptions import ImproperlyConfigured
 
 from payments.gateways import get_gateway
-from payments.gateways.base import CustomerRequest, RateLimited
+from payments.gateways.base import CustomerRequest
+from payments.gateways.errors import RateLimited
 from payments.gateways.ratelimit import (
     REDIS_RETRY_AFTER_SECONDS,
     WAIT_TOO_LONG,

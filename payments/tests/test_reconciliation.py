@@ -7,14 +7,14 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
-from django.utils import timezone
 
 from billing.models import SubscriptionStatus
 from billing.selectors import access_for_user
 from core import clock
 from payments import tasks
 from payments.gateways import get_gateway
-from payments.gateways.base import GatewayError, RefundRequest
+from payments.gateways.base import RefundRequest
+from payments.gateways.errors import GatewayError
 from payments.gateways.stripe import StripeGateway
 from payments.models import (
     CheckoutSession,
@@ -143,9 +143,7 @@ class TestPendingPayments:
     def test_a_checkout_past_its_expiry_is_examined_however_young_its_payment(self, alice, stripe_sandbox):
         checkout = subscribe(alice)
         stripe_sandbox.post("/clock/advance", {"seconds": 2 * 3600})
-        CheckoutSession.objects.filter(pk=checkout.pk).update(
-            expires_at=timezone.now() - timedelta(minutes=1)
-        )
+        CheckoutSession.objects.filter(pk=checkout.pk).update(expires_at=clock.now() - timedelta(minutes=1))
 
         run = reconcile_pending_payments(older_than=timedelta(minutes=15))
 
@@ -159,9 +157,7 @@ class TestPendingPayments:
         assert answer.status_code == 503
         stripe_sandbox.delete("/faults")
         checkout = CheckoutSession.objects.get(provider_session_id=None)
-        CheckoutSession.objects.filter(pk=checkout.pk).update(
-            expires_at=timezone.now() - timedelta(minutes=1)
-        )
+        CheckoutSession.objects.filter(pk=checkout.pk).update(expires_at=clock.now() - timedelta(minutes=1))
         stripe_sandbox.delete("/requests")
 
         run = reconcile_pending_payments(older_than=NOW)
@@ -331,7 +327,10 @@ class TestMissedEvents:
 
         third = reconcile_events()
 
-        assert [fix["type"] for fix in third.fixes] == ["charge.refunded"]
+        # Only the refund's events are new: what the first run fed is not fed again.
+        third_types = {fix["type"] for fix in third.fixes}
+        assert "charge.refunded" in third_types
+        assert third_types <= {"charge.refunded", "refund.created", "refund.updated"}
         payment.refresh_from_db()
         assert (payment.status, payment.refunded_amount) == (PaymentStatus.PARTIALLY_REFUNDED, 10000)
         cursor = ReconciliationCursor.objects.get(kind=ReconciliationKind.EVENTS)
@@ -340,7 +339,7 @@ class TestMissedEvents:
 
     def test_the_first_run_ever_reads_back_the_lookback(self, paid, stripe_sandbox, settings):
         settings.RECONCILIATION_EVENTS_LOOKBACK = timedelta(hours=72)
-        before = timezone.now()
+        before = clock.now()
 
         reconcile_events()
 
@@ -388,10 +387,10 @@ class TestMissedEvents:
             event_id=completed["id"],
             type=completed["type"],
             object_id=completed["data"]["object"]["id"],
-            provider_created_at=timezone.now(),
+            provider_created_at=clock.now(),
             payload=completed["data"]["object"],
         )
-        WebhookEvent.objects.filter(pk=stuck.pk).update(received_at=timezone.now() - timedelta(hours=1))
+        WebhookEvent.objects.filter(pk=stuck.pk).update(received_at=clock.now() - timedelta(hours=1))
 
         run = reconcile_events()
 
@@ -409,7 +408,7 @@ class TestMissedEvents:
             event_id=completed["id"],
             type=completed["type"],
             object_id=completed["data"]["object"]["id"],
-            provider_created_at=timezone.now(),
+            provider_created_at=clock.now(),
             payload=completed["data"]["object"],
         )
 
@@ -438,7 +437,7 @@ class TestOneRunAtATime:
     def test_a_run_finding_its_kind_held_by_a_live_run_is_skipped(self, paid, stripe_sandbox, kind):
         holder = ReconciliationRun.objects.create(kind=kind)
         ReconciliationCursor.objects.create(
-            kind=kind, locked_by=holder, locked_until=timezone.now() + timedelta(minutes=5)
+            kind=kind, locked_by=holder, locked_until=clock.now() + timedelta(minutes=5)
         )
 
         run = _run(kind)
@@ -452,7 +451,7 @@ class TestOneRunAtATime:
         ReconciliationCursor.objects.create(
             kind=ReconciliationKind.PENDING_PAYMENTS,
             locked_by=dead,
-            locked_until=timezone.now() - timedelta(seconds=1),
+            locked_until=clock.now() - timedelta(seconds=1),
         )
 
         run = reconcile_pending_payments(older_than=NOW)
@@ -468,7 +467,7 @@ class TestOneRunAtATime:
         ReconciliationCursor.objects.create(
             kind=ReconciliationKind.PENDING_PAYMENTS,
             locked_by=pending,
-            locked_until=timezone.now() + timedelta(minutes=5),
+            locked_until=clock.now() + timedelta(minutes=5),
         )
 
         assert reconcile_events().status == "ok"
@@ -570,7 +569,7 @@ class TestEntryPoints:
 
         lines = out.getvalue().splitlines()
         assert lines[0].startswith("pending payments: ok, examined 1, fixed 1")
-        assert lines[1].startswith("missed Stripe events: ok")
+        assert lines[1].startswith("missed provider events: ok")
         assert has_access(alice) is True
 
     def test_reconcile_command_fails_loudly_when_a_run_failed(self, paid, stripe_sandbox):
@@ -581,11 +580,11 @@ class TestEntryPoints:
 
     def test_tasks_use_the_settings(self, paid, alice, settings):
         settings.RECONCILIATION_PENDING_AFTER = timedelta(minutes=15)
-        assert tasks.reconcile_pending_payments() == "ok"
+        assert tasks.reconcile_pending_payments() == {"stripe": "ok"}
         assert has_access(alice) is False
 
         settings.RECONCILIATION_PENDING_AFTER = NOW
-        assert tasks.reconcile_pending_payments() == "ok"
+        assert tasks.reconcile_pending_payments() == {"stripe": "ok"}
         assert has_access(alice) is True
-        assert tasks.reconcile_events() == "ok"
+        assert tasks.reconcile_events() == {"stripe": "ok"}
         assert ReconciliationRun.objects.count() == 3

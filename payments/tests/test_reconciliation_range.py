@@ -67,9 +67,14 @@ class TestRange:
 
         assert (whole.mismatches, first_only.mismatches, last_only.mismatches) == ([], [], [])
         [rub] = whole.totals
-        assert (rub.our_payments, rub.our_gross, rub.stripe_charges, rub.stripe_gross) == (2, 79800, 2, 79800)
-        assert [(t.our_payments, t.stripe_charges) for t in first_only.totals] == [(1, 1)]
-        assert [(t.our_payments, t.stripe_charges) for t in last_only.totals] == [(1, 1)]
+        assert (rub.our_payments, rub.our_gross, rub.provider_charges, rub.provider_gross) == (
+            2,
+            79800,
+            2,
+            79800,
+        )
+        assert [(t.our_payments, t.provider_charges) for t in first_only.totals] == [(1, 1)]
+        assert [(t.our_payments, t.provider_charges) for t in last_only.totals] == [(1, 1)]
 
     @pytest.mark.parametrize(
         ("start", "end"),
@@ -242,5 +247,5 @@ def test_a_refund_paid_back_in_the_range_counts_in_it(viewer_client, stripe_sand
     report = reconciliation_report(date_from=today() - timedelta(days=2), date_to=today())
 
     [rub] = report.totals
-    assert (rub.our_refunds, rub.stripe_refunds, rub.our_net) == (10000, 10000, 29900)
+    assert (rub.our_refunds, rub.provider_refunds, rub.our_net) == (10000, 10000, 29900)
     assert report.mismatches == []

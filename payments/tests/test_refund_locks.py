@@ -202,13 +202,14 @@ def charge_refunded_event(sandbox: Any) -> WebhookEvent:
     events = [e for e in sandbox.get("/objects", type="event")["data"] if e["type"] == "charge.refunded"]
     latest = max(events, key=lambda e: e["created"])
     stored, _ = webhook_event_record(
+        provider="stripe",
         event=GatewayEvent(
             id=latest["id"],
             type=latest["type"],
             created=datetime.fromtimestamp(latest["created"], UTC),
             object_id=latest["data"]["object"]["id"],
             object=latest["data"]["object"],
-        )
+        ),
     )
     return stored
 

@@ -9,7 +9,7 @@ from billing.services import subscription_expire
 from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import OffSessionCharge
-from payments.models import PaymentStatus, Refund
+from payments.models import PaymentStatus, ProviderCustomer, Refund
 from payments.services.renewals import RenewalOutcome, _due_period, _renewal_payment, renewal_apply_intent
 
 # The provider only sets the scene: the in-memory one (billing/tests/conftest.py).
@@ -22,11 +22,11 @@ def test_a_renewal_charge_for_a_subscription_that_ended_meanwhile_is_refunded(pa
     due = _due_period(subscription, clock.now())
     assert due is not None
     payment = _renewal_payment(subscription, due)
-    account = subscription.account
-    intent = get_gateway().charge_off_session(
+    saved = ProviderCustomer.objects.get(account=subscription.account, provider=payment.provider)
+    intent = get_gateway(payment.provider).charge_off_session(
         OffSessionCharge(
-            customer_id=account.stripe_customer_id or "",
-            payment_method_id=account.default_payment_method_id,
+            customer_id=saved.customer_ref,
+            payment_method_id=saved.payment_method_ref,
             amount=payment.amount,
             currency=payment.currency,
             description="renewal",

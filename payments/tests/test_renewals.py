@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from billing.models import SubscriptionStatus
 from billing.periods import add_months
 from core import clock
-from payments.models import Payment, PaymentKind, PaymentStatus
+from payments.models import Payment, PaymentKind, PaymentStatus, ProviderCustomer
 from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
 pytestmark = pytest.mark.django_db
@@ -134,9 +134,8 @@ class TestDunning:
     ):
         settings.BILLING_GRACE_PERIOD = timedelta(days=3)
         subscription = paid_subscription()
-        account = subscription.account
-        account.default_payment_method_id = ""  # the card was removed: nothing to charge
-        account.save()
+        # The card was removed: nothing to charge.
+        ProviderCustomer.objects.filter(account=subscription.account).update(payment_method_ref="")
         due = subscription.current_period_end
         move_to(due)
         assert renewal_run(subscription_id=subscription.pk) == RenewalOutcome.DECLINED
@@ -171,7 +170,7 @@ class TestDunning:
         assert subscription.status == S.ACTIVE
         assert subscription.current_period_start == payment.period_start
         assert payment.status == PaymentStatus.SUCCEEDED
-        assert subscription.account.__class__.objects.get(pk=subscription.account_id).card_last4 == "4444"
+        assert ProviderCustomer.objects.get(account_id=subscription.account_id).card_last4 == "4444"
         assert access(viewer_client) is True
 
     @staticmethod

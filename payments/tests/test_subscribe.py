@@ -5,9 +5,8 @@ These run against the offline Stripe sandbox over HTTP, through the real gateway
 
 import pytest
 
-from accounts.models import BillingAccount
 from billing.models import IdempotentRequest, Subscription, SubscriptionStatus
-from payments.models import CheckoutSession, Payment, PaymentStatus
+from payments.models import CheckoutSession, Payment, PaymentStatus, ProviderCustomer
 from tariffs.tests.factories import TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -50,7 +49,7 @@ class TestSubscribe:
         )
         created = sessions_created(stripe_sandbox)
         assert [r["idempotency_key"] for r in created] == [f"checkout:{body['checkout']['id']}"]
-        customer = BillingAccount.objects.get(user_id="alice").stripe_customer_id
+        customer = ProviderCustomer.objects.get(account__user_id="alice", provider="stripe").customer_ref
         assert customer and session["customer"] == customer
 
     def test_tariff_can_be_given_by_id(self, viewer_client, stripe_sandbox, monthly):

@@ -15,9 +15,9 @@ from rest_framework.test import APIClient
 from accounts.services import account_get_or_create
 from accounts.tokens import issue_token
 from billing.models import IdempotentRequest, Subscription, SubscriptionStatus
-from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus
+from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus, Provider
 from payments.services.checkout import checkout_sync
-from payments.services.customers import account_ensure_stripe_customer
+from payments.services.customers import customer_for
 from payments.tests.concurrency import run_concurrently
 from tariffs.tests.factories import TariffFactory
 
@@ -68,7 +68,7 @@ def test_racing_subscribes_for_two_tariffs_leave_no_closed_page_payable(
     for round_ in range(ROUNDS):
         user_id = f"racer-{has_customer}-{round_}"
         if has_customer:
-            account_ensure_stripe_customer(account=account_get_or_create(user_id=user_id))
+            customer_for(account=account_get_or_create(user_id=user_id), provider=Provider.STRIPE)
         results = run_concurrently(lambda i, user_id=user_id: subscribe(user_id, TARIFFS[i]), 2)
         statuses = sorted(status for status, _ in results)
         # One wins; the other either also got a page (then replaced) or was told it was replaced.

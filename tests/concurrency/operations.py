@@ -39,21 +39,24 @@ from billing.models import Subscription, SubscriptionStatus
 from billing.periods import add_months
 from billing.services import subscription_extend
 from core.errors import DomainError
+from payments.gateways.stripe_events import event_fact_from_stripe
+from payments.gateways.stripe_mapping import event_from_stripe
 from payments.models import (
     CheckoutSession,
     Payment,
+    Provider,
     RefundReason,
     RefundRequest,
     WebhookEvent,
     WebhookEventStatus,
 )
 from payments.services.checkout import checkout_sync
-from payments.services.customers import account_ensure_stripe_customer
+from payments.services.customers import customer_for
 from payments.services.reconciliation import reconcile_pending_payments
 from payments.services.refunds.staff import refund_create
 from payments.services.refunds.viewer_requests import refund_request_approve, refund_request_reject
 from payments.services.renewals import renewal_run
-from payments.services.webhooks import HANDLERS, EventProcessingFailed, webhook_event_process
+from payments.services.webhooks import EventProcessingFailed, webhook_event_process
 from payments.tests.sandbox_helpers import Control
 from payments.tests.stripe_signing import sign
 
@@ -213,7 +216,7 @@ def _new_account(state: str, world: World, user_id: str) -> Scene:
 
 def _with_customer(state: str, world: World, user_id: str) -> Scene:
     scene = _new_account(state, world, user_id)
-    account_ensure_stripe_customer(account=BillingAccount.objects.get(pk=scene.account_id))
+    customer_for(account=BillingAccount.objects.get(pk=scene.account_id), provider=Provider.STRIPE)
     return scene
 
 
@@ -266,7 +269,7 @@ def _build_events_delivered(world: World) -> None:
                 processed_at=now,
             )
             for event in world.sandbox.objects("event")
-            if event["type"] in HANDLERS
+            if event_fact_from_stripe(event_from_stripe(event)) is not None
         ],
         ignore_conflicts=True,
     )

@@ -10,15 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
-    ChargeInfo,
-    GatewayEvent,
-    PermanentGatewayError,
-    ProviderPayment,
-    SettlementLine,
-)
+from payments.gateways.base import ChargeInfo, GatewayEvent, ProviderPayment, SettlementLine
+from payments.gateways.errors import AuthenticationRequired, CardDeclined, PermanentGatewayError
 from payments.gateways.memory.records import (
     MemoryState,
     _Card,

@@ -11,18 +11,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from payments.gateways.base import (
-    AuthenticationRequired,
-    CardDeclined,
     CardInfo,
     ChargeInfo,
     CheckoutRequest,
     CheckoutSession,
     CreatedRange,
     CustomerRequest,
+    EventFact,
     EventPage,
     EventQuery,
     GatewayEvent,
-    InvalidWebhookSignature,
     OffSessionCharge,
     PaymentMethodSetup,
     ProviderPayment,
@@ -30,13 +28,18 @@ from payments.gateways.base import (
     RefundRequest,
     SettlementLine,
 )
+from payments.gateways.errors import (
+    AuthenticationRequired,
+    CardDeclined,
+    DeclineReason,
+    InvalidWebhookSignature,
+)
 from payments.gateways.memory.books import MemoryBooks
 from payments.gateways.memory.checkout_page import CheckoutPage
 from payments.gateways.memory.records import (
     _CLOCK_SLACK,
     _MAX_LIFETIME,
     _MIN_LIFETIME,
-    REFUND_REASONS,
     MemoryState,
     PayResult,
     _charge_json,
@@ -49,7 +52,8 @@ from payments.gateways.memory.records import (
 )
 
 # The fake answers with the test cards and codes of Stripe's sandbox, so it classifies them as Stripe does.
-from payments.gateways.stripe_mapping import decline_kind
+from payments.gateways.stripe_events import event_fact_from_stripe
+from payments.gateways.stripe_mapping import decline_kind, decline_reason
 from payments.sandbox import cards
 
 
@@ -242,8 +246,6 @@ class MemoryGateway:
                     f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
                     code="amount_too_large",
                 )
-            if request.reason is not None and request.reason not in REFUND_REASONS:
-                raise _invalid(f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}")
             now = self._books.now()
             refund_id = self._books.new_id("re")
             txn = self._books.ledger(
@@ -306,6 +308,17 @@ class MemoryGateway:
         """Return every ledger entry created in the range, newest first."""
         self._books.log("list_settlement_lines")
         return _newest_first_in(list(self.state.balance_transactions.values()), created)
+
+    # It sends no webhooks; the header is named so that the interface is whole.
+    webhook_signature_header = "Memory-Signature"
+
+    def decline_reason(self, code: str | None) -> DeclineReason:
+        """Return what one of its decline codes (the sandbox's, which are Stripe's) means for the viewer."""
+        return decline_reason(code)
+
+    def event_fact(self, event: GatewayEvent) -> EventFact | None:
+        """Return what one of its events tells us: they have Stripe's shapes, as the sandbox's do."""
+        return event_fact_from_stripe(event)
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:
         """Refuse every webhook: this provider sends none (its events are read with `list_events`)."""

@@ -20,18 +20,16 @@ from payments.gateways.base import (
     CheckoutSession,
     CheckoutStatus,
     CreatedRange,
-    GatewayError,
     GatewayEvent,
-    PermanentGatewayError,
     RefundInfo,
     SettlementLine,
 )
+from payments.gateways.errors import GatewayError, PermanentGatewayError
 
 # The sandbox's limits on a page's life (payments/sandbox/checkout.py), with its minute of slack.
 _MIN_LIFETIME = timedelta(minutes=30)
 _MAX_LIFETIME = timedelta(hours=24)
 _CLOCK_SLACK = timedelta(minutes=1)
-REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 CHECKOUT_URL = "https://memory-provider.invalid/checkout/"
 
 

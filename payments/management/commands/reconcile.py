@@ -1,4 +1,4 @@
-"""Run reconciliation now: settle stale pending payments, feed missed Stripe events, book missed charges."""
+"""Run reconciliation now: settle stale pending payments, feed missed provider events, book missed charges."""
 
 from datetime import timedelta
 from typing import Any
@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from payments.gateways import configured_providers
 from payments.models import ReconciliationRun, ReconciliationRunStatus
 from payments.services.reconciliation import (
     reconcile_events,
@@ -16,9 +17,10 @@ from payments.services.reconciliation import (
 
 class Command(BaseCommand):
     help = (
-        "Ask Stripe about payments pending longer than RECONCILIATION_PENDING_AFTER_MINUTES, then "
-        "read Stripe's events since the last run and handle the ones never received, then book "
-        "Stripe's charges of the last UNBOOKED_CHARGES_LOOKBACK_HOURS that our rows missed."
+        "For every payment provider (or the one given): ask it about payments pending longer than "
+        "RECONCILIATION_PENDING_AFTER_MINUTES, then read its events since the last run and handle "
+        "the ones never received, then book its charges of the last UNBOOKED_CHARGES_LOOKBACK_HOURS "
+        "that our rows missed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +32,14 @@ class Command(BaseCommand):
             type=int,
             help="Settle payments pending longer than this (default: the setting; 0 = all).",
         )
+        providers = sorted(configured_providers())
+        # A choice to make only where there is one.
+        if len(providers) > 1:
+            parser.add_argument(
+                "--provider",
+                choices=providers,
+                help="Reconcile this payment provider only (default: every configured one).",
+            )
 
     def handle(self, *args: Any, **options: Any) -> None:
         older_than = settings.RECONCILIATION_PENDING_AFTER
@@ -37,16 +47,21 @@ class Command(BaseCommand):
             if options["older_than_minutes"] < 0:
                 raise CommandError("--older-than-minutes cannot be negative.")
             older_than = timedelta(minutes=options["older_than_minutes"])
+        providers = [options["provider"]] if options.get("provider") else list(configured_providers())
         runs: list[ReconciliationRun] = []
-        if options["only"] in (None, "pending"):
-            runs.append(reconcile_pending_payments(older_than=older_than))
-        if options["only"] in (None, "events"):
-            runs.append(reconcile_events())
-        if options["only"] in (None, "charges"):
-            runs.append(reconcile_unbooked_charges())
+        for provider in providers:
+            if options["only"] in (None, "pending"):
+                runs.append(reconcile_pending_payments(older_than=older_than, provider=provider))
+            if options["only"] in (None, "events"):
+                runs.append(reconcile_events(provider=provider))
+            if options["only"] in (None, "charges"):
+                runs.append(reconcile_unbooked_charges(provider=provider))
+        # With one provider the lines read as they always did; with more, each says whose it is.
+        name_provider = len(configured_providers()) > 1
         for run in runs:
+            whose = f"{run.get_provider_display()}, " if name_provider else ""
             self.stdout.write(
-                f"{run.get_kind_display()}: {run.get_status_display()}, "
+                f"{whose}{run.get_kind_display()}: {run.get_status_display()}, "
                 f"examined {run.examined}, fixed {run.fixed} (run {run.pk})."
             )
             if run.error:

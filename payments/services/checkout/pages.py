@@ -15,17 +15,15 @@ from uuid import UUID
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
 
 from billing.locks import account_lock, subscription_lock_with_account
 from billing.models import Subscription
 from billing.pricing import amount_for_period
+from core import clock
 from core.errors import DomainError
-from payments.gateways import get_gateway
-from payments.gateways.base import (
-    CheckoutRequest,
-    GatewayError,
-)
+from payments.gateways import default_provider, get_gateway
+from payments.gateways.base import CheckoutRequest
+from payments.gateways.errors import GatewayError
 from payments.models import (
     CheckoutMode,
     CheckoutSession,
@@ -34,7 +32,7 @@ from payments.models import (
     PaymentKind,
 )
 from payments.services.checkout.settle import _apply_expired, checkout_sync
-from payments.services.customers import account_ensure_stripe_customer
+from payments.services.customers import customer_for
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ class CheckoutReplaced(DomainError):
 
 
 def checkout_idempotency_key(checkout: CheckoutSession) -> str:
-    """Return the key of the Stripe call that opens this checkout's page."""
+    """Return the key of the provider call that opens this checkout's page."""
     return f"checkout:{checkout.pk}"
 
 
@@ -59,18 +57,19 @@ def checkout_is_reusable(checkout: CheckoutSession, *, now: datetime) -> bool:
 
 
 def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSession:
-    """Write the rows of a new checkout for a pending subscription (no call to Stripe).
+    """Write the rows of a new checkout for a pending subscription (no call to the provider).
 
-    A trial saves the card without a charge (setup mode), and so does a first period that a
-    promo code makes free (Stripe Checkout takes no zero payment); otherwise the first
-    period's payment is created at its price (`billing.pricing.amount_for_period`).
+    The checkout and its payment go through the default provider. A trial saves the card
+    without a charge (setup mode), and so does a first period that a promo code makes free
+    (a checkout page takes no zero payment); otherwise the first period's payment is created
+    at its price (`billing.pricing.amount_for_period`).
     """
-    now = timezone.now()
-    expires_at = now + settings.CHECKOUT_SESSION_TTL
+    provider = default_provider()
+    expires_at = clock.now() + settings.CHECKOUT_SESSION_TTL
     amount = amount_for_period(subscription=subscription, period_start=None)
     if trial or amount == 0:
         return CheckoutSession.objects.create(
-            subscription=subscription, mode=CheckoutMode.SETUP, expires_at=expires_at
+            subscription=subscription, mode=CheckoutMode.SETUP, provider=provider, expires_at=expires_at
         )
     payment_id = uuid.uuid4()
     payment = Payment.objects.create(
@@ -79,30 +78,37 @@ def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSess
         kind=PaymentKind.INITIAL,
         amount=amount,
         currency=subscription.currency,
+        provider=provider,
         idempotency_key=f"payment:{payment_id}",
     )
     return CheckoutSession.objects.create(
-        subscription=subscription, payment=payment, mode=CheckoutMode.PAYMENT, expires_at=expires_at
+        subscription=subscription,
+        payment=payment,
+        mode=CheckoutMode.PAYMENT,
+        provider=provider,
+        expires_at=expires_at,
     )
 
 
 def checkout_prepare_for_payment(*, payment: Payment) -> CheckoutSession:
     """Write a checkout that pays exactly this (renewal) payment, on the viewer's side.
 
-    Used when the bank wants the card holder present: the card entered on that page becomes
-    the saved one.
+    Used when the bank wants the card holder present: the page is opened at the payment's
+    provider, and the card entered on it becomes the one saved there.
     """
     return CheckoutSession.objects.create(
         subscription_id=payment.subscription_id,
         payment=payment,
         mode=CheckoutMode.PAYMENT,
-        expires_at=timezone.now() + settings.CHECKOUT_SESSION_TTL,
+        provider=payment.provider,
+        expires_at=clock.now() + settings.CHECKOUT_SESSION_TTL,
     )
 
 
 def _return_url(base: str, checkout: CheckoutSession) -> str:
+    # The result page finds the checkout by our id; the provider may add its own page's id.
     separator = "&" if "?" in base else "?"
-    return f"{base}{separator}checkout={checkout.pk}&session_id={{CHECKOUT_SESSION_ID}}"
+    return f"{base}{separator}checkout={checkout.pk}"
 
 
 def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRequest:
@@ -122,21 +128,24 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
         save_payment_method=subscription.autopay,
         success_url=_return_url(settings.CHECKOUT_SUCCESS_URL, checkout),
         cancel_url=_return_url(settings.CHECKOUT_CANCEL_URL, checkout),
-        expires_at=checkout.expires_at,
+        # The row's expiry is on the billing clock, as every comparison of the service is; the
+        # provider measures a page's life on the real clock (30 minutes to 24 hours from its
+        # own now), which the demo's moved billing clock runs ahead of.
+        expires_at=checkout.expires_at - clock.offset(),
         locale=subscription.account.language,
         idempotency_key=checkout_idempotency_key(checkout),
     )
 
 
 def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
-    """Open the Stripe page of a prepared checkout, once, and return the checkout.
+    """Open the provider's page of a prepared checkout, once, and return the checkout.
 
     Runs under the account's lock, then the checkout's (the service's lock order), so it
     never races a subscribe that replaces this checkout: either the page is opened first and
-    the replacing subscribe expires it at Stripe, or the checkout was given up first and no
-    page is ever opened for it (`CheckoutReplaced`). A provider failure leaves the row without
-    a page, and the next call retries with the same idempotency key, so Stripe never opens a
-    second page for one checkout.
+    the replacing subscribe expires it at the provider, or the checkout was given up first and
+    no page is ever opened for it (`CheckoutReplaced`). A provider failure leaves the row
+    without a page, and the next call retries with the same idempotency key, so the provider
+    never opens a second page for one checkout.
     """
     with transaction.atomic():
         account_id = CheckoutSession.objects.values_list("subscription__account_id", flat=True).get(
@@ -152,8 +161,10 @@ def checkout_open(*, checkout_id: UUID) -> CheckoutSession:
             return checkout
         if checkout.status != CheckoutStatus.OPEN:
             raise CheckoutReplaced(details={"checkout": str(checkout.pk)})
-        customer_id = account_ensure_stripe_customer(account=account)
-        session = get_gateway().create_checkout_session(_checkout_request(checkout, customer_id))
+        customer = customer_for(account=account, provider=checkout.provider)
+        session = get_gateway(checkout.provider).create_checkout_session(
+            _checkout_request(checkout, customer.customer_ref)
+        )
         checkout.provider_session_id = session.id
         checkout.url = session.url or ""
         checkout.save(update_fields=["provider_session_id", "url", "updated_at"])
@@ -166,9 +177,10 @@ def checkout_abandon(*, checkout: CheckoutSession) -> bool:
     """Close an open checkout the viewer replaced; return False if it turned out to be paid.
 
     Everything is decided under the locks of the account, the subscription and the checkout,
-    so a page being opened at the same moment is either seen (and expired at Stripe) or never
-    opened. Stripe's page is expired before the row is closed, so it cannot be paid after we
-    stop honouring it; if Stripe says it is already complete, the payment is applied instead.
+    so a page being opened at the same moment is either seen (and expired at the provider) or
+    never opened. The provider's page is expired before the row is closed, so it cannot be
+    paid after we stop honouring it; if the provider says it is already complete, the payment
+    is applied instead.
     """
     with transaction.atomic():
         subscription = subscription_lock_with_account(checkout.subscription_id)
@@ -177,12 +189,14 @@ def checkout_abandon(*, checkout: CheckoutSession) -> bool:
             return locked.status != CheckoutStatus.COMPLETE
         if locked.provider_session_id:
             try:
-                get_gateway().expire_checkout_session(
+                get_gateway(locked.provider).expire_checkout_session(
                     locked.provider_session_id, idempotency_key=f"expire:{locked.pk}"
                 )
             except GatewayError:
-                # Expiring a session that is no longer open fails: find out what it became.
-                synced = checkout_sync(provider_session_id=locked.provider_session_id)
+                # Expiring a page that is no longer open fails: find out what it became.
+                synced = checkout_sync(
+                    provider_session_id=locked.provider_session_id, provider=locked.provider
+                )
                 if synced is not None and synced.status == CheckoutStatus.COMPLETE:
                     return False
                 if synced is not None and synced.status == CheckoutStatus.EXPIRED:
@@ -193,12 +207,12 @@ def checkout_abandon(*, checkout: CheckoutSession) -> bool:
     return True
 
 
-# The result page polls every couple of seconds; Stripe is asked at most this often per checkout.
+# The result page polls every couple of seconds; the provider is asked at most this often per checkout.
 STATUS_RESYNC_SECONDS = 3
 
 
 def checkout_status(*, checkout_id: UUID) -> CheckoutSession | None:
-    """Return a checkout for its result page, re-reading it from Stripe while it is open.
+    """Return a checkout for its result page, re-reading it from its provider while it is open.
 
     The re-read is how a paid checkout settles even if its webhook is late or lost; it is
     throttled per checkout, and a provider failure just leaves the stored state.
@@ -209,7 +223,9 @@ def checkout_status(*, checkout_id: UUID) -> CheckoutSession | None:
     due = cache.add(f"checkout-resync:{checkout.pk}", 1, timeout=STATUS_RESYNC_SECONDS)
     if checkout.status == CheckoutStatus.OPEN and checkout.provider_session_id and due:
         try:
-            checkout_sync(provider_session_id=checkout.provider_session_id)
+            checkout_sync(provider_session_id=checkout.provider_session_id, provider=checkout.provider)
         except GatewayError:
-            logger.warning("could not re-read checkout %s from Stripe", checkout.pk, exc_info=True)
+            logger.warning(
+                "could not re-read checkout %s from %s", checkout.pk, checkout.provider, exc_info=True
+            )
     return CheckoutSession.objects.select_related("payment", "subscription").get(pk=checkout_id)

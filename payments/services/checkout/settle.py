@@ -11,7 +11,6 @@ from datetime import datetime
 
 from django.db import transaction
 
-from accounts.services import account_save_card
 from billing.locks import subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
@@ -34,6 +33,7 @@ from payments.models import (
     PaymentKind,
     PaymentStatus,
 )
+from payments.services.customers import payment_method_save
 from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
@@ -41,15 +41,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class _ProviderView:
-    """What Stripe says of a checkout, read before any lock is taken."""
+    """What the provider says of a checkout, read before any lock is taken."""
 
     session: ProviderCheckout
     payment_intent: ProviderPayment | None
     saved_card: CardInfo | None
 
 
-def _read_provider(provider_session_id: str) -> _ProviderView:
-    gateway = get_gateway()
+def _read_provider(provider: str, provider_session_id: str) -> _ProviderView:
+    gateway = get_gateway(provider)
     session = gateway.retrieve_checkout_session(provider_session_id)
     intent = gateway.retrieve_payment(session.payment_intent_id) if session.payment_intent_id else None
     card = intent.card if intent else None
@@ -60,27 +60,28 @@ def _read_provider(provider_session_id: str) -> _ProviderView:
     return _ProviderView(session=session, payment_intent=intent, saved_card=card)
 
 
-def checkout_sync(*, provider_session_id: str) -> CheckoutSession | None:
-    """Re-read a checkout from Stripe and apply what it says; safe to run any number of times.
+def checkout_sync(*, provider_session_id: str, provider: str | None = None) -> CheckoutSession | None:
+    """Re-read a checkout from its provider and apply what it says; safe to run any number of times.
 
-    Stripe is read before any lock is taken; the rows are then locked in the service's order
-    (account, subscription, checkout, payment). Returns None for a session this service did
-    not open.
+    `provider_session_id` is the page's id at `provider` (page ids are unique per provider;
+    callers that know the provider, as webhooks and stored rows do, pass it). The provider is
+    read before any lock is taken; the rows are then locked in the service's order (account,
+    subscription, checkout, payment). Returns None for a page this service did not open.
     """
-    subscription_id = (
-        CheckoutSession.objects.filter(provider_session_id=provider_session_id)
-        .values_list("subscription_id", flat=True)
-        .first()
-    )
-    if subscription_id is None:
+    pages = CheckoutSession.objects.filter(provider_session_id=provider_session_id)
+    if provider is not None:
+        pages = pages.filter(provider=provider)
+    found = pages.values_list("pk", "subscription_id", "provider").first()
+    if found is None:
         return None
-    view = _read_provider(provider_session_id)
+    checkout_id, subscription_id, provider = found
+    view = _read_provider(provider, provider_session_id)
     with transaction.atomic():
         subscription = subscription_lock_with_account(subscription_id)
         checkout = (
             CheckoutSession.objects.select_for_update(of=("self",))
             .select_related("subscription__account", "subscription__tariff")
-            .get(provider_session_id=provider_session_id)
+            .get(pk=checkout_id)
         )
         payment = (
             Payment.objects.select_for_update().get(pk=checkout.payment_id) if checkout.payment_id else None
@@ -103,8 +104,8 @@ def _apply_completed(
     """Apply a paid (or card-saving) checkout to its locked rows.
 
     Whatever our side believed of it (a replaced page, a canceled payment, a subscription
-    that ended meanwhile), money Stripe took is booked: it pays for what it was for when that
-    is still possible, and is otherwise refunded in full (`payment_refund_unhomed`).
+    that ended meanwhile), money the provider took is booked: it pays for what it was for
+    when that is still possible, and is otherwise refunded in full (`payment_refund_unhomed`).
     """
     now = clock.now()
     if checkout.status != CheckoutStatus.COMPLETE:
@@ -116,7 +117,7 @@ def _apply_completed(
     if payment is not None and payment.kind == PaymentKind.RENEWAL:
         homed = renewal_payment_has_home(subscription, payment)
         if homed:
-            _save_card(subscription, view.saved_card)
+            _save_card(checkout, subscription, view.saved_card)
             subscription_renew(
                 subscription=subscription,
                 period_start=payment.period_start,  # type: ignore[arg-type]
@@ -124,7 +125,7 @@ def _apply_completed(
             )
     elif subscription.status == SubscriptionStatus.PENDING:
         homed = True
-        _save_card(subscription, view.saved_card)
+        _save_card(checkout, subscription, view.saved_card)
         _start_subscription(checkout.mode, payment, subscription, now, view.saved_card)
     else:
         # Paid again for a subscription that already started from this checkout (a repeated
@@ -155,18 +156,11 @@ def renewal_payment_has_home(subscription: Subscription, payment: Payment) -> bo
     return subscription.current_period_end == payment.period_start or already_there
 
 
-def _save_card(subscription: Subscription, card: CardInfo | None) -> None:
-    """Make the card entered on the page the one renewals charge, when renewals are on."""
+def _save_card(checkout: CheckoutSession, subscription: Subscription, card: CardInfo | None) -> None:
+    """Make the card entered on the page the one renewals at its provider charge, when renewals are on."""
     if card is None or not subscription.autopay:
         return
-    account_save_card(
-        account=subscription.account,
-        payment_method_id=card.payment_method_id,
-        brand=card.brand,
-        last4=card.last4,
-        exp_month=card.exp_month,
-        exp_year=card.exp_year,
-    )
+    payment_method_save(account=subscription.account, provider=checkout.provider, card=card)
 
 
 def _start_subscription(
@@ -207,7 +201,7 @@ def _start_subscription(
 
 
 def payment_settle_from_intent(*, payment: Payment, intent: ProviderPayment) -> None:
-    """Book a first payment Stripe reports as paid, found without its page (a charge sweep).
+    """Book a first payment its provider reports as paid, found without its page (a charge sweep).
 
     Used only when no page id was ever stored for the payment's checkout (the answer that
     opened it was lost): the subscription starts if it still waits for this payment,
@@ -234,7 +228,7 @@ def payment_settle_from_intent(*, payment: Payment, intent: ProviderPayment) -> 
 def payment_mark_succeeded(
     *, payment: Payment, intent: ProviderPayment | None, card: CardInfo | None, now: datetime
 ) -> None:
-    """Record a locked payment as paid, with Stripe's ids and the card it reports (no number)."""
+    """Record a locked payment as paid, with the provider's ids and the card it reports (no number)."""
     payment.status = PaymentStatus.SUCCEEDED
     payment.paid_at = now
     payment.failure_code = payment.failure_message = ""

@@ -1,16 +1,16 @@
-"""The reconciliation report: our money of a range of UTC days against Stripe's ledger of those days.
+"""The reconciliation report: our money of a range of UTC days against a provider's ledger of those days.
 
-The range is one day (the daily report) or several, both ends included, at most
-`MAX_REPORT_DAYS` (`days`). Our side is the payments Stripe captured (succeeded, partially
-refunded or refunded) paid in the range, and the refunds that succeeded with us in it
-(`succeeded_at`). Stripe's side is the charges, refunds and balance transactions created in the
-range, read through the gateway. Each pair is matched by Stripe id and every difference is
-listed (`comparison`, into the shapes of `shapes`); nothing is changed on either side.
+One provider at a time (the default one unless named). The range is one day (the daily report)
+or several, both ends included, at most `MAX_REPORT_DAYS` (`days`). Our side is that provider's
+payments whose money it took (succeeded, partially refunded or refunded) paid in the range, and
+its refunds that succeeded with us in it (`succeeded_at`). The provider's side is its charges,
+refunds and ledger entries created in the range, read through its gateway. Each pair is matched
+by the provider's id and every difference is listed (`comparison` and `refunds`, over the days
+of `window`, into the shapes of `shapes`); nothing is changed on either side.
 """
 
 from payments.services.daily_report.comparison import (
     BOUNDARY_MARGIN,
-    STRIPE_REFUND_ISSUED,
     reconciliation_report,
     reconciliation_report_for_day,
 )
@@ -20,13 +20,14 @@ from payments.services.daily_report.days import (
     reconciliation_last_active_day,
     reconciliation_range_check,
 )
+from payments.services.daily_report.refunds import REFUND_NOT_ISSUED
 from payments.services.daily_report.shapes import (
     AMOUNT_DIFFERS,
-    BALANCE_TRANSACTION_DIFFERS,
-    BALANCE_TRANSACTION_MISSING,
+    BALANCE_ENTRY_DIFFERS,
+    BALANCE_ENTRY_MISSING,
     CURRENCY_DIFFERS,
     MISMATCH_LABELS,
-    MISSING_AT_STRIPE,
+    MISSING_AT_PROVIDER,
     MISSING_WITH_US,
     OBJECT_LABELS,
     OTHER_DAY,
@@ -37,29 +38,31 @@ from payments.services.daily_report.shapes import (
     CurrencyTotals,
     Mismatch,
     ReconciliationReport,
+    provider_label,
 )
 
 __all__ = [
     "AMOUNT_DIFFERS",
-    "BALANCE_TRANSACTION_DIFFERS",
-    "BALANCE_TRANSACTION_MISSING",
+    "BALANCE_ENTRY_DIFFERS",
+    "BALANCE_ENTRY_MISSING",
     "BOUNDARY_MARGIN",
     "CURRENCY_DIFFERS",
     "MAX_REPORT_DAYS",
     "MISMATCH_LABELS",
-    "MISSING_AT_STRIPE",
+    "MISSING_AT_PROVIDER",
     "MISSING_WITH_US",
     "OBJECT_LABELS",
     "OTHER_DAY",
     "PAYMENT",
     "REFUND",
     "REFUNDED_DIFFERS",
+    "REFUND_NOT_ISSUED",
     "STATUS_DIFFERS",
-    "STRIPE_REFUND_ISSUED",
     "CurrencyTotals",
     "Mismatch",
     "ReconciliationReport",
     "ReportRangeError",
+    "provider_label",
     "reconciliation_last_active_day",
     "reconciliation_range_check",
     "reconciliation_report",

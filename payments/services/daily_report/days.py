@@ -11,8 +11,9 @@ from django.utils.translation import gettext_lazy as _
 from core import clock
 from core.days import day_check
 from payments.models import PAID_STATUSES, Payment, Refund, RefundStatus
+from payments.services.daily_report.shapes import provider_label
 
-# The longest range one report reads: Stripe's listings are read within the admin's request.
+# The longest range one report reads: the provider's listings are read within the admin's request.
 MAX_REPORT_DAYS = 31
 
 
@@ -20,8 +21,8 @@ class ReportRangeError(ValueError):
     """A range the report cannot be made for; the message says why, for the person who chose it."""
 
 
-def reconciliation_range_check(*, date_from: date, date_to: date) -> None:
-    """Raise ReportRangeError unless the range is one the report can be made for."""
+def reconciliation_range_check(*, date_from: date, date_to: date, provider: str) -> None:
+    """Raise ReportRangeError unless the range is one the report on `provider` can be made for."""
     try:
         day_check(date_from)
         day_check(date_to)
@@ -31,25 +32,27 @@ def reconciliation_range_check(*, date_from: date, date_to: date) -> None:
         raise ReportRangeError(_("The end of the range must not come before its start."))
     if (date_to - date_from).days + 1 > MAX_REPORT_DAYS:
         raise ReportRangeError(
-            _("Choose at most %(days)d days: Stripe's records are read while the page loads.")
-            % {"days": MAX_REPORT_DAYS}
+            _("Choose at most %(days)d days: %(provider)s's records are read while the page loads.")
+            % {"days": MAX_REPORT_DAYS, "provider": provider_label(provider)}
         )
 
 
-def reconciliation_last_active_day() -> date:
+def reconciliation_last_active_day(*, provider: str | None = None) -> date:
     """Return the last UTC day on which we took a payment or paid back a refund, up to now.
 
-    The day the report opens on when none is asked for; today when nothing ever happened.
+    Through `provider` only, when one is named. The day the report opens on when none is
+    asked for; today when nothing ever happened.
     """
     now = clock.now()
+    through = {"provider": provider} if provider else {}
     last_paid = (
-        Payment.objects.filter(status__in=PAID_STATUSES, paid_at__lte=now)
+        Payment.objects.filter(status__in=PAID_STATUSES, paid_at__lte=now, **through)
         .order_by("-paid_at")
         .values_list("paid_at", flat=True)
         .first()
     )
     last_refunded = (
-        Refund.objects.filter(status=RefundStatus.SUCCEEDED, succeeded_at__lte=now)
+        Refund.objects.filter(status=RefundStatus.SUCCEEDED, succeeded_at__lte=now, **through)
         .order_by("-succeeded_at")
         .values_list("succeeded_at", flat=True)
         .first()

@@ -1,8 +1,9 @@
-"""The missed-events job: store the Stripe events we never received and handle them.
+"""The missed-events job: store the provider's events we never received and handle them.
 
-`reconcile_events` reads Stripe's event list on from where the last run stopped, stores the
+`reconcile_events` reads a provider's event list on from where its last run stopped, stores the
 events we never received and feeds them (and stored ones never handled) to the webhook
-handlers. Safe to run twice, or next to the webhooks: the handlers are idempotent.
+handlers. Each provider has its own cursor. Safe to run twice, or next to the webhooks: the
+handlers are idempotent.
 """
 
 import contextlib
@@ -10,8 +11,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
 
+from core import clock
 from payments.gateways import get_gateway
 from payments.gateways.base import EventQuery, GatewayEvent
 from payments.models import (
@@ -22,16 +23,23 @@ from payments.models import (
     WebhookEventSource,
     WebhookEventStatus,
 )
-from payments.services.reconciliation.runs import _execute, _lease_keep, _note_error, _note_fix
+from payments.services.reconciliation.runs import (
+    _cursor_of,
+    _execute,
+    _lease_keep,
+    _note_error,
+    _note_fix,
+    reconciliation_provider,
+)
 from payments.services.webhooks import (
-    HANDLERS,
     EventProcessingFailed,
+    event_is_acted_on,
     webhook_event_process,
     webhook_event_record,
 )
 
-# Events are re-read from a little before the newest one seen: Stripe's list can show an event
-# a moment after a later one, and `created` has whole seconds. Stored ones are skipped by id.
+# Events are re-read from a little before the newest one seen: a provider's list can show an
+# event a moment after a later one, and `created` has whole seconds. Stored ones are skipped by id.
 EVENTS_OVERLAP = timedelta(minutes=10)
 EVENTS_PAGE_SIZE = 100
 # Stored events still unhandled are retried by the events run, at most this many a run, and
@@ -40,32 +48,34 @@ STUCK_EVENTS_PER_RUN = 500
 STUCK_EVENT_MAX_ATTEMPTS = 20
 
 
-def reconcile_events() -> ReconciliationRun:
-    """Store the Stripe events we never received since the last run, and handle them oldest first.
+def reconcile_events(*, provider: str | None = None) -> ReconciliationRun:
+    """Store a provider's events we never received since its last run, and handle them oldest first.
 
-    The first run ever reads back `RECONCILIATION_EVENTS_LOOKBACK`. Events of types no
-    handler cares about are read but not stored. Events stored longer ago than
-    `RECONCILIATION_PENDING_AFTER` but never handled (their task was lost) are handled too.
+    The provider defaults to the default one. Its first run ever reads back
+    `RECONCILIATION_EVENTS_LOOKBACK`. Events of types no handler cares about are read but not
+    stored. Its events stored longer ago than `RECONCILIATION_PENDING_AFTER` but never handled
+    (their task was lost) are handled too.
     """
-    return _execute(ReconciliationKind.EVENTS, _feed_events)
+    return _execute(ReconciliationKind.EVENTS, reconciliation_provider(provider), _feed_events)
 
 
 def _feed_events(run: ReconciliationRun) -> None:
-    cursor = ReconciliationCursor.objects.get(kind=run.kind)
+    cursor: ReconciliationCursor = _cursor_of(run).get()
+    now = clock.now()
     if cursor.last_event_created_at is None:
-        created_after = timezone.now() - settings.RECONCILIATION_EVENTS_LOOKBACK
+        created_after = now - settings.RECONCILIATION_EVENTS_LOOKBACK
     else:
         created_after = cursor.last_event_created_at - EVENTS_OVERLAP
-    stuck_before = timezone.now() - settings.RECONCILIATION_PENDING_AFTER
+    stuck_before = now - settings.RECONCILIATION_PENDING_AFTER
     newest, missed = _store_missed_events(run, created_after, stuck_before=stuck_before)
-    missed += _stuck_events(stuck_before, already=[pk for pk, _ in missed])
+    missed += _stuck_events(run.provider, stuck_before, already=[pk for pk, _ in missed])
     # The cursor moves only once every page was read: a run that failed half-way is read again.
     last_seen = cursor.last_event_created_at
     if newest is not None and (last_seen is None or newest.created >= last_seen):
-        ReconciliationCursor.objects.filter(kind=run.kind, locked_by=run).update(
+        _cursor_of(run).filter(locked_by=run).update(
             last_event_id=newest.id, last_event_created_at=newest.created
         )
-    # Pages run newest first, so the reverse of the reading order is the order Stripe made them in.
+    # Pages run newest first, so the reverse of the reading order is the order they were made in.
     for event_pk, new in reversed(missed):
         _lease_keep(run)
         # A failed event is kept as failed: its queued task retries it, support can replay it.
@@ -80,16 +90,17 @@ def _feed_events(run: ReconciliationRun) -> None:
         )
 
 
-def _stuck_events(stuck_before: datetime, *, already: list[int]) -> list[tuple[int, bool]]:
-    """Return stored events never handled (their task was lost) or failed and worth retrying.
+def _stuck_events(provider: str, stuck_before: datetime, *, already: list[int]) -> list[tuple[int, bool]]:
+    """Return a provider's stored events never handled (their task was lost) or failed and worth retrying.
 
-    Read from our own table, not from Stripe's list, so an event stuck for longer than the
-    list's window is still retried. Returned newest first, like the list's order.
+    Read from our own table, not from the provider's list, so an event stuck for longer than
+    the list's window is still retried. Returned newest first, like the list's order.
     """
     stuck = (
         WebhookEvent.objects.filter(
             Q(status=WebhookEventStatus.RECEIVED)
             | Q(status=WebhookEventStatus.FAILED, attempts__lt=STUCK_EVENT_MAX_ATTEMPTS),
+            provider=provider,
             received_at__lt=stuck_before,
         )
         .exclude(pk__in=already)
@@ -108,7 +119,7 @@ def _store_missed_events(
     the newly stored ones, and those stored before `stuck_before` but never handled (their
     task was lost), each as (primary key, whether it is new).
     """
-    gateway = get_gateway()
+    gateway = get_gateway(run.provider)
     newest: GatewayEvent | None = None
     missed: list[tuple[int, bool]] = []
     starting_after: str | None = None
@@ -119,9 +130,11 @@ def _store_missed_events(
         for event in page.events:
             run.examined += 1
             newest = newest or event
-            if event.type not in HANDLERS:
+            if not event_is_acted_on(provider=run.provider, event=event):
                 continue
-            stored, created = webhook_event_record(event=event, source=WebhookEventSource.RECONCILIATION)
+            stored, created = webhook_event_record(
+                provider=run.provider, event=event, source=WebhookEventSource.RECONCILIATION
+            )
             stuck = stored.status == WebhookEventStatus.RECEIVED and stored.received_at < stuck_before
             if created or stuck:
                 missed.append((stored.pk, created))

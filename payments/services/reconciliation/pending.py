@@ -1,10 +1,10 @@
-"""The pending-payments job: settle from Stripe's word what lost webhooks left pending.
+"""The pending-payments job: settle from the provider's word what lost webhooks left pending.
 
-`reconcile_pending_payments` re-reads from Stripe the checkouts and renewal charges still
-pending after a while, and applies what Stripe says through the same services the webhooks and
-the success page use (`checkout_sync`, `renewal_apply_intent`); it also sends the refunds that
-were written but never reached Stripe. Safe to run twice, or next to the webhooks: every change
-goes through those idempotent services.
+`reconcile_pending_payments` re-reads from one provider its checkouts and renewal charges still
+pending after a while, and applies what the provider says through the same services the
+webhooks and the success page use (`checkout_sync`, `renewal_apply_intent`); it also sends the
+refunds that were written but never reached the provider. Safe to run twice, or next to the
+webhooks: every change goes through those idempotent services.
 """
 
 import logging
@@ -14,8 +14,8 @@ from typing import Literal
 from uuid import UUID
 
 from django.db.models import Q
-from django.utils import timezone
 
+from core import clock
 from payments.gateways import get_gateway
 from payments.models import (
     CheckoutSession,
@@ -29,33 +29,42 @@ from payments.models import (
     RefundStatus,
 )
 from payments.services.checkout import checkout_abandon, checkout_sync
-from payments.services.reconciliation.runs import FIXES_KEPT, _execute, _lease_keep, _note_error, _note_fix
+from payments.services.reconciliation.runs import (
+    FIXES_KEPT,
+    _execute,
+    _lease_keep,
+    _note_error,
+    _note_fix,
+    reconciliation_provider,
+)
 from payments.services.refunds.provider_answers import refund_send
 from payments.services.renewals import renewal_apply_intent
 
 logger = logging.getLogger(__name__)
 
 
-def reconcile_pending_payments(*, older_than: timedelta) -> ReconciliationRun:
-    """Settle, from Stripe's word, what has been pending longer than `older_than`; record the run.
+def reconcile_pending_payments(*, older_than: timedelta, provider: str | None = None) -> ReconciliationRun:
+    """Settle, from a provider's word, what has been pending with it longer than `older_than`.
 
-    Examined: open checkouts (or checkouts of pending payments) opened before then, open
-    checkouts whose page has expired whatever their age, and pending renewal payments whose
-    PaymentIntent is known. A paid checkout activates its subscription, an expired one is
-    canceled, a succeeded renewal charge renews the subscription. Refunds written before then
-    but never sent (their task was lost, e.g. the broker was down) are sent.
+    The provider defaults to the default one; only its rows are examined, and the run is
+    recorded as its. Examined: open checkouts (or checkouts of pending payments) opened before
+    then, open checkouts whose page has expired whatever their age, and pending renewal
+    payments whose payment at the provider is known. A paid checkout activates its
+    subscription, an expired one is canceled, a succeeded renewal charge renews the
+    subscription. Refunds written before then but never sent (their task was lost, e.g. the
+    broker was down) are sent.
     """
 
     def work(run: ReconciliationRun) -> None:
         _settle_pending(run, older_than)
         _send_unsent_refunds(run, older_than=older_than)
 
-    return _execute(ReconciliationKind.PENDING_PAYMENTS, work)
+    return _execute(ReconciliationKind.PENDING_PAYMENTS, reconciliation_provider(provider), work)
 
 
 @dataclass(frozen=True)
 class _Target:
-    """One thing to ask Stripe about: a checkout, or a renewal payment's PaymentIntent."""
+    """One thing to ask the provider about: a checkout, or a renewal payment."""
 
     what: Literal["checkout", "payment"]
     pk: UUID
@@ -64,7 +73,7 @@ class _Target:
         return f"{self.what} {self.pk}"
 
 
-def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
+def _pending_targets(*, provider: str, now: datetime, cutoff: datetime) -> list[_Target]:
     stale_open = Q(status=CheckoutStatus.OPEN) & (
         Q(created_at__lte=cutoff, provider_session_id__isnull=False) | Q(expires_at__lte=now)
     )
@@ -75,12 +84,13 @@ def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
         provider_session_id__isnull=False,
     )
     checkout_ids = (
-        CheckoutSession.objects.filter(stale_open | of_pending_payment)
+        CheckoutSession.objects.filter(stale_open | of_pending_payment, provider=provider)
         .order_by("created_at")
         .values_list("pk", flat=True)
     )
     intents = (
         Payment.objects.filter(
+            provider=provider,
             status=PaymentStatus.PENDING,
             kind=PaymentKind.RENEWAL,
             provider_payment_id__isnull=False,
@@ -95,15 +105,15 @@ def _pending_targets(*, now: datetime, cutoff: datetime) -> list[_Target]:
 
 
 def _settle_pending(run: ReconciliationRun, older_than: timedelta) -> None:
-    now = timezone.now()
-    for target in _pending_targets(now=now, cutoff=now - older_than):
+    now = clock.now()
+    for target in _pending_targets(provider=run.provider, now=now, cutoff=now - older_than):
         _lease_keep(run)
         run.examined += 1
         before = _snapshot(target)
         try:
             _settle(target, now=now)
         except Exception as exc:
-            # One payment Stripe cannot tell us about now must not hold up the others.
+            # One payment the provider cannot tell us about now must not hold up the others.
             logger.warning("reconciliation could not settle %s", target, exc_info=True)
             _note_error(run, f"{target}: {type(exc).__name__}: {exc}")
             continue
@@ -125,15 +135,16 @@ def _settle(target: _Target, *, now: datetime) -> None:
     if target.what == "checkout":
         checkout = CheckoutSession.objects.get(pk=target.pk)
         if checkout.provider_session_id:
-            checkout_sync(provider_session_id=checkout.provider_session_id)
+            checkout_sync(provider_session_id=checkout.provider_session_id, provider=checkout.provider)
         elif checkout.expires_at <= now:
-            # Its page was never opened (Stripe was down), and now it could not be paid anyway.
+            # Its page was never opened (the provider was down), and now it could not be paid anyway.
             checkout_abandon(checkout=checkout)
         return
     payment = Payment.objects.get(pk=target.pk)
     if payment.status == PaymentStatus.PENDING and payment.provider_payment_id:
         renewal_apply_intent(
-            payment=payment, intent=get_gateway().retrieve_payment(payment.provider_payment_id)
+            payment=payment,
+            intent=get_gateway(payment.provider).retrieve_payment(payment.provider_payment_id),
         )
 
 
@@ -158,10 +169,13 @@ def _snapshot(target: _Target) -> dict[str, str | None]:
 
 
 def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> None:
-    """Send the refunds that were written but never reached Stripe (same key: never twice)."""
-    cutoff = timezone.now() - older_than
+    """Send the run's provider the refunds written but never sent to it (same key: never twice)."""
+    cutoff = clock.now() - older_than
     unsent = Refund.objects.filter(
-        status=RefundStatus.PENDING, provider_refund_id__isnull=True, created_at__lte=cutoff
+        provider=run.provider,
+        status=RefundStatus.PENDING,
+        provider_refund_id__isnull=True,
+        created_at__lte=cutoff,
     ).select_related("payment")
     for refund in unsent.order_by("created_at")[:FIXES_KEPT]:
         _lease_keep(run)

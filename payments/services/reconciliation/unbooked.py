@@ -1,9 +1,9 @@
-"""The unbooked-charges job: book the succeeded Stripe charges our rows do not show as paid.
+"""The unbooked-charges job: book the succeeded charges at a provider our rows do not show as paid.
 
-`reconcile_unbooked_charges` reads Stripe's charges of a recent window and settles each one our
-rows missed through the same services a webhook uses (`charge_settle_unbooked`); the daily
-report reads what the runs fixed (`unbooked_charges_fixed`) and lists those as fixes instead of
-as mismatches.
+`reconcile_unbooked_charges` reads one provider's charges of a recent window and settles each
+one our rows missed through the same services a webhook uses (`charge_settle_unbooked`); the
+daily report reads what the runs fixed (`unbooked_charges_fixed`) and lists those as fixes
+instead of as mismatches.
 """
 
 import logging
@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from core import clock
+from core.validation import uuid_or_none
 from payments.gateways import get_gateway
 from payments.gateways.base import ChargeInfo, CreatedRange
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
@@ -25,10 +26,15 @@ from payments.models import (
     ReconciliationRun,
 )
 from payments.services.checkout import checkout_sync, payment_settle_from_intent
-from payments.services.reconciliation.runs import _execute, _lease_keep, _note_error, _note_fix
+from payments.services.reconciliation.runs import (
+    _execute,
+    _lease_keep,
+    _note_error,
+    _note_fix,
+    reconciliation_provider,
+)
 from payments.services.renewals import renewal_apply_intent
 from payments.services.unhomed import UNHOMED_COMMENT
-from payments.services.webhooks import _is_uuid
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +50,31 @@ def unbooked_charges_window() -> CreatedRange:
     return CreatedRange(start=now - settings.UNBOOKED_CHARGES_LOOKBACK, end=now)
 
 
-def reconcile_unbooked_charges(*, window: CreatedRange | None = None) -> ReconciliationRun:
-    """Book every succeeded Stripe charge of the window that our rows do not show as paid.
+def reconcile_unbooked_charges(
+    *, window: CreatedRange | None = None, provider: str | None = None
+) -> ReconciliationRun:
+    """Book every succeeded charge of the window at a provider that our rows do not show as paid.
 
-    The window defaults to `unbooked_charges_window()`. Each charge is settled by
-    `charge_settle_unbooked`: it gives the access it paid for, or is refunded in full. The run
-    lists what it fixed; the daily report shows those fixes instead of "missing with us".
+    The window defaults to `unbooked_charges_window()`, the provider to the default one. Each
+    charge is settled by `charge_settle_unbooked`: it gives the access it paid for, or is
+    refunded in full. The run lists what it fixed; the daily report shows those fixes instead
+    of "missing with us".
     """
     looked_at = window or unbooked_charges_window()
-    return _execute(ReconciliationKind.UNBOOKED_CHARGES, lambda run: _settle_unbooked_charges(run, looked_at))
+    return _execute(
+        ReconciliationKind.UNBOOKED_CHARGES,
+        reconciliation_provider(provider),
+        lambda run: _settle_unbooked_charges(run, looked_at),
+    )
 
 
-def unbooked_charges_fixed(*, charge_ids: list[str], since: datetime) -> dict[str, dict[str, Any]]:
-    """Return, by charge id, what the unbooked-charges runs started since then did about these charges."""
+def unbooked_charges_fixed(
+    *, provider: str, charge_ids: list[str], since: datetime
+) -> dict[str, dict[str, Any]]:
+    """Return, by charge id, what a provider's unbooked-charges runs started since then did about these charges."""
     wanted, found = set(charge_ids), {}
     runs = ReconciliationRun.objects.filter(
-        kind=ReconciliationKind.UNBOOKED_CHARGES, fixed__gt=0, started_at__gte=since
+        kind=ReconciliationKind.UNBOOKED_CHARGES, provider=provider, fixed__gt=0, started_at__gte=since
     )
     for fixes in runs.values_list("fixes", flat=True).iterator():
         for fix in fixes:
@@ -68,30 +83,30 @@ def unbooked_charges_fixed(*, charge_ids: list[str], since: datetime) -> dict[st
     return found
 
 
-def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
-    """Book a succeeded Stripe charge that our rows do not show as paid; say what was done.
+def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
+    """Book a succeeded charge at `provider` that our rows do not show as paid; say what was done.
 
-    The charge's PaymentIntent (re-read, never trusted from a list) names our payment or
-    checkout in its metadata. The payment is then settled by the same services a webhook
+    The charge's payment at the provider (re-read, never trusted from a list) names our payment
+    or checkout in its metadata. The payment is then settled by the same services a webhook
     uses, which start or renew the subscription it was for, or refund it in full when that
-    is no longer possible. A charge of ours whose rows are gone is refunded at Stripe
+    is no longer possible. A charge of ours whose rows are gone is refunded at the provider
     (key `unbooked-charge:<charge id>`). Returns None when there was nothing to do.
     """
     if charge.status != "succeeded" or not charge.payment_intent_id:
         return None
-    payment = Payment.objects.filter(provider_payment_id=charge.payment_intent_id).first()
+    payment = Payment.objects.filter(provider=provider, provider_payment_id=charge.payment_intent_id).first()
     if payment is not None and payment.status in PAID_STATUSES:
         return None
-    gateway = get_gateway()
+    gateway = get_gateway(provider)
     intent = gateway.retrieve_payment(charge.payment_intent_id)
-    payment = payment or _payment_named_in(intent.metadata)
+    payment = payment or _payment_named_in(intent.metadata, provider=provider)
     if payment is None:
-        return _refund_rowless_charge(charge, intent.metadata)
+        return _refund_rowless_charge(charge, intent.metadata, provider=provider)
     if payment.status in PAID_STATUSES:
         return None
     checkout = payment.checkout_sessions.exclude(provider_session_id=None).order_by("-created_at").first()
     if checkout is not None and checkout.provider_session_id:
-        checkout_sync(provider_session_id=checkout.provider_session_id)
+        checkout_sync(provider_session_id=checkout.provider_session_id, provider=checkout.provider)
     elif payment.kind == PaymentKind.RENEWAL:
         renewal_apply_intent(payment=payment, intent=intent)
     else:
@@ -101,27 +116,36 @@ def charge_settle_unbooked(charge: ChargeInfo) -> str | None:
     return "refunded" if refunded else "booked"
 
 
-def _payment_named_in(metadata: dict[str, str]) -> Payment | None:
-    payment_id, checkout_id = metadata.get("payment_id"), metadata.get("checkout_id")
-    if payment_id and _is_uuid(payment_id):
-        found = Payment.objects.filter(pk=payment_id).first()
+def _payment_named_in(metadata: dict[str, str], *, provider: str) -> Payment | None:
+    # Only rows of the provider that took the charge: a payment of ours with another provider
+    # cannot have been paid by it.
+    payment_id, checkout_id = (
+        uuid_or_none(metadata.get("payment_id")),
+        uuid_or_none(metadata.get("checkout_id")),
+    )
+    if payment_id is not None:
+        found = Payment.objects.filter(pk=payment_id, provider=provider).first()
         if found is not None:
             return found
-    if checkout_id and _is_uuid(checkout_id):
-        checkout = CheckoutSession.objects.filter(pk=checkout_id).select_related("payment").first()
+    if checkout_id is not None:
+        checkout = (
+            CheckoutSession.objects.filter(pk=checkout_id, provider=provider)
+            .select_related("payment")
+            .first()
+        )
         if checkout is not None:
             return checkout.payment
     return None
 
 
-def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str]) -> str:
+def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, provider: str) -> str:
     """Give back a charge made for our rows that no longer exist; leave anyone else's alone."""
     if not (metadata.get("payment_id") or metadata.get("checkout_id")):
-        logger.error("Stripe charge %s is not ours (no metadata of ours): left alone", charge.id)
+        logger.error("charge %s at %s is not ours (no metadata of ours): left alone", charge.id, provider)
         return "not_ours"
     left = charge.amount - charge.amount_refunded
     if left > 0:
-        get_gateway().create_refund(
+        get_gateway(provider).create_refund(
             GatewayRefundRequest(
                 payment_intent_id=charge.payment_intent_id or "",
                 amount=left,
@@ -130,17 +154,17 @@ def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str]) -> str:
                 idempotency_key=f"unbooked-charge:{charge.id}",
             )
         )
-    logger.error("Stripe charge %s names rows we do not have: refunded at Stripe", charge.id)
+    logger.error("charge %s at %s names rows we do not have: refunded there", charge.id, provider)
     return "refunded_without_row"
 
 
 def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> None:
-    """Book every succeeded charge of the window our rows miss; note each in the run."""
-    for charge in get_gateway().list_charges(window):
+    """Book every succeeded charge of the window at the run's provider our rows miss; note each in the run."""
+    for charge in get_gateway(run.provider).list_charges(window):
         _lease_keep(run)
         run.examined += 1
         try:
-            outcome = charge_settle_unbooked(charge)
+            outcome = charge_settle_unbooked(charge, provider=run.provider)
         except Exception as exc:
             logger.warning("reconciliation could not settle charge %s", charge.id, exc_info=True)
             _note_error(run, f"charge {charge.id}: {type(exc).__name__}: {exc}")

@@ -41,7 +41,7 @@ def _check_decision(refund: Refund, staff: User) -> None:
 
 
 def refund_approve(*, refund: Refund, approver: User) -> Refund:
-    """Approve a refund above the threshold and send it to Stripe.
+    """Approve a refund above the threshold and send it to the provider.
 
     The approver must hold `payments.approve_refund` and must not be the one who asked for it.
     """

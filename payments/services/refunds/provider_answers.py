@@ -1,25 +1,24 @@
-"""Stripe's answers to our refunds, and the refunds `charge.refunded` reports.
+"""The provider's answers to our refunds, and the refunds its events report.
 
 A refund is sent outside any lock with the idempotency key `refund:<refund id>`, so a
-repeated call for the same row returns the same Stripe refund; the answer is then applied
-under the locks: succeeded moves `refunded_amount` forward, pending waits for
-`charge.refunded`, failed releases the amount. Statuses never move back from a final one,
+repeated call for the same row returns the same refund at the provider; the answer is then
+applied under the locks: succeeded moves `refunded_amount` forward, pending waits for the
+provider's event, failed releases the amount. Statuses never move back from a final one,
 and amounts only move forward, so a late or repeated answer or event never undoes a refund.
 
 A refund that ends access cancels the subscription once the refund has succeeded (at once
-when Stripe answers "succeeded", otherwise when the webhook says so): a refund that fails
-never takes away access that was paid for. A transaction that may move the refunded amount
+when the provider answers "succeeded", otherwise when its event says so): a refund that
+fails never takes away access that was paid for. A transaction that may move the refunded amount
 or end access (both write to the subscription: its outbox, its status) locks the
 subscription before the payment (`payment_lock_for_refund`).
 
-What Stripe's immediate answer to a staff member's action moved is audited as theirs; what
+What the provider's immediate answer to a staff member's action moved is audited as theirs; what
 webhooks move later is the system's doing and is not.
 """
 
 import logging
 import uuid
-from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -32,44 +31,48 @@ from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
 from payments import facts
 from payments.gateways import get_gateway
-from payments.gateways.base import GatewayError, RefundInfo
+from payments.gateways.base import RefundInfo, RefundReasonCode, RefundState
 from payments.gateways.base import RefundRequest as GatewayRefundRequest
-from payments.models import Payment, PaymentStatus, Refund, RefundReason, RefundStatus
+from payments.gateways.errors import GatewayError
+from payments.models import Payment, PaymentStatus, Provider, Refund, RefundStatus
 from payments.services.refunds.rules import PaymentNotRefundable, later_period_paid, refund_audit_reason
 
 logger = logging.getLogger(__name__)
 
-# Reasons Stripe itself knows; ours that it does not are sent without a reason.
-STRIPE_REASONS = {
-    RefundReason.REQUESTED_BY_CUSTOMER: "requested_by_customer",
-    RefundReason.DUPLICATE: "duplicate",
-    RefundReason.FRAUDULENT: "fraudulent",
+# A refund's state at the provider, as our rows record it.
+REFUND_STATUSES: dict[RefundState, RefundStatus] = {
+    "pending": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
 }
 _ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
 def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
-    """Ask Stripe for a pending refund (idempotency key `refund:<id>`) and apply the answer.
+    """Ask the provider for a pending refund (idempotency key `refund:<id>`) and apply the answer.
 
-    A Stripe outage leaves the refund pending, to be sent again with the same key; an
-    answer Stripe will never change its mind about (e.g. already refunded) fails it. With an
+    A provider outage leaves the refund pending, to be sent again with the same key; an
+    answer the provider will never change its mind about (e.g. already refunded) fails it. With an
     `actor` (the staff member whose action sends it), what the answer moved is audited.
     """
     payment = refund.payment
     if not payment.provider_payment_id:  # checked when the refund was written
         raise PaymentNotRefundable(details={"payment": str(payment.pk)})
     try:
-        info = get_gateway().create_refund(
+        # Our reasons (RefundReason) are the gateway's reason codes, word for word.
+        reason = cast(RefundReasonCode, refund.reason)
+        info = get_gateway(payment.provider).create_refund(
             GatewayRefundRequest(
                 payment_intent_id=payment.provider_payment_id,
                 amount=refund.amount,
-                reason=STRIPE_REASONS.get(RefundReason(refund.reason)),
+                reason=reason,
                 metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
                 idempotency_key=f"refund:{refund.pk}",
             )
         )
     except GatewayError as exc:
-        logger.warning("refund %s: Stripe refused or did not answer: %r", refund.pk, exc)
+        logger.warning("refund %s: the provider refused or did not answer: %r", refund.pk, exc)
         if exc.retryable:
             Refund.objects.filter(pk=refund.pk).update(failure_reason=f"not sent yet: {exc.message}"[:255])
         else:
@@ -85,7 +88,7 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
                         target=refund,
                         changes={"status": (RefundStatus.PENDING, RefundStatus.FAILED)},
                         reason=refund_audit_reason(refund),
-                        details={"payment": str(payment.pk), "stripe_error": exc.code or exc.message},
+                        details={"payment": str(payment.pk), "provider_error": exc.code or exc.message},
                     )
         refund.refresh_from_db()
         return refund
@@ -94,7 +97,7 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
 
 @transaction.atomic
 def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None) -> Refund:
-    """Record Stripe's word on one of our refunds: its id, and its status when that moved on.
+    """Record the provider's word on one of our refunds: its id, and its status when that moved on.
 
     With an `actor`, the refund's and payment's values that moved (and access, when the
     refund ended it) are audited as that staff member's doing.
@@ -102,13 +105,7 @@ def refund_apply(*, refund: Refund, info: RefundInfo, actor: User | None = None)
     payment = payment_lock_for_refund(payment_id=refund.payment_id)
     locked = Refund.objects.select_for_update().get(pk=refund.pk)
     before = _refund_snapshot(locked, payment) if actor is not None else {}
-    _refund_set_from_stripe(
-        payment=payment,
-        refund=locked,
-        stripe_id=info.id,
-        stripe_status=info.status,
-        failure_reason=info.failure_reason,
-    )
+    _refund_set_from_provider(payment=payment, refund=locked, info=info)
     if actor is not None and (changes := audit_changes(before, _refund_snapshot(locked, payment))):
         audit_entry_create(
             actor=actor,
@@ -148,72 +145,66 @@ def _refund_snapshot(refund: Refund, payment: Payment) -> dict[str, object]:
     }
 
 
-def refund_record_from_stripe(*, payment: Payment, data: dict[str, Any]) -> Refund:
-    """Apply one refund listed on a `charge.refunded` event to a payment locked by the caller.
+def refund_record_reported(*, payment: Payment, info: RefundInfo) -> Refund:
+    """Apply one refund the provider reports on a payment locked by the caller.
 
     The caller locks the payment with `payment_lock_for_refund` (its subscription first):
-    a refund that succeeds here may end access.
+    a refund that succeeds here may end access. The payment's refunded amount is left to the
+    caller (the provider's own total for the payment, or the sum of its succeeded refunds).
 
-    A refund we made is found by its Stripe id, or by the refund id we put in its metadata
-    (the event may arrive before Stripe's answer to our call); any other refund was made in
-    Stripe's dashboard and gets a row of its own.
+    A refund we made is found by the provider's id, or by the refund id we put in its
+    metadata (the event may arrive before the provider's answer to our call); any other
+    refund was made in the provider's dashboard and gets a row of its own.
     """
-    refund = Refund.objects.select_for_update().filter(provider_refund_id=data["id"]).first()
-    our_id = (data.get("metadata") or {}).get("refund_id")
-    if refund is None and isinstance(our_id, str):
+    refund = (
+        Refund.objects.select_for_update()
+        .filter(provider=payment.provider, provider_refund_id=info.id)
+        .first()
+    )
+    our_id = info.metadata.get("refund_id")
+    if refund is None and our_id:
         try:
             refund = Refund.objects.select_for_update().filter(pk=uuid.UUID(our_id), payment=payment).first()
         except ValueError:
             refund = None
     if refund is None:
-        status = _status_from_stripe(data.get("status"))
-        # Made in Stripe's dashboard: it succeeded when Stripe made it.
-        succeeded_at = _stripe_time(data.get("created")) if status == RefundStatus.SUCCEEDED else None
+        status = REFUND_STATUSES[info.status]
+        # Made in the provider's dashboard: it succeeded when the provider made it.
+        succeeded_at = (info.created or clock.now()) if status == RefundStatus.SUCCEEDED else None
         refund, _ = Refund.objects.get_or_create(
-            provider_refund_id=data["id"],
+            provider=payment.provider,
+            provider_refund_id=info.id,
             defaults={
                 "payment": payment,
-                "amount": data["amount"],
+                "amount": info.amount,
                 "currency": payment.currency,
                 "status": status,
-                "comment": "Refunded in Stripe",
+                "comment": f"Refunded in {Provider(payment.provider).label}",
                 "succeeded_at": succeeded_at,
             },
         )
         return refund
-    _refund_set_from_stripe(
-        payment=payment,
-        refund=refund,
-        stripe_id=data["id"],
-        stripe_status=data.get("status"),
-        failure_reason=data.get("failure_reason"),
-        move_payment=False,
-    )
+    _refund_set_from_provider(payment=payment, refund=refund, info=info, move_payment=False)
     return refund
 
 
-def _refund_set_from_stripe(
-    *,
-    payment: Payment,
-    refund: Refund,
-    stripe_id: str,
-    stripe_status: str | None,
-    failure_reason: str | None,
-    move_payment: bool = True,
+def _refund_set_from_provider(
+    *, payment: Payment, refund: Refund, info: RefundInfo, move_payment: bool = True
 ) -> None:
-    """Move a locked refund to what Stripe says; never back from a final status.
+    """Move a locked refund to what the provider says; never back from a final status.
 
-    `move_payment=False` leaves the payment's refunded amount to the caller (the
-    `charge.refunded` handler takes it from the charge's own total).
+    `move_payment=False` leaves the payment's refunded amount to the caller.
     """
     changed = ["updated_at"]
-    if refund.provider_refund_id != stripe_id:
-        refund.provider_refund_id = stripe_id
+    if refund.provider_refund_id != info.id:
+        refund.provider_refund_id = info.id
         changed.append("provider_refund_id")
-    new_status = _status_from_stripe(stripe_status)
+    new_status = REFUND_STATUSES[info.status]
     if refund.status == RefundStatus.PENDING and new_status != RefundStatus.PENDING:
         refund.status = new_status
-        refund.failure_reason = (failure_reason or "")[:255] if new_status != RefundStatus.SUCCEEDED else ""
+        refund.failure_reason = (
+            (info.failure_reason or "")[:255] if new_status != RefundStatus.SUCCEEDED else ""
+        )
         changed += ["status", "failure_reason"]
         if new_status == RefundStatus.SUCCEEDED:
             refund.succeeded_at = clock.now()
@@ -224,14 +215,14 @@ def _refund_set_from_stripe(
     refund.save(update_fields=changed)
     if "status" in changed and refund.status == RefundStatus.SUCCEEDED:
         # Access first, so that the viewer's refund email, recorded as the payment moves, can
-        # say that the refund ended it (as the `charge.refunded` path does).
+        # say that the refund ended it (as the provider's events path does).
         if refund.end_access:
             _end_access(payment)
         if move_payment:
-            _payment_move_refunded(payment)
+            payment_move_refunded(payment)
 
 
-def _payment_move_refunded(payment: Payment) -> None:
+def payment_move_refunded(payment: Payment) -> None:
     """Move a locked payment's refunded amount forward to what its succeeded refunds add up to."""
     succeeded = (
         payment.refunds.filter(status=RefundStatus.SUCCEEDED).aggregate(total=Sum("amount"))["total"] or 0
@@ -277,18 +268,3 @@ def _end_access(payment: Payment) -> None:
         )
         return
     subscription_cancel_now(subscription=subscription, at=clock.now())
-
-
-def _stripe_time(created: Any) -> datetime:
-    """Return a Stripe `created` (Unix seconds) as an aware UTC instant, or now if it is missing."""
-    if isinstance(created, int):
-        return datetime.fromtimestamp(created, UTC)
-    return clock.now()
-
-
-def _status_from_stripe(stripe_status: str | None) -> str:
-    return {
-        "succeeded": RefundStatus.SUCCEEDED,
-        "failed": RefundStatus.FAILED,
-        "canceled": RefundStatus.CANCELED,
-    }.get(stripe_status or "", RefundStatus.PENDING)

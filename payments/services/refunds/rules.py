@@ -30,7 +30,7 @@ class PaymentNotRefundable(DomainError):
 def refund_reserved_amount(*, payment: Payment) -> int:
     """Return how much of a payment is refunded or held by refunds still under way."""
     reserved = payment.refunds.filter(status__in=RESERVING_STATUSES).aggregate(total=Sum("amount"))["total"]
-    # Refunds made in Stripe's dashboard reach refunded_amount even before their row exists.
+    # Refunds made in the provider's dashboard reach refunded_amount even before their row exists.
     return max(reserved or 0, payment.refunded_amount)
 
 

@@ -1,7 +1,7 @@
 """A staff member's refund: written once per form, whatever the submissions, then sent.
 
 The refund row is written under the payment's row lock, reserving its amount, and committed
-before Stripe is asked (`provider_answers.refund_send`). A form's token (`request_key`)
+before the provider is asked (`provider_answers.refund_send`). A form's token (`request_key`)
 makes every submission of one form one refund: a double click waits for the first
 submission's lock, then finds its row. A refund above REFUND_APPROVAL_THRESHOLD is only
 recorded, awaiting a second staff member (`approvals.py`).
@@ -47,7 +47,7 @@ def refund_create(
     created_by: User | None = None,
     request_key: uuid.UUID | None = None,
 ) -> Refund:
-    """Refund `amount` of a payment at Stripe, once per `request_key` whatever the submissions.
+    """Refund `amount` of a payment at its provider, once per `request_key` whatever the submissions.
 
     `end_access=None` applies the default rule (a full refund ends access). A refund above
     REFUND_APPROVAL_THRESHOLD is only recorded, awaiting a second staff member's approval.
@@ -64,7 +64,7 @@ def refund_create(
     )
     if refund.status == RefundStatus.PENDING and refund.provider_refund_id is None:
         # A repeated submission of a refund whose first call got no answer asks again with the
-        # same key: Stripe returns the refund it made, or makes it now, never a second one.
+        # same key: the provider returns the refund it made, or makes it now, never a second one.
         return refund_send(refund=refund, actor=created_by)
     if not created:
         logger.info("refund %s was already submitted with this form", refund.pk)

@@ -1,4 +1,4 @@
-"""Viewer and internal endpoints for subscriptions and access."""
+"""Viewer endpoints for subscriptions: list and subscribe, one subscription, its payments."""
 
 from typing import Any
 from uuid import UUID
@@ -11,9 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import BillingAccount
-from accounts.permissions import IsInternalService
-from accounts.principals import validated_user_id, viewer_of
-from accounts.services import account_get_or_create
+from accounts.principals import viewer_of
 from billing.idempotency import (
     IdempotencyKeyReused,
     idempotent_answer_store,
@@ -24,23 +22,18 @@ from billing.idempotency import (
 )
 from billing.models import Subscription
 from billing.promotions import PROMO_CODE_ERRORS
-from billing.selectors import Access, access_for_user
 from billing.serializers import (
-    AccessOutputSerializer,
-    AutopayInputSerializer,
     SubscribeInputSerializer,
     SubscribeOutputSerializer,
     SubscriptionOutputSerializer,
 )
-from billing.services import CannotResume, subscription_resume, subscription_set_autopay
-from core import clock
 from core.errors import DomainError, LiveSubscriptionExists, NotFound, TariffUnavailable, error_body
 from core.openapi import NOT_FOUND, VIEWER_ERRORS, ErrorSerializer, error_response
 from core.validation import validated
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription, subscription_get, subscription_list
 from payments.serializers import PaymentOutputSerializer
-from payments.services.subscribe import PaymentProviderUnavailable, subscribe, subscription_cancel_by_viewer
+from payments.services.subscribe import PaymentProviderUnavailable, subscribe
 from tariffs.models import Tariff
 from tariffs.selectors import tariff_get_by_reference
 
@@ -58,26 +51,6 @@ SUBSCRIPTION_EXAMPLE = {
     "ended_at": None,
     "created_at": "2026-11-01T09:58:12Z",
 }
-ACCESS_EXAMPLE = {
-    "has_access": True,
-    "subscription": {
-        "id": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",
-        "status": "active",
-        "tariff": {"id": 1, "slug": "monthly", "name": "Monthly"},
-        "current_period_end": "2026-12-01T10:00:00Z",
-        "autopay": True,
-        "cancel_at_period_end": False,
-    },
-}
-
-
-def _tariff_by_reference(reference: str) -> Tariff:
-    tariff = tariff_get_by_reference(reference=reference)
-    if tariff is None:
-        raise TariffUnavailable(details={"tariff": reference})
-    return tariff
-
-
 SUBSCRIBE_EXAMPLE = {
     "subscription": {
         **SUBSCRIPTION_EXAMPLE,
@@ -116,6 +89,21 @@ SUBSCRIBE_BAD_REQUEST = OpenApiResponse(
         *(_error_example(error, {"promo_code": "WELCOME15"}) for error in PROMO_CODE_ERRORS),
     ],
 )
+
+
+def viewer_subscription(request: Request, subscription_id: UUID) -> Subscription:
+    """Return one of the caller's subscriptions; raise NotFound for another's or an unknown one."""
+    subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
+    if subscription is None:
+        raise NotFound("No such subscription.")
+    return subscription
+
+
+def _tariff_by_reference(reference: str) -> Tariff:
+    tariff = tariff_get_by_reference(reference=reference)
+    if tariff is None:
+        raise TariffUnavailable(details={"tariff": reference})
+    return tariff
 
 
 class SubscriptionListApi(ListAPIView):
@@ -225,10 +213,7 @@ class SubscriptionListApi(ListAPIView):
 )
 class SubscriptionDetailApi(APIView):
     def get(self, request: Request, subscription_id: UUID) -> Response:
-        subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
-        if subscription is None:
-            raise NotFound("No such subscription.")
-        return Response(SubscriptionOutputSerializer(subscription).data)
+        return Response(SubscriptionOutputSerializer(viewer_subscription(request, subscription_id)).data)
 
 
 @extend_schema(
@@ -247,163 +232,5 @@ class SubscriptionPaymentListApi(ListAPIView):
     serializer_class = PaymentOutputSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
-        subscription = subscription_get(
-            account=viewer_of(self.request).account, subscription_id=self.kwargs["subscription_id"]
-        )
-        if subscription is None:
-            raise NotFound("No such subscription.")
+        subscription = viewer_subscription(self.request, self.kwargs["subscription_id"])
         return payment_list_for_subscription(subscription=subscription)
-
-
-class SubscriptionActionApi(APIView):
-    """Base of the endpoints that change one of the caller's subscriptions."""
-
-    def subscription(self, request: Request, subscription_id: UUID) -> Subscription:
-        subscription = subscription_get(account=viewer_of(request).account, subscription_id=subscription_id)
-        if subscription is None:
-            raise NotFound("No such subscription.")
-        return subscription
-
-    def answer(self, subscription: Subscription) -> Response:
-        fresh = subscription_get(account=subscription.account, subscription_id=subscription.pk)
-        return Response(SubscriptionOutputSerializer(fresh).data)
-
-
-ACTION_RESPONSES: dict[int, Any] = {
-    200: SubscriptionOutputSerializer,
-    404: NOT_FOUND,
-    409: error_response("subscription_ended", "This subscription has already ended.", "Not possible now"),
-    **VIEWER_ERRORS,
-}
-
-
-@extend_schema(
-    tags=["subscriptions"],
-    summary="Turn automatic renewal on or off",
-    description="Without autopay the subscription ends at its period end; with it the saved card is charged.",
-    request=AutopayInputSerializer,
-    responses=ACTION_RESPONSES,
-    examples=[
-        OpenApiExample("Off", value={"enabled": False}, request_only=True),
-        OpenApiExample("Subscription", value={**SUBSCRIPTION_EXAMPLE, "autopay": False}, response_only=True),
-    ],
-)
-class SubscriptionAutopayApi(SubscriptionActionApi):
-    def post(self, request: Request, subscription_id: UUID) -> Response:
-        data = validated(AutopayInputSerializer, request.data)
-        subscription = self.subscription(request, subscription_id)
-        return self.answer(subscription_set_autopay(subscription=subscription, enabled=data["enabled"]))
-
-
-@extend_schema(
-    tags=["subscriptions"],
-    summary="Cancel: access stays to the period end, nothing renews",
-    description=(
-        "A running subscription is set to end at its period end (resume undoes it before then); "
-        "an unpaid one is canceled at once and its checkout closed; a past-due one ends at once."
-    ),
-    request=None,
-    responses=ACTION_RESPONSES,
-    examples=[
-        OpenApiExample(
-            "Canceled",
-            value={
-                **SUBSCRIPTION_EXAMPLE,
-                "cancel_at_period_end": True,
-                "canceled_at": "2026-11-20T08:00:00Z",
-            },
-            response_only=True,
-        )
-    ],
-)
-class SubscriptionCancelApi(SubscriptionActionApi):
-    def post(self, request: Request, subscription_id: UUID) -> Response:
-        subscription = self.subscription(request, subscription_id)
-        return self.answer(subscription_cancel_by_viewer(subscription=subscription))
-
-
-@extend_schema(
-    tags=["subscriptions"],
-    summary="Resume a canceled subscription before its period ends",
-    request=None,
-    responses={
-        **ACTION_RESPONSES,
-        409: error_response("cannot_resume", CannotResume.message, "Not resumable"),
-    },
-    examples=[OpenApiExample("Resumed", value=SUBSCRIPTION_EXAMPLE, response_only=True)],
-)
-class SubscriptionResumeApi(SubscriptionActionApi):
-    def post(self, request: Request, subscription_id: UUID) -> Response:
-        subscription = self.subscription(request, subscription_id)
-        return self.answer(subscription_resume(subscription=subscription, at=clock.now()))
-
-
-def _access_response(access: Access) -> Response:
-    # Built directly, not through AccessOutputSerializer (which stays the documented schema,
-    # and which billing/tests hold this equal to): the frontend polls this endpoint.
-    subscription = access.subscription
-    return Response(
-        {
-            "has_access": access.has_access,
-            "subscription": None
-            if subscription is None
-            else {
-                "id": str(subscription.id),
-                "status": subscription.status,
-                "tariff": {
-                    "id": subscription.tariff.id,
-                    "slug": subscription.tariff.slug,
-                    "name": subscription.tariff.name,
-                },
-                # Rendered as DRF's DateTimeField would: ISO 8601, UTC as "Z".
-                "current_period_end": subscription.current_period_end,
-                "autopay": subscription.autopay,
-                "cancel_at_period_end": subscription.cancel_at_period_end,
-            },
-        }
-    )
-
-
-@extend_schema(
-    tags=["access"],
-    summary="Whether the caller may watch now (the frontend polls this)",
-    description=(
-        "`has_access` is true for a trialing or active subscription, and for a past-due one "
-        "within the grace period. At most one indexed database query per request; repeated "
-        "polls are answered from a per-process cache that PostgreSQL keeps right by notifying "
-        "every committed change."
-    ),
-    responses={200: AccessOutputSerializer, **VIEWER_ERRORS},
-    examples=[
-        OpenApiExample("Watching", value=ACCESS_EXAMPLE, response_only=True),
-        OpenApiExample(
-            "No subscription", value={"has_access": False, "subscription": None}, response_only=True
-        ),
-    ],
-)
-class AccessApi(APIView):
-    def get(self, request: Request) -> Response:
-        viewer = viewer_of(request)
-        result = access_for_user(user_id=viewer.user_id)
-        if not result.account_exists:
-            # The viewer's first request: open their billing account. Later requests
-            # find it in the same single query that reads their access.
-            account_get_or_create(user_id=viewer.user_id, email=viewer.email, language=viewer.language)
-        return _access_response(result.access)
-
-
-@extend_schema(
-    tags=["internal"],
-    summary="Whether a cinema user may watch now (for internal services)",
-    description="Authenticated with `X-Service-Key`. Unknown users have no access.",
-    responses={
-        200: AccessOutputSerializer,
-        401: error_response("service_key_invalid", "The service key is not valid.", "No valid key"),
-    },
-    examples=[OpenApiExample("Watching", value=ACCESS_EXAMPLE, response_only=True)],
-)
-class InternalAccessApi(APIView):
-    permission_classes = [IsInternalService]
-
-    def get(self, request: Request, user_id: str) -> Response:
-        return _access_response(access_for_user(user_id=validated_user_id(user_id)).access)

@@ -1,4 +1,4 @@
-"""Admin of what we keep of Stripe: its events, Checkout Sessions and reconciliation runs."""
+"""Admin of what we keep of the providers: their events, checkout pages and reconciliation runs."""
 
 from typing import Any
 from urllib.parse import urlencode
@@ -12,21 +12,33 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.admin import uuid_or_none
 from core.admin_base import ReadOnlyAdminMixin
+from core.validation import uuid_or_none
 from payments.models import CheckoutSession, ReconciliationRun, WebhookEvent
 from payments.services.webhooks import webhook_event_reprocess
 
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("event_id", "type", "status", "source", "attempts", "provider_created_at", "received_at")
-    list_filter = ("status", "source", "type")
+    list_display = (
+        "event_id",
+        "provider",
+        "type",
+        "status",
+        "source",
+        "attempts",
+        "provider_created_at",
+        "received_at",
+    )
+    list_filter = ("status", "provider", "source", "type")
     search_fields = ("event_id", "object_id")
-    search_help_text = _("Exact Stripe event id, or the id of the object it is about (cs_…, pi_…, ch_…).")
+    search_help_text = _(
+        "Exact event id at the provider, or the id of the object it is about (cs_…, pi_…, ch_…)."
+    )
     show_full_result_count = False
     actions = ["reprocess"]
     fields = (
+        "provider",
         "event_id",
         "type",
         "object_id",
@@ -84,10 +96,10 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "expires_at",
         "created_at",
     )
-    list_filter = ("status", "mode")
+    list_filter = ("status", "mode", "provider")
     list_select_related = ("subscription__account",)
     search_fields = ("provider_session_id", "id")
-    search_help_text = _("Exact Stripe Checkout Session id or checkout id.")
+    search_help_text = _("Exact checkout page id at the provider (cs_…) or checkout id.")
     show_full_result_count = False
     fields = (
         "id",
@@ -120,11 +132,21 @@ class CheckoutSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("started_at", "kind", "status", "examined", "fixed", "finished_at", "duration")
-    list_filter = ("kind", "status", "started_at")
+    list_display = (
+        "started_at",
+        "kind",
+        "provider",
+        "status",
+        "examined",
+        "fixed",
+        "finished_at",
+        "duration",
+    )
+    list_filter = ("kind", "provider", "status", "started_at")
     show_full_result_count = False
     fields = (
         "kind",
+        "provider",
         "status",
         "started_at",
         "finished_at",
