@@ -1,10 +1,11 @@
 """Row locks, taken in the one order every write of the service follows.
 
 **Lock order: account → subscription → checkout → payment → refund request → refund**
-(then notice and outbox rows). A transaction that locks more than one of these rows takes
-them in this order, whichever service it runs in, so two writes of one viewer or one payment
-can wait for each other but never deadlock. An UPDATE locks its row as well, so an
-`account.save()` or a `Payment.objects.filter(...).update(...)` counts as taking that lock.
+(then a payment's recognition plan in the ledger, then notice and outbox rows). A transaction
+that locks more than one of these rows takes them in this order, whichever service it runs
+in, so two writes of one viewer or one payment can wait for each other but never deadlock.
+An UPDATE locks its row as well, so an `account.save()` or a
+`Payment.objects.filter(...).update(...)` counts as taking that lock.
 
 The account of a subscription, the subscription of a checkout or payment and the payment of a
 refund never change, so reading them without a lock to find which rows to lock is safe; any

@@ -6,6 +6,9 @@ place that says how, and which days are sensible input at all.
 
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
+
 from core import clock
 
 # Days outside these are typos, and arithmetic on them (the day before, the day after, an hour
@@ -28,6 +31,14 @@ def day_check(day: date) -> date:
 def day_parse(text: str) -> date:
     """Return the day written as YYYY-MM-DD; raise ValueError if it is not a sensible day."""
     return day_check(date.fromisoformat(text.strip()))
+
+
+def day_argument(text: str) -> date:
+    """Parse a command's day argument (YYYY-MM-DD), refusing anything else as a usage error."""
+    try:
+        return day_parse(text)
+    except ValueError as exc:
+        raise CommandError(_("Enter the day as YYYY-MM-DD.")) from exc
 
 
 def utc_midnight(day: date) -> datetime:

@@ -31,6 +31,7 @@ ROLE_MIGRATIONS = (
     "0009_roles_refunds",
     "0010_roles_back_office",
     "0011_roles_cancel_subscription",
+    "0014_roles_ledger",
 )
 
 

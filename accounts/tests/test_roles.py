@@ -64,6 +64,7 @@ EXPECTED_PERMISSIONS = {
         "notifications.redeliver_eventdelivery",
         "billing.extend_subscription",
         "billing.cancel_subscription",
+        "ledger.view_ledgercheckrun",
     },
     "Accounting": {
         "tariffs.view_tariff",
@@ -85,6 +86,11 @@ EXPECTED_PERMISSIONS = {
         "payments.view_dashboard",
         "payments.view_reconciliation_report",
         "auditlog.view_logentry",
+        "ledger.view_journalentry",
+        "ledger.view_ledger_reports",
+        "ledger.export_journalentry",
+        "ledger.view_ledgeraccount",
+        "ledger.view_ledgercheckrun",
     },
 }
 
@@ -140,6 +146,8 @@ class TestRolesMigration:
         importlib.import_module("accounts.migrations.0011_roles_cancel_subscription").grant(
             cancel_apps, schema_editor
         )
+        ledger_apps = MigrationLoader(connection).project_state(("accounts", "0014_roles_ledger")).apps
+        importlib.import_module("accounts.migrations.0014_roles_ledger").grant(ledger_apps, schema_editor)
         assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
 
     def test_refund_roles_migration_reverses_and_applies_again(self):

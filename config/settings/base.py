@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "billing",
     "payments",
     "notifications",
+    "ledger",
     # The checks of this service's own settings (config/checks.py).
     "config.apps.ConfigConfig",
 ]
@@ -342,6 +344,12 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 15},
     },
     "record-upcoming-notices": {"task": "notifications.tasks.record_upcoming_notices", "schedule": 600.0},
+    # The providers' fees and payouts of the last few days (each line posts once), then, after
+    # them and the revenue, the ledger's daily self-check, stored for admin (ledger/tasks.py).
+    "post-provider-fees": {"task": "ledger.tasks.post_provider_fees", "schedule": crontab(minute=30, hour=0)},
+    "check-ledger": {"task": "ledger.tasks.check_ledger", "schedule": crontab(minute=0, hour=2)},
+    # Yesterday's revenue, once the UTC day is over everywhere (the job posts nothing twice).
+    "recognize-revenue": {"task": "ledger.tasks.recognize_revenue", "schedule": crontab(minute=10, hour=0)},
 }
 
 # --- Logging ------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from django.db import connection
 
 from billing.models import Subscription, SubscriptionStatus
 from core import clock
+from ledger.models import RecognitionPlan
+from ledger.services.checks import ledger_check
 from payments.models import CheckoutSession, Payment, PaymentKind, PaymentStatus
 from payments.sandbox import start_sandbox
 from payments.services.checkout import checkout_sync
@@ -144,3 +146,9 @@ def test_billing_advance_from_another_terminal_uses_the_demos_port_sandbox_and_c
     assert report.mismatches == []
     [rub] = report.totals
     assert (rub.our_payments, rub.provider_charges, rub.our_gross, rub.provider_gross) == (1, 1, 39900, 39900)
+    # The books: every day the clock passed was earned on its day, and they agree with the
+    # payments. Alice's first month is over, so all of it is revenue.
+    check = ledger_check()
+    assert (check.mismatches, check.unbalanced_entries) == ([], 0)
+    first = Payment.objects.get(kind=PaymentKind.INITIAL, subscription=renewing)
+    assert RecognitionPlan.objects.get(payment=first).recognized == 39900

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from core import clock
 from core.money import format_money, to_major_units
+from ledger.selectors import revenue_by_month
 from payments.dashboard.charts import Series, bar_chart
 from payments.dashboard.selectors import (
     DEFAULT_DAYS,
@@ -131,6 +132,43 @@ def _refund_charts(months: Sequence[date], rows: list[RefundRow], currencies: li
     ]
 
 
+def _earned_revenue_charts(months: Sequence[date]) -> list[Chart]:
+    """Revenue earned per month from the ledger (accrual) next to the money received (cash)."""
+    rows = revenue_by_month(date_from=months[0], date_to=_month_end(months[-1]))
+    title = _("Revenue earned per month (ledger)")
+    charts = []
+    for currency in sorted({row.currency for row in rows}):
+        ours = [row for row in rows if row.currency == currency]
+        series = [
+            Series(_("earned, net of refunds"), [to_major_units(row.revenue, currency) for row in ours]),
+            Series(_("cash, net"), [to_major_units(row.cash, currency) for row in ours]),
+        ]
+        charts.append(
+            Chart(
+                title=f"{title} · {currency}",
+                svg=bar_chart(
+                    labels=[_month_label(row.month) for row in ours],
+                    series=series,
+                    title=f"{title} · {currency}",
+                ),
+                header=[_("month"), _("earned, net of refunds"), _("cash, net")],
+                rows=[
+                    [
+                        _month_label(row.month),
+                        format_money(row.revenue, currency),
+                        format_money(row.cash, currency),
+                    ]
+                    for row in ours
+                ],
+            )
+        )
+    return charts
+
+
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
 def _flow_chart(dashboard: Dashboard) -> Chart:
     months = dashboard.window.months
     by_month = {row.month: row for row in dashboard.flow}
@@ -215,6 +253,7 @@ def _charts(dashboard: Dashboard) -> list[Chart]:
             _("Revenue per month"),
             _month_label,
         ),
+        *_earned_revenue_charts(window.months),
         *_refund_charts(window.months, dashboard.refunds_monthly, dashboard.currencies),
         _flow_chart(dashboard),
         _dunning_chart(dashboard),

@@ -282,8 +282,9 @@ class ChargeInfo:
 
 
 # What an entry of the provider's ledger records, in our words: money taken for a payment,
-# money given back for a refund, or anything else (payouts, adjustments, fees of their own).
-SettlementKind = Literal["payment", "refund", "other"]
+# money given back for a refund, money paid out to the bank (or back from a failed payout), or
+# anything else (adjustments, fees of their own).
+SettlementKind = Literal["payment", "refund", "payout", "other"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,12 +312,16 @@ def charge_from_stripe(data: Mapping[str, Any]) -> ChargeInfo:
     )
 
 
-# Stripe's balance transaction types of charges and of refunds (the older and newer names).
+# Stripe's balance transaction types of charges and of refunds (the older and newer names), and
+# of payouts: the payout takes money out of the balance, a failed or canceled one puts it back.
 SETTLEMENT_KINDS: dict[str, SettlementKind] = {
     "charge": "payment",
     "payment": "payment",
     "refund": "refund",
     "payment_refund": "refund",
+    "payout": "payout",
+    "payout_cancel": "payout",
+    "payout_failure": "payout",
 }
 
 

@@ -674,7 +674,14 @@ def test_list_balance_transactions_maps_fees_net_and_source(stub, gateway):
 
 @pytest.mark.parametrize(
     ("stripe_type", "kind"),
-    [("payment", "payment"), ("refund", "refund"), ("payment_refund", "refund"), ("payout", "other")],
+    [
+        ("payment", "payment"),
+        ("refund", "refund"),
+        ("payment_refund", "refund"),
+        ("payout", "payout"),
+        ("payout_failure", "payout"),
+        ("adjustment", "other"),
+    ],
 )
 def test_ledger_entries_say_what_they_record_in_our_words(stub, gateway, stripe_type, kind):
     txn = {"id": "txn_2", "type": stripe_type, "amount": 100, "fee": 0, "net": 100, "currency": "rub"}

@@ -67,11 +67,16 @@ def _empty_service_tables() -> None:
         for table in connection.introspection.django_table_names(only_existing=True, include_views=False)
         if table not in KEPT_TABLES
     ]
-    # PostgreSQL checks Django's foreign keys at commit (DEFERRABLE INITIALLY DEFERRED), so the
-    # order of the DELETEs does not matter.
+    # The ledger's books refuse DELETE (append-only triggers): they are emptied by TRUNCATE,
+    # which is no row change. PostgreSQL checks Django's foreign keys at commit (DEFERRABLE
+    # INITIALLY DEFERRED), so the order of the DELETEs does not matter.
+    books = [table for table in tables if table.startswith("ledger_")]
     with transaction.atomic(), connection.cursor() as cursor:
+        if books:
+            cursor.execute(f"TRUNCATE {', '.join(connection.ops.quote_name(t) for t in books)}")
         for table in tables:
-            cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")  # noqa: S608 - table names from Django
+            if table not in books:
+                cursor.execute(f"DELETE FROM {connection.ops.quote_name(table)}")  # noqa: S608 - table names from Django
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core import clock
+from ledger.services.recognition import revenue_recognize
 from notifications.services.notices import notices_record_upcoming
 from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
 
 class Command(BaseCommand):
-    help = "Move the billing clock forward N days, running renewals, dunning and expiry as each day passes."
+    help = (
+        "Move the billing clock forward N days, running renewals, dunning, expiry and revenue "
+        "recognition as each day passes."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, required=True, help="Days to move forward (1 or more).")
@@ -38,6 +42,8 @@ class Command(BaseCommand):
                 after = ids[-1]
             expired += subscriptions_expire_due(now=now)
             notices_record_upcoming(now=now)  # expiring-soon and trial-ending emails fall due too
+            # The day that just ended is earned, as the nightly job would: each day its own revenue.
+            revenue_recognize(day=now.date() - timedelta(days=1))
         summary = (
             ", ".join(f"{RenewalOutcome(k).value}: {v}" for k, v in sorted(outcomes.items())) or "no renewals"
         )

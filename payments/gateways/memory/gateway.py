@@ -342,3 +342,11 @@ class MemoryGateway:
     def checkout_sessions(self) -> list[CheckoutSession]:
         """Return every checkout session, oldest first, as it stands now."""
         return [_session_info(session) for session in self.state.sessions.values()]
+
+    # --- the provider's own moves -----------------------------------------------------------
+
+    def pay_out(self, amount: int, currency: str) -> SettlementLine:
+        """Pay `amount` of the balance out to the bank: a "payout" ledger entry taking it out."""
+        return self._books.ledger(
+            amount=-amount, fee=0, currency=currency, source=self._books.new_id("po"), kind="payout"
+        )

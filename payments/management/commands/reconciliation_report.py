@@ -1,23 +1,15 @@
 """Print the reconciliation report of a UTC day or range: totals on both sides and every mismatch with the provider."""
 
-from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from core.days import day_parse, utc_yesterday
+from core.days import day_argument, utc_yesterday
 from payments.gateways import configured_providers, default_provider
 from payments.gateways.errors import GatewayError
 from payments.services.daily_report import ReportRangeError, provider_label, reconciliation_report
-
-
-def _day(value: str) -> date:
-    try:
-        return day_parse(value)
-    except ValueError as exc:
-        raise CommandError(_("Enter the day as YYYY-MM-DD.")) from exc
 
 
 class Command(BaseCommand):
@@ -30,14 +22,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--day", type=_day, help="One UTC day, YYYY-MM-DD (default: yesterday).")
+        parser.add_argument("--day", type=day_argument, help="One UTC day, YYYY-MM-DD (default: yesterday).")
         parser.add_argument(
-            "--from", dest="date_from", type=_day, help="The first UTC day of a range, YYYY-MM-DD."
+            "--from", dest="date_from", type=day_argument, help="The first UTC day of a range, YYYY-MM-DD."
         )
         parser.add_argument(
             "--to",
             dest="date_to",
-            type=_day,
+            type=day_argument,
             help="The last UTC day of a range, included, YYYY-MM-DD (default: the --from day).",
         )
         providers = sorted(configured_providers())

@@ -238,6 +238,7 @@ def payment_mark_succeeded(
     if card is not None:
         payment.card_brand, payment.card_last4 = card.brand, card.last4
     payment.save()
+    facts.payment_captured.record(payment=payment)
 
 
 def _apply_expired(checkout: CheckoutSession, payment: Payment | None, subscription: Subscription) -> None:

@@ -70,7 +70,8 @@ def reconciliation_report(
     _move_fixed_charges(report, [c.id for c in charges if day_.holds(c.created)], since=start)
     report.mismatches.extend(compare_refunds(day_, their_refunds))
     for line in lines:
-        if line.kind != "other" and day_.holds(line.created):  # payouts and the like are not sales
+        # Payouts and the like are not sales.
+        if line.kind in ("payment", "refund") and day_.holds(line.created):
             row = day_.totals_of(line.currency)
             row.provider_fees += line.fee
             row.provider_net += line.net

@@ -1,0 +1,154 @@
+"""Posting to the books: one entry per business event, unique by its source, always balanced.
+
+The listeners here run in the transaction of the fact they follow (ledger/listeners.py), under
+the locks its service took (the payment's, for captures and refunds; the subscription's, for
+extensions), so what they read of a payment's plan is what was decided.
+"""
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from billing.models import Subscription
+from core import clock
+from ledger import accounts_chart as chart
+from ledger.models import EntryKind, JournalEntry, LedgerAccount, Posting
+from ledger.services import recognition
+from payments.models import PAID_STATUSES, Payment
+
+logger = logging.getLogger(__name__)
+
+
+class LedgerUnbalanced(Exception):
+    """An entry whose postings do not sum to zero: a bug, never written."""
+
+
+def entry_post(
+    *,
+    source: str,
+    kind: str,
+    currency: str,
+    effective_at: datetime,
+    lines: Sequence[tuple[str, int]],
+    payment: Payment | None = None,
+    memo: str = "",
+) -> JournalEntry | None:
+    """Write one balanced entry unless its source is already in the books; return it, or None.
+
+    `lines` are (account code, signed amount): debits positive, credits negative, in
+    `currency`. Lines of zero are left out; an entry with no line is not written.
+    """
+    kept = [(code, amount) for code, amount in lines if amount != 0]
+    if not kept:
+        return None
+    if sum(amount for _, amount in kept) != 0:
+        raise LedgerUnbalanced(f"{source}: {kept}")
+    try:
+        with transaction.atomic():
+            entry = JournalEntry.objects.create(
+                kind=kind, source=source, effective_at=effective_at, payment=payment, memo=memo[:255]
+            )
+            Posting.objects.bulk_create(
+                Posting(
+                    entry=entry,
+                    account=account_for(code, currency),
+                    amount=amount,
+                    currency=currency,
+                    effective_at=effective_at,
+                )
+                for code, amount in kept
+            )
+    except IntegrityError:
+        if JournalEntry.objects.filter(source=source).exists():
+            return None  # posted already: a replayed event or a job run twice
+        raise
+    return entry
+
+
+def account_for(code: str, currency: str) -> LedgerAccount:
+    """Return the account of `code` in `currency`, opening it on first use."""
+    account, _ = LedgerAccount.objects.get_or_create(code=code, currency=currency)
+    return account
+
+
+def payment_captured(*, payment: Payment) -> None:
+    """Post money a provider took: held by the provider for us, owed to the viewer as service.
+
+    Every captured payment, also one refunded at once for lack of a home (then refunded in
+    full out of deferred revenue).
+    """
+    entry_post(
+        source=f"payment:{payment.pk}",
+        kind=EntryKind.PAYMENT_CAPTURED,
+        currency=payment.currency,
+        effective_at=payment.paid_at or clock.now(),
+        lines=[
+            (chart.provider_clearing(payment.provider), payment.amount),
+            (chart.DEFERRED_REVENUE, -payment.amount),
+        ],
+        payment=payment,
+    )
+
+
+def payment_succeeded(*, payment: Payment) -> None:
+    """Start earning a payment that paid for a period: its straight line over that period.
+
+    Not at capture: a first payment learns its period when the subscription starts, and a
+    charge without a home (refunded at once) pays for nothing and is never earned.
+    """
+    recognition.plan_start(payment=payment)
+
+
+def payment_refunded(*, payment: Payment, amount: int) -> None:
+    """Post money given back: the unearned part out of deferred revenue, the earned part to refunds.
+
+    Recorded each time a payment's refunded total moves forward (under its lock), so the new
+    total names the entry: a replayed event moves nothing and posts nothing.
+    """
+    refund_post(payment=payment, amount=amount, source=f"refund:{payment.pk}:{payment.refunded_amount}")
+
+
+def refund_post(
+    *, payment: Payment, amount: int, source: str, effective_at: datetime | None = None, memo: str = ""
+) -> JournalEntry | None:
+    """Post `amount` of a locked payment given back, once per `source` (the backfill dates its own).
+
+    The payment's plan gives the split and moves only when the entry is new: the caller holds
+    the payment's lock, so what is read here is what is posted.
+    """
+    if JournalEntry.objects.filter(source=source).exists():
+        return None  # posted already: the plan must not move twice
+    unearned, earned = recognition.plan_refund(payment=payment, amount=amount)
+    return entry_post(
+        source=source,
+        kind=EntryKind.REFUND,
+        currency=payment.currency,
+        effective_at=effective_at or clock.now(),
+        lines=[
+            (chart.DEFERRED_REVENUE, unearned),
+            (chart.REFUNDS, earned),
+            (chart.provider_clearing(payment.provider), -amount),
+        ],
+        payment=payment,
+        memo=memo,
+    )
+
+
+def subscription_extended(*, subscription: Subscription, previous_period_end: datetime, days: int) -> None:
+    """Stretch what is left of the current paid period's revenue over the longer period.
+
+    The current period's payment is the latest paid one that started before the period's
+    old end: its own `period_end` stays what was paid for, so a second extension of the same
+    period finds it the same way.
+    """
+    payment = (
+        Payment.objects.filter(
+            subscription=subscription, status__in=PAID_STATUSES, period_start__lt=previous_period_end
+        )
+        .order_by("-period_start", "-paid_at")
+        .first()
+    )
+    if payment is not None:
+        recognition.plan_extend(payment=payment, days=days)
