@@ -5,7 +5,6 @@ the locks its service took (the payment's, for captures and refunds; the subscri
 extensions), so what they read of a payment's plan is what was decided.
 """
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -17,8 +16,6 @@ from ledger import accounts_chart as chart
 from ledger.models import EntryKind, JournalEntry, LedgerAccount, Posting
 from ledger.services import recognition
 from payments.models import PAID_STATUSES, Payment
-
-logger = logging.getLogger(__name__)
 
 
 class LedgerUnbalanced(Exception):
