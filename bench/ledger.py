@@ -210,8 +210,9 @@ def _renewals(options: Options, outcome: Outcome) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from bench.ledger_dataset import ledger_not_listening, subscriptions_paid
+    from bench.ledger_dataset import subscriptions_paid
     from core import clock
+    from ledger.listeners import not_listening
     from payments.services.renewals import RenewalOutcome, renewal_run
     from tariffs.models import Tariff
 
@@ -221,7 +222,7 @@ def _renewals(options: Options, outcome: Outcome) -> None:
 
     def renew(count: int, ledger: bool) -> float:
         started = time.perf_counter()
-        with nullcontext() if ledger else ledger_not_listening():
+        with nullcontext() if ledger else not_listening():
             for _ in range(count):
                 assert renewal_run(subscription_id=next(due).pk) == RenewalOutcome.RENEWED
         return (time.perf_counter() - started) * 1000 / count

@@ -13,14 +13,10 @@ from django.db import connection, transaction
 from django.db.models import Model
 
 from accounts.models import BillingAccount
-from billing import facts as billing_facts
 from billing.models import Subscription
-from core.facts import Fact
 from ledger import accounts_chart as chart
-from ledger.listeners import listen
 from ledger.models import JournalEntry, Posting, RecognitionPlan
 from ledger.services.postings import account_for
-from payments import facts as payments_facts
 from payments.gateways import get_gateway
 from payments.gateways.memory import MemoryGateway
 from payments.models import PAID_STATUSES
@@ -175,21 +171,6 @@ def filler_add(*, postings: int) -> int:
                 rows,
             )
     return missing * 2
-
-
-@contextmanager
-def ledger_not_listening() -> Iterator[None]:
-    """Disconnect the ledger's listeners from the facts, as before the ledger existed; reconnect after."""
-    facts = [value for module in (payments_facts, billing_facts) for value in vars(module).values()]
-    try:
-        for fact in facts:
-            if isinstance(fact, Fact):
-                for (uid, _), *_ in list(fact._signal.receivers):
-                    if isinstance(uid, str) and ":ledger." in uid:
-                        fact._signal.disconnect(dispatch_uid=uid)
-        yield
-    finally:
-        listen()
 
 
 def subscriptions_paid(*, count: int, tariff: Tariff) -> list[Subscription]:

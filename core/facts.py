@@ -35,8 +35,14 @@ class Fact:
             values.pop("signal", None)
             listener(**values)
 
-        uid = f"{self.name}:{listener.__module__}.{listener.__qualname__}"
-        self._signal.connect(receive, weak=False, dispatch_uid=uid)
+        self._signal.connect(receive, weak=False, dispatch_uid=self._uid(listener))
+
+    def unlisten(self, listener: Callable[..., None]) -> None:
+        """Stop calling `listener` (a listener not connected is left alone)."""
+        self._signal.disconnect(dispatch_uid=self._uid(listener))
+
+    def _uid(self, listener: Callable[..., None]) -> str:
+        return f"{self.name}:{listener.__module__}.{listener.__qualname__}"
 
     def record(self, **values: Any) -> None:
         """Tell every listener, in this transaction; a listener's error propagates."""

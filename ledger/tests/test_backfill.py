@@ -9,17 +9,14 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from billing import facts as billing_facts
 from billing.services import subscription_extend
 from billing.tests.conftest import monthly_tariff, paid_subscription
 from core import clock
 from core.days import utc_yesterday
-from core.facts import Fact
-from ledger.listeners import listen
+from ledger.listeners import not_listening
 from ledger.models import EntryKind, JournalEntry, Posting, RecognitionPlan
 from ledger.services.backfill import ledger_backfill, recognition_catch_up
 from ledger.services.checks import ledger_check
-from payments import facts as payments_facts
 from payments.models import PAID_STATUSES, Payment
 from payments.services.refunds.staff import refund_create
 from payments.services.renewals import RenewalOutcome, renewal_run
@@ -29,21 +26,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("memory_provider")]
 __all__ = ["monthly_tariff", "paid_subscription"]  # the subscription engine's fixtures, used here
 
 REASON = "requested_by_customer"
-
-
-@contextmanager
-def ledger_not_listening() -> Iterator[None]:
-    """Disconnect the ledger's listeners, as before the ledger existed; connect them again after."""
-    facts = [value for module in (payments_facts, billing_facts) for value in vars(module).values()]
-    try:
-        for fact in facts:
-            if isinstance(fact, Fact):
-                for (uid, _), *_ in list(fact._signal.receivers):
-                    if isinstance(uid, str) and ":ledger." in uid:
-                        fact._signal.disconnect(dispatch_uid=uid)
-        yield
-    finally:
-        listen()
 
 
 def books_of(payment: Payment) -> dict[str, int]:
@@ -78,14 +60,14 @@ def twins(paid_subscription, agent) -> tuple[list[Payment], list[Payment]]:
     Each pays a month, is given 5 days of goodwill, renews, and has 100.00 of the renewal refunded.
     """
     alice = paid_subscription("alice")
-    with ledger_not_listening():
+    with not_listening():
         bob = paid_subscription("bob")
     for subscription, dark in ((alice, False), (bob, True)):
-        with ledger_not_listening() if dark else _live():
+        with not_listening() if dark else _live():
             subscription_extend(subscription=subscription, days=5, actor=agent, reason="goodwill")
     clock.advance(timedelta(days=40))
     for subscription, dark in ((alice, False), (bob, True)):
-        with ledger_not_listening() if dark else _live():
+        with not_listening() if dark else _live():
             assert renewal_run(subscription_id=subscription.pk) == RenewalOutcome.RENEWED
             renewal = Payment.objects.get(subscription=subscription, kind="renewal")
             refund_create(payment=renewal, amount=10000, reason=REASON, created_by=agent)
@@ -151,7 +133,7 @@ def test_every_paid_payment_is_captured_once_in_batches(twins):
 
 
 def test_a_refund_made_after_the_ledger_went_live_is_not_posted_again(paid_subscription, agent):
-    with ledger_not_listening():
+    with not_listening():
         subscription = paid_subscription()
         payment = Payment.objects.get(subscription=subscription)
         refund_create(payment=payment, amount=5000, reason=REASON, created_by=agent)

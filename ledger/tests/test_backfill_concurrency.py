@@ -3,10 +3,10 @@
 import pytest
 
 from billing.tests.conftest import monthly_tariff, paid_subscription
+from ledger.listeners import not_listening
 from ledger.models import EntryKind, JournalEntry
 from ledger.services.backfill import ledger_backfill
 from ledger.services.checks import ledger_check
-from ledger.tests.test_backfill import ledger_not_listening
 from payments.models import Payment
 from payments.tests.concurrency import run_concurrently
 
@@ -17,7 +17,7 @@ __all__ = ["monthly_tariff", "paid_subscription"]  # the subscription engine's f
 @pytest.fixture
 def history(paid_subscription) -> list[Payment]:
     """Five viewers who paid before the ledger existed."""
-    with ledger_not_listening():
+    with not_listening():
         for number in range(5):
             paid_subscription(f"viewer-{number}")
     return list(Payment.objects.all())
