@@ -115,6 +115,34 @@ class Posting(models.Model):
         return f"{self.account} {self.amount:+d}"
 
 
+class DayTotal(models.Model):
+    """What one UTC day's postings of one kind of entry add up to on one account.
+
+    The reports sum these instead of every posting: a few rows per account and day, however
+    many renewals the day had. The database writes them (a trigger on every posting insert,
+    migration 0005), so no writer can forget; several rows may hold the same (account, day,
+    kind) until `day_totals_compact` merges them, and they simply add up. Derived data: it can
+    be rebuilt from the postings at any time, which `ledger_check` compares it with.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="+", verbose_name=_("account")
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    day = models.DateField(_("day (UTC)"))
+    kind = models.CharField(_("entry kind"), max_length=32, choices=EntryKind.choices)
+    amount = models.BigIntegerField(_("amount (minor units, debit +)"))
+
+    class Meta:
+        verbose_name = _("day total")
+        verbose_name_plural = _("day totals")
+        indexes = [models.Index(fields=["day", "account"], name="ledger_day_total_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day} {self.kind} {self.amount:+d}"
+
+
 class RecognitionPlan(models.Model):
     """How one paid period's money moves from deferred revenue to revenue, day by day.
 

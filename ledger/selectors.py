@@ -1,22 +1,26 @@
 """Reads of the books for accounting: trial balance, deferred revenue's schedule, revenue by month.
 
-Every figure is an SQL aggregate over the postings (or the recognition plans), grouped by
-currency: amounts in different currencies are never added together. Months and days are UTC.
+Every figure is an SQL aggregate over the day totals (what each UTC day's postings add up to
+per account and kind of entry, kept by the database: ledger.models.DayTotal) or the recognition
+plans, grouped by currency: amounts in different currencies are never added together. Reading
+the day totals keeps a report's cost to about one row per account and day, however many
+postings the books hold. Months and days are UTC.
 Postings are signed (debit +, credit -); the reports show each balance on its account's normal
 side (`accounts_chart.normal_side`), so deferred revenue and revenue read as positive credits.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import pairwise
+from typing import Any
 
-from django.db.models import BigIntegerField, DateField, DateTimeField, F, Func, IntegerField, Q, Sum, Value
+from django.db.models import BigIntegerField, DateField, F, Func, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Greatest, Least, TruncMonth
 
 from core.days import utc_midnight
 from ledger import accounts_chart as chart
-from ledger.models import EntryKind, Posting, RecognitionPlan
+from ledger.models import DayTotal, EntryKind, LedgerAccount, Posting, RecognitionPlan
 
 CLEARING_PREFIX = chart.provider_clearing("")
 # The order accounts are listed in: what we hold, what we spent, then what we owe and earned.
@@ -91,18 +95,42 @@ def _chart_position(code: str) -> tuple[int, str]:
 
 
 def _balances(*, at: datetime, accounts: Q | None = None) -> list[BalanceLine]:
-    """Return the signed balance of every account (optionally some) from the postings effective before `at`."""
-    postings = Posting.objects.filter(effective_at__lt=at)
+    """Return the signed balance of every account (optionally some) from the postings effective before `at`.
+
+    The days before `at`'s UTC day are read from the day totals; the part of its day before
+    `at`, if any, from the postings themselves (through their account-and-time index).
+    """
+    day = at.astimezone(UTC).date()
+    nets: dict[tuple[str, str], int] = defaultdict(int)
+    totals = DayTotal.objects.filter(day__lt=day)
     if accounts is not None:
-        postings = postings.filter(accounts)
-    rows = (
-        postings.values("account_id", "account__code", "currency")
+        totals = totals.filter(accounts)
+    for code, currency, net in _nets_by_account(totals):
+        nets[code, currency] += net
+    start = utc_midnight(day)
+    if at > start:
+        # Every account named, so that the account-and-time index serves the day's range.
+        postings = Posting.objects.filter(
+            account_id__in=list(LedgerAccount.objects.values_list("pk", flat=True)),
+            effective_at__gte=start,
+            effective_at__lt=at,
+        )
+        if accounts is not None:
+            postings = postings.filter(accounts)
+        for code, currency, net in _nets_by_account(postings):
+            nets[code, currency] += net
+    lines = [BalanceLine(code=code, currency=currency, net=net) for (code, currency), net in nets.items()]
+    return sorted(lines, key=lambda line: (line.currency, _chart_position(line.code)))
+
+
+def _nets_by_account(rows: QuerySet[DayTotal] | QuerySet[Posting]) -> QuerySet[Any]:
+    """Return (account code, currency, summed amount) per account of day totals or postings."""
+    return (
+        rows.values("account_id", "account__code", "currency")
         .annotate(net=Sum("amount"))
         .order_by()
         .values_list("account__code", "currency", "net")
     )
-    lines = [BalanceLine(code=code, currency=currency, net=net) for code, currency, net in rows]
-    return sorted(lines, key=lambda line: (line.currency, _chart_position(line.code)))
 
 
 def trial_balance(*, at: datetime) -> list[TrialBalance]:
@@ -180,21 +208,55 @@ class DeferredSchedule:
         return self.deferred == self.books
 
 
-def _earned_by(boundary: date) -> Least:
-    """Return what a plan's line has recognised before the UTC day `boundary`, kept within the plan.
+def _kept_within_plan(value: Any) -> Least:
+    """Return `value` kept between what a plan recognised already and what it will ever recognise.
 
-    The line: `base_recognized + floor(base_amount * days elapsed / days)`, as the daily job
-    posts it. Kept between what was already recognised (days the job has not reached yet are
-    earned in the first month) and what the plan will ever recognise.
+    Days the job has not reached yet are earned in the first month; a line never earns more
+    than the plan still defers.
     """
-    days = _DaysBetween(F("end_day"), F("start_day"))
-    elapsed = Least(Greatest(_DaysBetween(Value(boundary, DateField()), F("start_day")), Value(0)), days)
-    line = F("base_recognized") + F("base_amount") * elapsed / days
     return Least(
-        Greatest(line, F("recognized"), output_field=BigIntegerField()),
+        Greatest(value, F("recognized"), output_field=BigIntegerField()),
         F("recognized") + F("deferred"),
         output_field=BigIntegerField(),
     )
+
+
+def _earned_inside_line(boundary: date) -> Sum:
+    """Return the sum, over the plans whose line `boundary` cuts, of what each recognised before it.
+
+    The line: `base_recognized + floor(base_amount * days elapsed / days)`, as the daily job
+    posts it. Only plans with `start_day < boundary < end_day` are evaluated: for the others
+    the line is flat there, and `deferred_revenue_schedule` sums them by their start and end.
+    """
+    days = _DaysBetween(F("end_day"), F("start_day"))
+    elapsed = _DaysBetween(Value(boundary, DateField()), F("start_day"))
+    line = F("base_recognized") + F("base_amount") * elapsed / days
+    return Sum(_kept_within_plan(line), filter=Q(start_day__lt=boundary, end_day__gt=boundary))
+
+
+def _earned_outside_lines(open_plans: QuerySet[RecognitionPlan], ends: list[date]) -> dict[str, list[int]]:
+    """Return, per currency and boundary, what the plans whose line it does not cut recognised before it.
+
+    A boundary on or before a line's first day finds it at `base_recognized`, one on or after
+    its end at `base_recognized + base_amount`: the same for every such boundary, so the plans
+    are summed once per (currency, start day, end day) and the sums are placed here.
+    """
+    earned: dict[str, list[int]] = defaultdict(lambda: [0] * len(ends))
+    groups = (
+        open_plans.values("currency", "start_day", "end_day")
+        .annotate(
+            before=Sum(_kept_within_plan(F("base_recognized"))),
+            after=Sum(_kept_within_plan(F("base_recognized") + F("base_amount"))),
+        )
+        .order_by()
+    )
+    for group in groups:
+        for index, end in enumerate(ends):
+            if group["end_day"] <= end:
+                earned[group["currency"]][index] += group["after"]
+            elif group["start_day"] >= end:
+                earned[group["currency"]][index] += group["before"]
+    return earned
 
 
 def deferred_revenue_schedule(*, today: date, months: int = 12) -> list[DeferredSchedule]:
@@ -203,21 +265,24 @@ def deferred_revenue_schedule(*, today: date, months: int = 12) -> list[Deferred
     The months are UTC calendar months, the current one first (from `today` on, with any day
     the recognition job has not reached yet); what is earned after the last one is `later`.
     Each plan's straight line is cut at the months' ends; the parts add up to what it defers.
+    A plan is evaluated only at the month ends inside its line (one or two for a monthly plan);
+    before and after it, plans are summed by their start and end days.
     """
     firsts = [today.replace(day=1)]
     for _ in range(months):
         firsts.append(_next_month(firsts[-1]))
     ends = firsts[1:]
-    sums = {f"by_{index}": Sum(_earned_by(end)) for index, end in enumerate(ends)}
+    open_plans = RecognitionPlan.objects.filter(deferred__gt=0)
+    inside = {f"by_{index}": _earned_inside_line(end) for index, end in enumerate(ends)}
     rows = {
         row["currency"]: row
-        for row in RecognitionPlan.objects.filter(deferred__gt=0)
-        .values("currency")
-        .annotate(recognized_sum=Sum("recognized"), deferred_sum=Sum("deferred"), **sums)
+        for row in open_plans.values("currency")
+        .annotate(recognized_sum=Sum("recognized"), deferred_sum=Sum("deferred"), **inside)
         .order_by()
     }
+    outside = _earned_outside_lines(open_plans, ends)
     books = dict(
-        Posting.objects.filter(account__code=chart.DEFERRED_REVENUE)
+        DayTotal.objects.filter(account__code=chart.DEFERRED_REVENUE)
         .values("currency")
         .annotate(net=Sum("amount"))
         .order_by()
@@ -228,7 +293,10 @@ def deferred_revenue_schedule(*, today: date, months: int = 12) -> list[Deferred
         row = rows.get(currency)
         amounts = []
         if row is not None:
-            earned = [row["recognized_sum"], *(row[name] for name in sums)]
+            earned = [
+                row["recognized_sum"],
+                *((row[f"by_{index}"] or 0) + outside[currency][index] for index in range(len(ends))),
+            ]
             amounts = [later - before for before, later in pairwise(earned)]
         deferred = row["deferred_sum"] if row is not None else 0
         schedules.append(
@@ -281,25 +349,24 @@ def revenue_by_month(*, date_from: date, date_to: date) -> list[RevenueMonth]:
     held, so they are not cash received. Every month of the range is listed for each currency
     that had any of these, zeros included.
     """
-    start, end = utc_midnight(date_from), utc_midnight(date_to + timedelta(days=1))
     clearing = Q(account__code__startswith=CLEARING_PREFIX)
     rows = (
-        Posting.objects.filter(effective_at__gte=start, effective_at__lt=end)
+        DayTotal.objects.filter(day__gte=date_from, day__lte=date_to)
         .filter(
             Q(account__code__in=(chart.REVENUE, chart.REFUNDS))
-            | clearing & Q(entry__kind__in=(EntryKind.PAYMENT_CAPTURED, EntryKind.REFUND))
+            | clearing & Q(kind__in=(EntryKind.PAYMENT_CAPTURED, EntryKind.REFUND))
         )
-        .annotate(month=TruncMonth("effective_at", tzinfo=UTC, output_field=DateTimeField()))
+        .annotate(month=TruncMonth("day", output_field=DateField()))
         .values("currency", "month")
         .annotate(
             revenue=_sum(Q(account__code=chart.REVENUE)),
             refunds=_sum(Q(account__code=chart.REFUNDS)),
-            cash_in=_sum(clearing & Q(entry__kind=EntryKind.PAYMENT_CAPTURED)),
-            cash_out=_sum(clearing & Q(entry__kind=EntryKind.REFUND)),
+            cash_in=_sum(clearing & Q(kind=EntryKind.PAYMENT_CAPTURED)),
+            cash_out=_sum(clearing & Q(kind=EntryKind.REFUND)),
         )
         .order_by()
     )
-    found = {(row["currency"], row["month"].date()): row for row in rows}
+    found = {(row["currency"], row["month"]): row for row in rows}
     months = [date_from.replace(day=1)]
     while _next_month(months[-1]) <= date_to:
         months.append(_next_month(months[-1]))

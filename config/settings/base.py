@@ -350,6 +350,12 @@ CELERY_BEAT_SCHEDULE = {
     "check-ledger": {"task": "ledger.tasks.check_ledger", "schedule": crontab(minute=0, hour=2)},
     # Yesterday's revenue, once the UTC day is over everywhere (the job posts nothing twice).
     "recognize-revenue": {"task": "ledger.tasks.recognize_revenue", "schedule": crontab(minute=10, hour=0)},
+    # The reports' day totals, merged so a busy day stays one row per account (ledger/services/totals.py).
+    "compact-day-totals": {
+        "task": "ledger.tasks.compact_day_totals",
+        "schedule": 900.0,
+        "options": {"expires": 900},
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------

@@ -5,8 +5,10 @@ Reached from the journal entries' list (`JournalEntryAdmin.get_urls`), for holde
 `format_money`; days and months are UTC. A malformed day in the query string is shown as an
 error on the page, not a 500.
 
-Each provider's clearing balance is the one our books give; the provider's own balance is not
-read here (the gateways offer no balance read yet).
+Each provider's clearing balance is the one our books give. For the books as they are now, the
+trial balance shows it next to the balance the provider reports (read from the provider when
+the page is opened; see ledger.provider_balances); for the end of a past day it cannot, since a
+provider's balance can only be read as it is now.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from django.utils.translation import gettext as _
 from core import clock
 from core.days import day_parse, utc_midnight
 from core.money import format_money
+from ledger.provider_balances import ProviderBalanceRow, provider_balance_comparison
 from ledger.selectors import (
     BalanceLine,
     clearing_balances,
@@ -54,6 +57,24 @@ class Table:
     footer: list[str]
     ok: bool = True
     note: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderLine:
+    """One provider and currency as the page shows it: our books next to the provider's figures.
+
+    `unreadable` replaces the provider's figures when it could not be read.
+    """
+
+    provider: str
+    currency: str
+    books: str
+    available: str = ""
+    pending: str = ""
+    reported: str = ""
+    difference: str = ""
+    agrees: bool = False
+    unreadable: str = ""
 
 
 def _require(request: HttpRequest, permission: str = PERMISSION) -> None:
@@ -140,6 +161,8 @@ def trial_balance_page(model_admin: admin.ModelAdmin[Any], request: HttpRequest)
         [row.provider, row.currency, format_money(row.amount, row.currency)]
         for row in clearing_balances(at=at)
     ]
+    # A provider is read as it is now: next to the books of a past day its balance means nothing.
+    providers = [_provider_line(row) for row in provider_balance_comparison(at=at)] if day is None else None
     title = (
         _("Trial balance at the end of %(day)s (UTC)") % {"day": day.isoformat()}
         if day is not None
@@ -155,8 +178,31 @@ def trial_balance_page(model_admin: admin.ModelAdmin[Any], request: HttpRequest)
             "at": _moment(at),
             "tables": tables,
             "clearing": clearing,
+            "providers": providers,
             "error": error,
         },
+    )
+
+
+def _provider_line(row: ProviderBalanceRow) -> ProviderLine:
+    books = format_money(row.books, row.currency) if row.currency else ""
+    if row.available is None or row.pending is None or row.difference is None:
+        return ProviderLine(
+            provider=row.provider,
+            currency=row.currency,
+            books=books,
+            unreadable=_("Could not be read: %(reason)s. Reload the page to try again.")
+            % {"reason": row.unreadable},
+        )
+    return ProviderLine(
+        provider=row.provider,
+        currency=row.currency,
+        books=books,
+        available=format_money(row.available, row.currency),
+        pending=format_money(row.pending, row.currency),
+        reported=format_money(row.available + row.pending, row.currency),
+        difference=format_money(row.difference, row.currency),
+        agrees=row.agrees,
     )
 
 

@@ -10,7 +10,8 @@ outcome as a `LedgerCheckRun` (the daily task, shown in admin). What it verifies
 - its refunds took exactly its refunded amount out of clearing;
 - what its plan recognised, what is still deferred and the unearned part of its refunds add
   up to its amount, and the revenue and deferred revenue posted for it are the plan's;
-- no entry is an orphan: without postings, or about a payment that never took money.
+- no entry is an orphan: without postings, or about a payment that never took money;
+- the day totals the reports read add up, per account, to its postings.
 
 Payments are read in batches of `BATCH` by primary key, so memory stays flat at any size.
 """
@@ -20,11 +21,20 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Sum
 from django.utils.translation import gettext_lazy as _
 
 from ledger import accounts_chart as chart
-from ledger.models import EntryKind, JournalEntry, LedgerCheckRun, Posting, RecognitionPlan
+from ledger.models import (
+    DayTotal,
+    EntryKind,
+    JournalEntry,
+    LedgerAccount,
+    LedgerCheckRun,
+    Posting,
+    RecognitionPlan,
+)
 from payments.models import PAID_STATUSES, Payment, Refund
 from payments.services.unhomed import UNHOMED_COMMENT
 
@@ -50,6 +60,7 @@ CHECK_LABELS = {
     "plan_deferred": _("deferred revenue posted differs from the plan"),
     "plan_recognized": _("revenue posted differs from the plan"),
     "foreign_posting": _("payment posted to an account or currency not its own"),
+    "day_totals": _("the reports' day totals differ from the postings"),
 }
 
 
@@ -119,6 +130,7 @@ def ledger_check() -> LedgerCheck:
     """Return whether the books balance and agree with every payment, refund and plan."""
     result = LedgerCheck(entries=JournalEntry.objects.count(), balances=_balances())
     _check_entries(result)
+    _check_day_totals(result)
     for batch in _paid_payment_batches():
         _check_payments(result, batch)
     _check_plans_of_unpaid(result)
@@ -148,6 +160,39 @@ def _balances() -> dict[str, dict[str, int]]:
     for row in rows:
         balances[row["currency"]][row["account__code"]] = int(row["total"])
     return dict(balances)
+
+
+def _check_day_totals(result: LedgerCheck) -> None:
+    """Compare each account's day totals (what the reports read) with its postings.
+
+    One statement reads both, so a posting committed while the check runs cannot make them
+    look different.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT a.currency, a.code, SUM(both_sides.posted), SUM(both_sides.totalled)
+            FROM (
+                SELECT account_id, amount AS posted, 0 AS totalled FROM {Posting._meta.db_table}
+                UNION ALL
+                SELECT account_id, 0, amount FROM {DayTotal._meta.db_table}
+            ) AS both_sides
+            JOIN {LedgerAccount._meta.db_table} a ON a.id = both_sides.account_id
+            GROUP BY a.currency, a.code
+            HAVING SUM(both_sides.posted) <> SUM(both_sides.totalled)
+            ORDER BY a.currency, a.code
+            """  # noqa: S608 - the table names are the models'
+        )
+        for currency, code, posted, totalled in cursor.fetchall():
+            result.add(
+                Mismatch(
+                    "day_totals",
+                    f"account:{code}",
+                    expected=int(posted),
+                    found=int(totalled),
+                    currency=currency,
+                )
+            )
 
 
 def _entry_subject(entry_id: int, source: str) -> str:

@@ -23,11 +23,14 @@ payment's level of the lock order, just after the payment.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import Field, Model
 
 from billing.models import Subscription, SubscriptionStatus
 from core import clock
@@ -42,7 +45,9 @@ from payments.models import Payment
 logger = logging.getLogger(__name__)
 
 # Plans locked and posted per transaction: a million open plans never make one huge transaction.
-BATCH_SIZE = 500
+# A batch costs the same few statements however many plans it holds: 1,000 posted about a tenth
+# faster than 500 and as fast as 2,000 (2,700 to 4,400 plans/s on two shared cores).
+BATCH_SIZE = 1000
 # A subscription in one of these still gives access: a refund that leaves it so ended nothing.
 _RUNNING = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
@@ -96,20 +101,26 @@ def _redraw(plan: RecognitionPlan, *, start_day: date, end_day: date) -> None:
 # --- what payments and billing change ---------------------------------------------------
 
 
-def plan_start(*, payment: Payment) -> RecognitionPlan:
-    """Open the straight line of a captured payment over its period (once per payment)."""
+def plan_start(*, payment: Payment) -> None:
+    """Open the straight line of a captured payment over its period (once per payment).
+
+    One `INSERT … ON CONFLICT DO NOTHING`: a plan already open (a replayed fact, a backfill)
+    stays as it is, and a renewal pays one statement for it, not a look-up and a savepoint.
+    """
     start, end = _period_days(payment)
-    plan, _ = RecognitionPlan.objects.get_or_create(
-        payment=payment,
-        defaults={
-            "currency": payment.currency,
-            "start_day": start,
-            "end_day": end,
-            "base_amount": payment.amount,
-            "deferred": payment.amount,
-        },
+    RecognitionPlan.objects.bulk_create(
+        [
+            RecognitionPlan(
+                payment=payment,
+                currency=payment.currency,
+                start_day=start,
+                end_day=end,
+                base_amount=payment.amount,
+                deferred=payment.amount,
+            )
+        ],
+        ignore_conflicts=True,
     )
-    return plan
 
 
 def _plan_lock(payment: Payment) -> RecognitionPlan:
@@ -191,21 +202,136 @@ def revenue_recognize(*, day: date, batch_size: int = BATCH_SIZE) -> Recognition
         after = batch[-1]
 
 
+@dataclass(frozen=True)
+class _Recognition:
+    """What the job does to one locked plan for its day: post `amount` (if any) and move `through`."""
+
+    plan: RecognitionPlan
+    amount: int
+    through: date
+    source: str
+
+
 @transaction.atomic
 def _recognize_batch(*, payment_ids: list[UUID], day: date, result: RecognitionResult) -> None:
+    """Post a batch of plans' revenue for `day` in a few statements, however many plans it holds.
+
+    The payments' key-share locks first, then the plans' (the lock order); under them, one query
+    finds the days already in the books, one insert writes the entries, one their postings and
+    one update moves the plans.
+    """
     _payments_key_share(payment_ids)
     plans = (
-        RecognitionPlan.objects.select_for_update(of=("self",))
-        .select_related("payment")
+        RecognitionPlan.objects.select_for_update()
         .filter(payment_id__in=payment_ids, deferred__gt=0, start_day__lte=day)
         .order_by("payment_id")
     )
-    for plan in plans:
-        result.plans += 1
-        amount = _plan_recognize(plan=plan, day=day)
-        if amount:
-            result.entries += 1
-            result.recognized[plan.currency] = result.recognized.get(plan.currency, 0) + amount
+    recognitions = [_recognition(plan=plan, day=day) for plan in plans]
+    posted = postings.sources_posted(sources=(r.source for r in recognitions if r.amount > 0))
+    earned, moved = [], []
+    for recognition in recognitions:
+        plan = recognition.plan
+        if recognition.amount <= 0:
+            # Nothing new (a day run again, or before a later one): only where the job stands moves.
+            if recognition.through != plan.recognized_through:
+                moved.append(recognition)
+        elif recognition.source in posted:
+            # The day was posted for this payment already, yet the plan says less was recognised:
+            # the books and the plan disagree. Leave both as they are for ledger_check to report.
+            logger.error(
+                "recognition of payment %s for %s is in the books but not in its plan", plan.payment_id, day
+            )
+        else:
+            earned.append(recognition)
+    postings.entries_post(drafts=[_entry_draft(recognition, day=day) for recognition in earned])
+    _plans_move([(r.plan, r.amount, r.through) for r in earned] + [(r.plan, 0, r.through) for r in moved])
+    result.plans += len(recognitions)
+    result.entries += len(earned)
+    for recognition in earned:
+        currency = recognition.plan.currency
+        result.recognized[currency] = result.recognized.get(currency, 0) + recognition.amount
+
+
+def _recognition(*, plan: RecognitionPlan, day: date) -> _Recognition:
+    """Return what a locked plan earned through `day` and not yet posted, and where the job then stands."""
+    return _Recognition(
+        plan=plan,
+        amount=plan_recognized_through(plan, day) - plan.recognized,
+        through=day if plan.recognized_through is None else max(plan.recognized_through, day),
+        source=recognition_source(payment_id=plan.payment_id, day=day),
+    )
+
+
+def _entry_draft(recognition: _Recognition, *, day: date) -> "postings.EntryDraft":
+    """Return the entry moving a plan's newly earned amount from deferred revenue to revenue."""
+    amount = recognition.amount
+    return postings.EntryDraft(
+        source=recognition.source,
+        kind=EntryKind.REVENUE_RECOGNIZED,
+        currency=recognition.plan.currency,
+        effective_at=utc_midnight(day),
+        lines=[(chart.DEFERRED_REVENUE, amount), (chart.REVENUE, -amount)],
+        payment_id=recognition.plan.payment_id,
+    )
+
+
+def _plans_move(moves: list[tuple[RecognitionPlan, int, date]]) -> None:
+    """Write each locked plan's move (plan, amount posted for it, day the job now stands at) at once.
+
+    `updated_at` is stamped as UpdatedAtField stamps a save, once for the batch (the job writes
+    them in one statement, and reads the billing clock once).
+    """
+    if not moves:
+        return
+    now = clock.now()
+    _update_by_key(
+        RecognitionPlan,
+        ("payment", "recognized", "deferred", "recognized_through", "updated_at"),
+        [
+            (plan.payment_id, plan.recognized + amount, plan.deferred - amount, through, now)
+            for plan, amount, through in moves
+        ],
+    )
+
+
+def _update_by_key(model: type[Model], names: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Set the fields `names` of a model's rows to `rows`' values, each row found by its first (the key).
+
+    One `UPDATE … FROM (VALUES …)` joined on the key: Django's `bulk_update` (a CASE per field
+    and a WHEN per row) cost more to build in Python than all the rest of the job, and makes the
+    database try each row's WHENs in turn. SQLite takes so many parameters per statement, so it
+    gets a few statements; PostgreSQL takes a batch in one.
+    """
+    concrete = {f.name: f for f in model._meta.concrete_fields}
+    fields = [concrete[name] for name in names]
+    quote = connection.ops.quote_name
+    table, key = quote(model._meta.db_table), quote(fields[0].column)
+    assignments = ", ".join(f"{quote(f.column)} = v.column{n}" for n, f in enumerate(fields[1:], start=2))
+    row_sql = "(" + ", ".join(_values_placeholder(f) for f in fields) + ")"
+    per_statement = max(connection.ops.bulk_batch_size(fields, rows), 1)
+    with connection.cursor() as cursor:
+        for first in range(0, len(rows), per_statement):
+            chunk = rows[first : first + per_statement]
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} "  # noqa: S608 - names are the model's, values parameters
+                f"FROM (VALUES {', '.join([row_sql] * len(chunk))}) AS v WHERE {table}.{key} = v.column1",
+                [
+                    f.get_db_prep_value(v, connection)
+                    for row in chunk
+                    for f, v in zip(fields, row, strict=True)
+                ],
+            )
+
+
+def _values_placeholder(field: "Field[Any, Any]") -> str:
+    """Return the placeholder of a value of `field` in a VALUES list.
+
+    PostgreSQL types a VALUES column from what it holds, so it is told the field's type;
+    SQLite has no such types (and a cast to a type it does not know would change the value).
+    """
+    if connection.vendor == "postgresql":
+        return f"CAST(%s AS {field.db_type(connection)})"
+    return "%s"
 
 
 def _payments_key_share(payment_ids: list[UUID]) -> None:
@@ -224,38 +350,6 @@ def _payments_key_share(payment_ids: list[UUID]) -> None:
             f"SELECT id FROM {Payment._meta.db_table} WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE",  # noqa: S608 - the table name is the model's
             [payment_ids],
         )
-
-
-def _plan_recognize(*, plan: RecognitionPlan, day: date) -> int:
-    """Post what a locked plan earned through `day` and not yet posted; return the amount."""
-    through = day if plan.recognized_through is None else max(plan.recognized_through, day)
-    amount = plan_recognized_through(plan, day) - plan.recognized
-    if amount <= 0:
-        # Nothing new (a day run again, or before a later one): only where the job stands moves.
-        if through != plan.recognized_through:
-            plan.recognized_through = through
-            plan.save(update_fields=["recognized_through", "updated_at"])
-        return 0
-    entry = postings.entry_post(
-        source=recognition_source(payment_id=plan.payment_id, day=day),
-        kind=EntryKind.REVENUE_RECOGNIZED,
-        currency=plan.currency,
-        effective_at=utc_midnight(day),
-        lines=[(chart.DEFERRED_REVENUE, amount), (chart.REVENUE, -amount)],
-        payment=plan.payment,
-    )
-    if entry is None:
-        # The day was posted for this payment already, yet the plan says less was recognised:
-        # the books and the plan disagree. Leave both as they are for ledger_check to report.
-        logger.error(
-            "recognition of payment %s for %s is in the books but not in its plan", plan.payment_id, day
-        )
-        return 0
-    plan.recognized += amount
-    plan.deferred -= amount
-    plan.recognized_through = through
-    plan.save(update_fields=["recognized", "deferred", "recognized_through", "updated_at"])
-    return amount
 
 
 def recognition_source(*, payment_id: UUID, day: date) -> str:

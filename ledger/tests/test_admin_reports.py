@@ -33,6 +33,12 @@ PAGES = (
 )
 
 
+@pytest.fixture(autouse=True)
+def _provider_offline(memory_provider):
+    """The trial balance reads each provider's own balance: the in-memory one, never the network."""
+    return memory_provider
+
+
 def export(client, *, date_from, date_to, file_format: str):
     return client.get(
         reverse("admin:ledger_journal_export"),

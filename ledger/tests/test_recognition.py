@@ -1,13 +1,16 @@
 """Paid periods are earned day by day: the daily job moves them from deferred revenue to revenue."""
 
+import logging
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from itertools import count
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils.module_loading import import_string
 
 from accounts.tests.roles import staff_member
@@ -16,13 +19,23 @@ from billing.services import subscription_extend
 from core import clock
 from core.days import utc_midnight
 from core.money import format_money
+from ledger import accounts_chart as chart
 from ledger.models import EntryKind, JournalEntry, Posting, RecognitionPlan
-from ledger.services.recognition import RecognitionDayNotOver, revenue_recognize
+from ledger.services import postings
+from ledger.services.recognition import (
+    RecognitionDayNotOver,
+    RecognitionResult,
+    plan_recognized_through,
+    plan_start,
+    recognition_source,
+    revenue_recognize,
+)
 from ledger.tasks import recognize_revenue
 from payments import facts as payments_facts
 from payments.models import CheckoutSession, Payment, PaymentStatus
 from payments.services.checkout import checkout_sync
 from payments.services.refunds.staff import refund_create
+from payments.tests.factories import PaymentFactory
 from tariffs.models import PeriodUnit
 from tariffs.tests.factories import TariffFactory
 
@@ -80,6 +93,107 @@ def refund(payment: Payment, amount: int, *, end_access: bool | None = None) -> 
         end_access=end_access,
         created_by=staff_member("Support", f"agent{next(_agents)}"),
     )
+
+
+def paid_period(*, amount: int, start: date, days: int, currency: str = "RUB") -> Payment:
+    """A payment for `days` UTC days from `start`, captured and given its line as the listeners do."""
+    payment = cast(
+        Payment,
+        PaymentFactory(
+            amount=amount,
+            currency=currency,
+            paid_at=utc_midnight(start),
+            period_start=utc_midnight(start),
+            period_end=utc_midnight(start + timedelta(days=days)),
+        ),
+    )
+    postings.payment_captured(payment=payment)
+    plan_start(payment=payment)
+    return payment
+
+
+def recognize_plan_by_plan(*, day: date) -> RecognitionResult:
+    """The daily job as it posted before its batch path: one `entry_post` and one save per plan.
+
+    Kept here as the reference the batch path must match, entry for entry and plan for plan.
+    """
+    result = RecognitionResult(day=day)
+    plans = RecognitionPlan.objects.select_for_update().filter(deferred__gt=0, start_day__lte=day)
+    for plan in plans.select_related("payment").order_by("payment_id"):
+        result.plans += 1
+        through = day if plan.recognized_through is None else max(plan.recognized_through, day)
+        amount = plan_recognized_through(plan, day) - plan.recognized
+        if amount <= 0:
+            if through != plan.recognized_through:
+                plan.recognized_through = through
+                plan.save(update_fields=["recognized_through", "updated_at"])
+            continue
+        entry = postings.entry_post(
+            source=recognition_source(payment_id=plan.payment_id, day=day),
+            kind=EntryKind.REVENUE_RECOGNIZED,
+            currency=plan.currency,
+            effective_at=utc_midnight(day),
+            lines=[(chart.DEFERRED_REVENUE, amount), (chart.REVENUE, -amount)],
+            payment=plan.payment,
+        )
+        if entry is None:
+            continue
+        plan.recognized += amount
+        plan.deferred -= amount
+        plan.recognized_through = through
+        plan.save(update_fields=["recognized", "deferred", "recognized_through", "updated_at"])
+        result.entries += 1
+        result.recognized[plan.currency] = result.recognized.get(plan.currency, 0) + amount
+    return result
+
+
+def books_and_plans() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return every entry with its postings, and every plan, as an accountant would compare them.
+
+    Everything written but the row ids and the instants of writing (`created_at`, `updated_at`).
+    """
+    entries = [
+        (
+            entry.source,
+            entry.kind,
+            entry.effective_at,
+            entry.payment_id,
+            entry.memo,
+            sorted(
+                (p.account.code, p.account.currency, p.currency, p.amount, p.effective_at)
+                for p in entry.postings.all()
+            ),
+        )
+        for entry in JournalEntry.objects.prefetch_related("postings__account").order_by("source")
+    ]
+    plans = list(
+        RecognitionPlan.objects.order_by("payment_id").values_list(
+            "payment_id",
+            "currency",
+            "start_day",
+            "end_day",
+            "base_recognized",
+            "base_amount",
+            "recognized",
+            "recognized_through",
+            "deferred",
+        )
+    )
+    return entries, plans
+
+
+def recognize_as_plan_by_plan(*, day: date, batch_size: int) -> RecognitionResult:
+    """Run the job for `day`; assert it wrote and reported what posting plan by plan would have."""
+    with transaction.atomic():
+        expected_result = recognize_plan_by_plan(day=day)
+        expected = books_and_plans()
+        transaction.set_rollback(True)
+
+    result = revenue_recognize(day=day, batch_size=batch_size)
+
+    assert books_and_plans() == expected
+    assert result == expected_result
+    return result
 
 
 @pytest.fixture
@@ -177,6 +291,119 @@ class TestStraightLine:
         revenue_recognize(day=first_day(payment) + timedelta(days=99))
 
         assert revenue(payment) == 399000 * 100 // days
+
+
+class TestBatches:
+    """The job posts a batch's plans with a few statements: what it writes is what one by one wrote."""
+
+    @pytest.fixture(autouse=True)
+    def _balance_checked_on_insert(self):
+        # The database checks each entry balances as it is written, not only at commit (which
+        # a test rolled back never reaches).
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS posting_entry_balanced IMMEDIATE")
+
+    def test_a_run_posts_what_posting_plan_by_plan_posted(self, caplog):
+        day = today() - timedelta(days=2)
+        # Already recognised through a later day than the one run: nothing new, nothing moves.
+        ahead = paid_period(amount=39900, start=day - timedelta(days=5), days=30)
+        revenue_recognize(day=day + timedelta(days=1))
+        # Several currencies, lines recognised through an earlier day already or not at all, a
+        # year, and amounts that do not divide.
+        periods = [
+            paid_period(amount=39900 + n, start=day - timedelta(days=4 * n), days=30) for n in range(5)
+        ]
+        periods += [
+            paid_period(amount=999, currency="EUR", start=day - timedelta(days=n), days=31) for n in range(3)
+        ]
+        periods.append(paid_period(amount=399000, start=day - timedelta(days=40), days=365))
+        revenue_recognize(day=day - timedelta(days=3))
+        # Never run before and over by the day: earned in full.
+        periods.append(paid_period(amount=59900, start=day - timedelta(days=45), days=30))
+        # Too little to earn a minor unit yet: where the job stands moves all the same.
+        tiny = paid_period(amount=1, start=day - timedelta(days=1), days=30)
+        # Its day is in the books already, yet not in its plan: left alone and reported.
+        anomaly = paid_period(amount=39900, start=day - timedelta(days=3), days=30)
+        postings.entry_post(
+            source=recognition_source(payment_id=anomaly.pk, day=day),
+            kind=EntryKind.REVENUE_RECOGNIZED,
+            currency="RUB",
+            effective_at=utc_midnight(day),
+            lines=[(chart.DEFERRED_REVENUE, 100), (chart.REVENUE, -100)],
+            payment=anomaly,
+        )
+        # Its line starts after the day: not looked at.
+        later = paid_period(amount=39900, start=day + timedelta(days=1), days=30)
+
+        with caplog.at_level(logging.ERROR, logger="ledger.services.recognition"):
+            result = recognize_as_plan_by_plan(day=day, batch_size=3)
+
+        assert result.plans == len(periods) + 3  # `ahead`, `tiny` and `anomaly`; not `later`
+        assert result.entries == len(periods)
+        assert set(result.recognized) == {"RUB", "EUR"}
+        plans = RecognitionPlan.objects.in_bulk([ahead.pk, tiny.pk, anomaly.pk, later.pk])
+        assert plans[ahead.pk].recognized_through == day + timedelta(days=1)
+        assert (plans[tiny.pk].recognized, plans[tiny.pk].recognized_through) == (0, day)
+        assert (plans[anomaly.pk].recognized, plans[anomaly.pk].recognized_through) == (0, None)
+        assert plans[later.pk].recognized_through is None
+        assert (
+            JournalEntry.objects.filter(source=recognition_source(payment_id=anomaly.pk, day=day)).count()
+            == 1
+        )
+        assert [record.getMessage() for record in caplog.records] == [
+            f"recognition of payment {anomaly.pk} for {day} is in the books but not in its plan"
+        ]
+
+    def test_a_run_again_or_of_an_earlier_day_writes_what_plan_by_plan_wrote(self):
+        day = today() - timedelta(days=1)
+        for n in range(4):
+            paid_period(amount=39900 + n, start=day - timedelta(days=10 + n), days=30)
+        revenue_recognize(day=day)
+
+        again = recognize_as_plan_by_plan(day=day, batch_size=3)
+        earlier = recognize_as_plan_by_plan(day=day - timedelta(days=5), batch_size=3)
+
+        assert (again.plans, again.entries, earlier.entries) == (4, 0, 0)
+
+    def test_a_batch_of_fifty_plans_takes_no_more_queries_than_one_of_five(self):
+        day = today() - timedelta(days=1)
+
+        def queries_of_a_run(plans: int) -> int:
+            with transaction.atomic():
+                for n in range(plans):
+                    # One in five too small to earn a minor unit on its first day: it only moves.
+                    paid_period(
+                        amount=1 if n % 5 == 0 else 39900 + n,
+                        currency=("RUB", "EUR")[n % 2],
+                        start=day - timedelta(days=n % 5),
+                        days=30,
+                    )
+                with CaptureQueriesContext(connection) as captured:
+                    result = revenue_recognize(day=day)
+                assert (result.plans, result.entries) == (plans, plans - plans // 5)
+                transaction.set_rollback(True)
+            return len(captured)
+
+        assert queries_of_a_run(50) <= queries_of_a_run(5)
+
+    def test_an_unbalanced_entry_among_many_is_refused_and_none_of_them_written(self):
+        payment = paid_period(amount=39900, start=today() - timedelta(days=3), days=30)
+        drafts = [
+            postings.EntryDraft(
+                source=f"test:{n}",
+                kind=EntryKind.REVENUE_RECOGNIZED,
+                currency="RUB",
+                effective_at=utc_midnight(today()),
+                lines=[(chart.DEFERRED_REVENUE, 100), (chart.REVENUE, -100 + n)],
+                payment_id=payment.pk,
+            )
+            for n in range(2)
+        ]
+
+        with pytest.raises(postings.LedgerUnbalanced):
+            postings.entries_post(drafts=drafts)
+
+        assert not JournalEntry.objects.filter(source__startswith="test:").exists()
 
 
 class TestRefunds:

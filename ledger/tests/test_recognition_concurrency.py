@@ -53,6 +53,22 @@ def test_two_runs_of_the_same_day_at_once_post_once_per_payment(payments):
         assert (plan.recognized, plan.deferred, plan.recognized_through) == (expected, 39900 - expected, day)
 
 
+def test_two_runs_of_the_same_day_each_in_one_batch_post_once_per_payment(payments):
+    # The default batch size takes every plan at once: the second run waits on the first's
+    # locks, then finds the day posted in the plans and posts nothing.
+    day = first_day(payments[0]) + timedelta(days=1)
+
+    results = run_concurrently(lambda _: revenue_recognize(day=day), 2)
+
+    assert sorted(result.entries for result in results) == [0, PAYMENTS]
+    assert JournalEntry.objects.filter(kind=EntryKind.REVENUE_RECOGNIZED).count() == PAYMENTS
+    for payment in payments:
+        expected = 39900 * 2 // period_days(payment)
+        assert -books(payment)["revenue"] == expected
+        plan = RecognitionPlan.objects.get(payment=payment)
+        assert (plan.recognized, plan.deferred, plan.recognized_through) == (expected, 39900 - expected, day)
+
+
 def test_runs_of_two_days_at_once_leave_each_payment_where_the_later_day_says(payments):
     start = first_day(payments[0])
     days = [start, start + timedelta(days=1)]

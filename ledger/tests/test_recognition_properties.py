@@ -26,8 +26,8 @@ from billing.services import subscription_extend
 from core import clock
 from core.errors import DomainError
 from ledger.models import EntryKind, Posting, RecognitionPlan
-from ledger.services.recognition import revenue_recognize
-from ledger.tests.test_recognition import subscribe
+from ledger.services.recognition import plan_extend, revenue_recognize
+from ledger.tests.test_recognition import paid_period, recognize_as_plan_by_plan, subscribe
 from payments.models import PAID_STATUSES, Payment
 from payments.services.refunds.staff import refund_create
 from payments.services.renewals import RenewalOutcome, renewal_run
@@ -278,4 +278,46 @@ def test_after_the_job_for_a_day_every_payment_has_earned_what_its_line_says(
             played.recognize(0)
         for expected in played.expected.values():
             assert expected.recognized == expected.amount - expected.unearned_refunds
+        transaction.set_rollback(True)
+
+
+# The job posts a batch of plans at once; plan by plan (the reference, test_recognition.py) it
+# must have written the same entries, postings and plans, whatever lines the plans follow.
+
+# A paid period: how many days before today its line starts, its days, its amount, its currency.
+periods = st.tuples(
+    st.integers(1, 40), st.integers(1, 400), st.integers(1, 500000), st.sampled_from(["RUB", "EUR"])
+)
+# The job for a day that many days before today (again, out of order, often a recent one), or
+# a goodwill extension of one period (its line redrawn with what is left).
+batch_steps = st.one_of(
+    st.tuples(st.just("run"), st.integers(1, 40)),
+    st.tuples(st.just("run"), st.integers(1, 5)),
+    st.tuples(st.just("extend"), st.integers(0, 7), st.integers(1, 60)),
+)
+
+
+@given(
+    lines=st.lists(periods, min_size=1, max_size=8),
+    story=st.lists(batch_steps, min_size=1, max_size=8),
+    batch_size=st.integers(1, 4),
+)
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_the_job_posts_in_batches_what_it_posted_plan_by_plan(lines, story, batch_size):
+    with transaction.atomic():
+        clock.reset()
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS posting_entry_balanced IMMEDIATE")
+        today = clock.now().date()
+        paid = [
+            paid_period(amount=amount, currency=currency, start=today - timedelta(days=back), days=days)
+            for back, days, amount, currency in lines
+        ]
+        for step in story:
+            if step[0] == "run":
+                recognize_as_plan_by_plan(day=today - timedelta(days=step[1]), batch_size=batch_size)
+            else:
+                plan_extend(payment=paid[step[1] % len(paid)], days=step[2])
         transaction.set_rollback(True)

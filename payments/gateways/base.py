@@ -309,6 +309,28 @@ class SettlementLine:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderBalance:
+    """What a provider holds for us in one currency now, as it reports it.
+
+    `available` can be paid out to the bank; `pending` is money taken that the provider has not
+    released yet (Stripe holds card payments for a few days). Either may be negative (refunds
+    or fees taken from a balance that had less). Both are in the balance's (settlement) currency.
+    """
+
+    currency: str
+    available: int
+    pending: int
+
+    def __post_init__(self) -> None:
+        _require_currency(self.currency)
+
+    @property
+    def total(self) -> int:
+        """Return all the provider holds for us in the currency: what our clearing account stands for."""
+        return self.available + self.pending
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayEvent:
     """One provider event as it arrived; `object` is the plain JSON of the object it is about.
 

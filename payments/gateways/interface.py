@@ -21,6 +21,7 @@ from payments.gateways.base import (
     GatewayEvent,
     OffSessionCharge,
     PaymentMethodSetup,
+    ProviderBalance,
     ProviderPayment,
     RefundInfo,
     RefundRequest,
@@ -86,6 +87,10 @@ class PaymentGateway(Protocol):
 
     def list_settlement_lines(self, created: CreatedRange) -> list[SettlementLine]:
         """Return every entry of the provider's ledger created in the range, reading all pages."""
+        ...
+
+    def retrieve_balance(self) -> list[ProviderBalance]:
+        """Return what the provider holds for us now, one value per currency, without changing anything."""
         ...
 
     def parse_webhook(self, payload: bytes, signature_header: str) -> GatewayEvent:

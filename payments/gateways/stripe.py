@@ -30,6 +30,7 @@ from payments.gateways.base import (
     GatewayEvent,
     OffSessionCharge,
     PaymentMethodSetup,
+    ProviderBalance,
     ProviderPayment,
     RefundInfo,
     RefundRequest,
@@ -50,6 +51,7 @@ from payments.gateways.stripe_mapping import (
     ACCOUNT_REF_METADATA_KEY,
     STRIPE_REFUND_REASONS,
     UNUSABLE_PAYMENT_METHOD_CODES,
+    balance_from_stripe,
     balance_transaction_from_stripe,
     card_from_stripe,
     charge_from_stripe,
@@ -315,6 +317,14 @@ class StripeGateway:
                 created,
             )
         ]
+
+    def retrieve_balance(self) -> list[ProviderBalance]:
+        """Return Stripe's balance now, per currency: available and pending over every source type.
+
+        A read: it sends no idempotency key, and a temporary failure is simply asked again.
+        """
+        balance = self._call("retrieve_balance", lambda: self._client.v1.balance.retrieve())
+        return balance_from_stripe(balance.to_dict())
 
     def _list_all(
         self, operation: str, list_page: Callable[[dict[str, Any]], Any], created: CreatedRange

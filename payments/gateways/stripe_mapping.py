@@ -21,6 +21,7 @@ from payments.gateways.base import (
     CheckoutStatus,
     GatewayEvent,
     PaymentMethodSetup,
+    ProviderBalance,
     ProviderPayment,
     RefundInfo,
     RefundState,
@@ -341,6 +342,44 @@ def balance_transaction_from_stripe(data: Mapping[str, Any]) -> SettlementLine:
         exchange_rate=float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None,
         created=_timestamp(data.get("created"), "created"),
     )
+
+
+def balance_from_stripe(data: Mapping[str, Any]) -> list[ProviderBalance]:
+    """Return our view of the Balance: per currency, what is available and what is pending.
+
+    Each of Stripe's lists has an entry per currency whose `amount` already adds up its source
+    types (card, bank account, ...); entries of one currency are added up all the same, should a
+    list ever carry two. A currency in one list only is zero in the other. `connect_reserved`,
+    `instant_available` and `issuing` are left out: a Connect platform's reserve, an instant
+    payout's share of `available`, and money set aside for Issuing are not what clearing holds.
+    """
+    available = _amounts_by_currency(data.get("available"), "available")
+    pending = _amounts_by_currency(data.get("pending"), "pending")
+    try:
+        return [
+            ProviderBalance(
+                currency=currency, available=available.get(currency, 0), pending=pending.get(currency, 0)
+            )
+            for currency in sorted(available.keys() | pending.keys())
+        ]
+    except ValueError as exc:
+        # A currency that is no ISO code even upper-cased: not one Stripe could mean.
+        raise unexpected_response(f"balance currency: {exc}") from exc
+
+
+def _amounts_by_currency(value: Any, what: str) -> dict[str, int]:
+    # A list of {amount, currency, source_types}; anything else (localstripe answers a single
+    # object with a made-up amount) is not Stripe's balance and must not be reported as one.
+    if not isinstance(value, list):
+        raise unexpected_response(f"balance {what} is not a list")
+    totals: dict[str, int] = {}
+    for entry in value:
+        amount = _int_or_none(entry.get("amount")) if isinstance(entry, Mapping) else None
+        if amount is None:
+            raise unexpected_response(f"balance {what} without an amount")
+        currency = _currency(entry.get("currency"))
+        totals[currency] = totals.get(currency, 0) + amount
+    return totals
 
 
 def event_from_stripe(data: Mapping[str, Any]) -> GatewayEvent:

@@ -159,6 +159,19 @@ def _list_balance_transactions(ctx: Ctx, params: Obj, _: str) -> Result:
     return 200, _expanded(ctx, params, listing)
 
 
+def _get_balance(ctx: Ctx, params: Obj, _: str) -> Result:
+    """Answer the account's balance: the net of every balance transaction, by currency and status."""
+    check_known(params, ("expand",))
+    available: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    for txn in ctx.store.all("balance_transaction"):
+        # The sandbox books every transaction `available` at once; one stored as `pending`
+        # would count there until it is released, as Stripe counts it.
+        funds = pending if txn["status"] == "pending" else available
+        funds[txn["currency"]] = funds.get(txn["currency"], 0) + txn["net"]
+    return 200, _expanded(ctx, params, objects.balance(available=available, pending=pending))
+
+
 def _list_charges(ctx: Ctx, params: Obj, _: str) -> Result:
     check_known(
         params,
@@ -222,6 +235,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("GET", re.compile(rf"/v1/refunds/{_ID}"), _retrieve("refund")),
     ("GET", re.compile(r"/v1/events"), _list_events),
     ("GET", re.compile(rf"/v1/events/{_ID}"), _get_event),
+    ("GET", re.compile(r"/v1/balance"), _get_balance),
     ("GET", re.compile(r"/v1/balance_transactions"), _list_balance_transactions),
     ("GET", re.compile(rf"/v1/balance_transactions/{_ID}"), _retrieve("balance_transaction")),
 ]

@@ -436,6 +436,30 @@ def balance_transaction(
     }
 
 
+def balance(*, available: dict[str, int], pending: dict[str, int]) -> Obj:
+    """Return the account's Balance from the net amounts per (lower-case) currency.
+
+    Every currency is listed in each list, zero where it has nothing, as Stripe lists the
+    account's currencies; the sandbox's money all comes from cards, so `source_types` has the
+    card's share only. No Connect platform here: nothing is reserved.
+    """
+    currencies = sorted(available.keys() | pending.keys())
+
+    def funds(amounts: dict[str, int]) -> list[Obj]:
+        return [
+            {"amount": amounts.get(code, 0), "currency": code, "source_types": {"card": amounts.get(code, 0)}}
+            for code in currencies
+        ]
+
+    return {
+        "object": "balance",
+        "available": funds(available),
+        "connect_reserved": [{"amount": 0, "currency": code} for code in currencies],
+        "livemode": False,
+        "pending": funds(pending),
+    }
+
+
 def event(
     *,
     created: int,

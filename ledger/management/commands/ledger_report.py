@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from core import clock
 from core.days import day_argument, utc_midnight
 from core.money import format_money
+from ledger.provider_balances import ProviderBalanceRow, provider_balance_comparison
 from ledger.selectors import (
     RevenueMonth,
     clearing_balances,
@@ -44,10 +45,25 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
+def _provider_cells(row: ProviderBalanceRow) -> list[str]:
+    """Return a comparison row's cells; the provider's are "?" when it could not be read."""
+    books = format_money(row.books, row.currency) if row.currency else ""
+    if row.reported is None or row.difference is None:
+        return [row.provider, row.currency, books, "?", "?"]
+    return [
+        row.provider,
+        row.currency,
+        books,
+        format_money(row.reported, row.currency),
+        format_money(row.difference, row.currency),
+    ]
+
+
 class Command(BaseCommand):
     help = (
         "Print a report of the ledger, per currency: the trial balance at the end of a UTC day or a "
-        "moment (--trial-balance [--at], default now, with each provider's clearing balance), the "
+        "moment (--trial-balance [--at], default now, with each provider's clearing balance, and "
+        "without --at the balance each provider reports now next to it), the "
         "schedule of deferred revenue over the next 12 months (--deferred), or revenue per UTC month on "
         "an accrual basis next to cash received (--revenue --from --to, both days included). Exits "
         "with an error when a currency's trial balance does not sum to zero."
@@ -75,7 +91,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["trial_balance"]:
-            self._trial_balance(options["at"] or clock.now())
+            # A provider is read as it is now: only the books as they are now can stand next to it.
+            at = options["at"]
+            self._trial_balance(at or clock.now(), with_providers=at is None)
         elif options["deferred"]:
             self._deferred(clock.now().astimezone(UTC).date())
         else:
@@ -91,7 +109,7 @@ class Command(BaseCommand):
         for line in lines:
             self.stdout.write(line)
 
-    def _trial_balance(self, at: datetime) -> None:
+    def _trial_balance(self, at: datetime, *, with_providers: bool) -> None:
         self.stdout.write(_("Trial balance at %(at)s") % {"at": at.astimezone(UTC).isoformat()})
         balances = trial_balance(at=at)
         if not balances:
@@ -123,8 +141,9 @@ class Command(BaseCommand):
             self._write(_table([_("account"), _("grows on"), _("debit"), _("credit"), _("balance")], rows))
             if not balance.balanced:
                 unbalanced.append(currency)
-        clearing = clearing_balances(at=at)
-        if clearing:
+        if with_providers:
+            self._provider_balances(at)
+        elif clearing := clearing_balances(at=at):
             self.stdout.write("")
             self.stdout.write(_("Held by each provider, per our books"))
             self._write(
@@ -140,6 +159,30 @@ class Command(BaseCommand):
             raise CommandError(
                 _("The trial balance does not sum to zero in %(currencies)s.")
                 % {"currencies": ", ".join(unbalanced)}
+            )
+
+    def _provider_balances(self, at: datetime) -> None:
+        rows = provider_balance_comparison(at=at)
+        if not rows:
+            return
+        self.stdout.write("")
+        self.stdout.write(_("Held by each provider, per our books and per the provider now"))
+        self._write(
+            _table(
+                [
+                    _("provider"),
+                    _("currency"),
+                    _("per our books"),
+                    _("per the provider"),
+                    _("books less provider"),
+                ],
+                [_provider_cells(row) for row in rows],
+            )
+        )
+        unreadable = {row.provider: row.unreadable for row in rows if row.unreadable}
+        for provider, reason in unreadable.items():
+            self.stdout.write(
+                _("%(provider)s could not be read: %(reason)s") % {"provider": provider, "reason": reason}
             )
 
     def _deferred(self, today: date) -> None:

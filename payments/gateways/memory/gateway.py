@@ -23,6 +23,7 @@ from payments.gateways.base import (
     GatewayEvent,
     OffSessionCharge,
     PaymentMethodSetup,
+    ProviderBalance,
     ProviderPayment,
     RefundInfo,
     RefundRequest,
@@ -308,6 +309,23 @@ class MemoryGateway:
         """Return every ledger entry created in the range, newest first."""
         self._books.log("list_settlement_lines")
         return _newest_first_in(list(self.state.balance_transactions.values()), created)
+
+    def retrieve_balance(self) -> list[ProviderBalance]:
+        """Return what its ledger entries add up to (their net), per currency, all of it available.
+
+        Payments add their amount less the fee, refunds take theirs out, and a payout moves money
+        out to the bank. All of it is available, none pending: like the sandbox, whose entries are
+        available the moment they are booked, this provider holds nothing back, so a test sees
+        the balance move with each entry instead of waiting for a release that never comes.
+        """
+        self._books.log("retrieve_balance")
+        totals: dict[str, int] = {}
+        for line in self.state.balance_transactions.values():
+            totals[line.currency] = totals.get(line.currency, 0) + line.net
+        return [
+            ProviderBalance(currency=currency, available=total, pending=0)
+            for currency, total in sorted(totals.items())
+        ]
 
     # It sends no webhooks; the header is named so that the interface is whole.
     webhook_signature_header = "Memory-Signature"
