@@ -6,8 +6,8 @@ Builds the `billing_bench_admin` database (accounts, subscriptions, payments, re
 in SQL with generate_series), logs in as an accountant (Accounting group) and requests each
 page in turns through Django's test client: the admin index (the baseline), the payments,
 subscriptions and refunds changelists plain, filtered and searched, and the dashboard. Prints
-p50/p95 per page, its ratio to the baseline's p50 and the SQL queries one request makes,
-then writes them to docs/benchmarks.md. With --keep the database stays for the next run,
+p50/p95 per page, its time over the baseline's in each round and the median of those ratios
+(bench/stats.py), and the SQL queries one request makes, then writes them to docs/benchmarks.md. With --keep the database stays for the next run,
 which reuses it when it holds the same dataset (and applies any new migrations first).
 """
 
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import django
 
 from bench.options import positive_int
+from bench.stats import median_ratio, ratios_text, round_ratios
 
 if TYPE_CHECKING:
     from django.test import Client
@@ -85,6 +86,14 @@ class PageResult:
         if len(self.timings_ms) < 2:
             return self.timings_ms[0]
         return statistics.quantiles(self.timings_ms, n=20, method="inclusive")[-1]
+
+    def ratios_to(self, baseline: "PageResult") -> list[float]:
+        """Return this page's time over the baseline's, round by round (the same round's requests)."""
+        return round_ratios(targets=self.timings_ms, baselines=baseline.timings_ms)
+
+    def ratio_to(self, baseline: "PageResult") -> float:
+        """Return the median of the per-round ratios to the baseline."""
+        return median_ratio(self.ratios_to(baseline))
 
 
 @dataclass
@@ -286,6 +295,9 @@ def run(options: Options) -> Outcome:
     for missing in outcome.missing:
         print(f"  Skipped: {missing}.")
     outcome.results = measure(client, page_list, rounds=options.rounds, warmup=options.warmup)
+    print("\nTime over the baseline's, round by round:")
+    for result in outcome.results[1:]:
+        print(f"  {result.page.name}: {ratios_text(result.ratios_to(outcome.baseline))}")
     print()
     print(results_table(outcome))
     return outcome
@@ -295,19 +307,19 @@ def results_table(outcome: Outcome) -> str:
     """Return the per-page figures as a Markdown table."""
     from bench.report import markdown_table
 
-    baseline = outcome.baseline.p50
+    baseline = outcome.baseline
     rows = [
         [
             f"`{result.page.url}`" if index == 0 else f"{result.page.name}",
             f"{result.p50:.0f}",
             f"{result.p95:.0f}",
-            f"{result.p50 / baseline:.1f}",
+            f"{result.ratio_to(baseline):.1f}",
             str(result.queries),
         ]
         for index, result in enumerate(outcome.results)
     ]
     rows[0][0] = f"{BASELINE}: `/admin/`"
-    return markdown_table(["page", "p50 ms", "p95 ms", "p50 / baseline", "queries"], rows)
+    return markdown_table(["page", "p50 ms", "p95 ms", "/ baseline (median of rounds)", "queries"], rows)
 
 
 def docs_block(options: Options, outcome: Outcome) -> str:
@@ -354,7 +366,8 @@ def docs_block(options: Options, outcome: Outcome) -> str:
             f"the benchmark's process (`bench.admin_settings`: DEBUG off, a persistent connection), so "
             f"a figure is the page's own cost, SQL and template rendering, without HTTP. {options.warmup} "
             f"untimed requests per page, then {options.rounds} rounds taking every page in turn. The "
-            "baseline, the admin index, is measured in the same rounds; compare ratios between runs."
+            "baseline, the admin index, is measured in the same rounds; a page's ratio is its time "
+            "over the baseline's in each round, then the median of those. Compare ratios between runs."
         ),
         results_table(outcome),
         verdict,

@@ -19,6 +19,10 @@ class FloorApi(APIView):
     def get(self, request: Request) -> Response:
         return Response(FLOOR_BODY)
 
+    def post(self, request: Request) -> Response:
+        """Answer the same body to a POST, whatever it carried (bench/webhooks' floor)."""
+        return Response(FLOOR_BODY)
+
 
 @extend_schema(exclude=True)
 class AccessCacheStatsApi(APIView):

@@ -27,13 +27,35 @@ class RequestCount:
 
 
 def _get(application: WSGIHandler, *, path: str, token: str) -> tuple[int, dict[str, Any]]:
+    return _send(
+        application,
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "HTTP_AUTHORIZATION": f"Bearer {token}",
+            "wsgi.input": io.BytesIO(b""),
+        },
+    )
+
+
+def post(
+    application: WSGIHandler, *, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    """POST `body` with `headers` (`Stripe-Signature`...) through the WSGI handler; return status and JSON."""
     environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": "POST",
         "PATH_INFO": path,
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_AUTHORIZATION": f"Bearer {token}",
-        "wsgi.input": io.BytesIO(b""),
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
     }
+    for name, value in headers.items():
+        environ[f"HTTP_{name.upper().replace('-', '_')}"] = value
+    return _send(application, environ)
+
+
+def _send(application: WSGIHandler, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    environ["HTTP_HOST"] = "127.0.0.1"
     setup_testing_defaults(environ)
     started: list[str] = []
 
@@ -82,7 +104,7 @@ class CpuCost:
     postgres_us: float | None  # the PostgreSQL server process serving it, when it runs here
 
 
-def _cpu_ns(pid: int) -> int | None:
+def cpu_ns(pid: int) -> int | None:
     """Return the CPU time a local process has used, from the scheduler's nanosecond count."""
     try:
         with open(f"/proc/{pid}/schedstat") as stats:
@@ -99,17 +121,26 @@ def cpu_per_request(
     CPU time, unlike wall time, hardly moves when other work shares the machine, so this
     says where the cost is even when the load test's figures are noisy.
     """
-    database = connections[DEFAULT_DB_ALIAS]
     for number in range(200):  # warm up, and open the persistent connection
         _get(application, path=path, token=tokens[number % len(tokens)])
-    with database.cursor() as cursor:
+    return cpu_per_call(
+        lambda number: _get(application, path=path, token=tokens[number % len(tokens)]), calls=requests
+    )
+
+
+def cpu_per_call(send: Callable[[int], object], *, calls: int) -> CpuCost:
+    """Return the CPU one `send(number)` costs this process and its PostgreSQL server process.
+
+    The default database connection must be open already (a warm-up opens it).
+    """
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend_pid = cursor.fetchone()[0]
-    postgres_before, python_before = _cpu_ns(backend_pid), time.process_time_ns()
-    for number in range(requests):
-        _get(application, path=path, token=tokens[number % len(tokens)])
-    python_ns, postgres_after = time.process_time_ns() - python_before, _cpu_ns(backend_pid)
+    postgres_before, python_before = cpu_ns(backend_pid), time.process_time_ns()
+    for number in range(calls):
+        send(number)
+    python_ns, postgres_after = time.process_time_ns() - python_before, cpu_ns(backend_pid)
     postgres_us = None
     if postgres_before is not None and postgres_after is not None:
-        postgres_us = (postgres_after - postgres_before) / requests / 1000
-    return CpuCost(python_us=python_ns / requests / 1000, postgres_us=postgres_us)
+        postgres_us = (postgres_after - postgres_before) / calls / 1000
+    return CpuCost(python_us=python_ns / calls / 1000, postgres_us=postgres_us)

@@ -7,8 +7,9 @@ offline Stripe sandbox and an active subscription whose period has ended. Starts
 and two Celery worker processes, then for each simulated Stripe latency queues the renewals
 once (`enqueue_due_renewals`) and waits until every subscription is renewed. It measures
 renewals per second, the requests reaching the sandbox (busiest sliding 1-second window, mean
-rate) against the configured outgoing rate limit, which is the ceiling, and the database
-queries one renewal makes in a table of N subscriptions and of a small sample. Prints a
+rate) against the configured outgoing rate limit, which is the ceiling, the CPU a renewal
+costs the workers, the sandbox and the whole machine (bench/cpu.py), and the database queries
+(and time) one renewal makes in a table of N subscriptions and of a small sample. Prints a
 table, writes it to docs/benchmarks.md, and stops the processes and drops the database again,
 also on Ctrl-C. At 25 requests/s, 10,000 renewals take at least 400 s per latency.
 """
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import django
 
+from bench.cpu import machine_busy_seconds
 from bench.options import positive_int
 from bench.renewals_processes import SandboxProcess, WorkerProcess
 from bench.renewals_report import docs_block, summary_print
@@ -57,9 +59,14 @@ class Options:
     docs_path: Path | None
 
     def command(self) -> str:
+        workers = (
+            ""
+            if (self.workers, self.pool, self.concurrency) == (2, "threads", 8)
+            else (f" --workers {self.workers} --pool {self.pool} --concurrency {self.concurrency}")
+        )
         return (
             f".venv/bin/python -m bench.renewals --subscriptions {self.subscriptions} "
-            f"--latencies {','.join(map(str, self.latencies))} --rate {self.rate}"
+            f"--latencies {','.join(map(str, self.latencies))} --rate {self.rate}{workers}"
         )
 
     @property
@@ -82,8 +89,8 @@ class Outcome:
 
     @property
     def queries_constant(self) -> bool:
-        counts = {count for query in self.queries for count in query.per_renewal}
-        return len(self.queries) == 2 and len(counts) == 1
+        """Return whether a renewal typically makes as many queries among N subscriptions as among few."""
+        return len(self.queries) == 2 and len({query.typical for query in self.queries}) == 1
 
 
 def _latencies(value: str) -> list[int]:
@@ -323,11 +330,17 @@ def _renew_all(
     sandbox.delete("/requests")
     cache.clear()  # the "already queued" marks of an earlier run
     retries_before = sum(worker.retries for worker in workers)
+    errors_before = sum(worker.errors for worker in workers)
     notification_tasks_before = _notification_tasks(queue)
     run = LatencyRun(latency_ms=latency, due=due)
     print(f"\nLatency {latency} ms: renewing {due:,} due subscriptions.")
 
     transactions_before = database_transaction_count()
+    cpu_before = (
+        sum(worker.cpu_seconds() for worker in workers),
+        sandbox.cpu_seconds(),
+        machine_busy_seconds(),
+    )
     started = time.monotonic()
     with CaptureQueriesContext(connection) as enqueue:
         queued = enqueue_due_renewals()
@@ -363,12 +376,16 @@ def _renew_all(
             print(f"  {done:,}/{due:,} renewed after {now - started:.0f}s ({done / (now - started):.1f}/s)")
             last_report = now
     run.wall_seconds = time.monotonic() - started
+    run.worker_cpu_seconds = sum(worker.cpu_seconds() for worker in workers) - cpu_before[0]
+    run.sandbox_cpu_seconds = sandbox.cpu_seconds() - cpu_before[1]
+    run.machine_cpu_seconds = machine_busy_seconds() - cpu_before[2]
     time.sleep(1.5)  # PostgreSQL publishes an idle server process's counts within a second
     run.renewed = Subscription.objects.filter(current_period_end__gt=due_at).count()
     # The server's count, less this process's own: the enqueue job's queries (one transaction
     # each, in autocommit), the polls above and the two counting queries.
     run.transactions = database_transaction_count() - transactions_before - run.enqueue_queries - polls - 2
     run.worker_retries = sum(worker.retries for worker in workers) - retries_before
+    run.worker_errors = sum(worker.errors for worker in workers) - errors_before
     run.notification_tasks = _notification_tasks(queue) - notification_tasks_before
 
     requests = sandbox.api_requests()
@@ -406,13 +423,18 @@ def _count_queries(subscription_ids: list[Any]) -> "QueryCount":
     _make_all_due()
     count = QueryCount(table_size=Subscription.objects.count())
     for subscription_id in subscription_ids:
+        started, cpu_started = time.perf_counter(), time.process_time()
         with CaptureQueriesContext(connection) as captured:
             outcome = renewal_run(subscription_id=subscription_id)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if outcome != RenewalOutcome.RENEWED:
             raise RuntimeError(f"renewal of {subscription_id} ended {outcome}, not renewed")
-        count.add([query["sql"] for query in captured.captured_queries])
+        count.add(
+            [query["sql"] for query in captured.captured_queries], seconds=seconds, cpu_seconds=cpu_seconds
+        )
     print(
-        f"Queries per renewal with {count.table_size:,} subscriptions: {count.text()} ({count.kinds_text()})"
+        f"Queries per renewal with {count.table_size:,} subscriptions: {count.text()} ({count.kinds_text()}); "
+        f"median {count.median_ms:.1f} ms per renewal, {count.median_cpu_ms:.1f} ms of it this process's CPU"
     )
     return count
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.cpu import process_cpu_seconds
 from bench.server import HOST, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +112,10 @@ class SandboxProcess:
         data: list[dict[str, Any]] = self.get("/requests", path_prefix="/v1/")["data"]
         return data
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the sandbox has used so far."""
+        return process_cpu_seconds(self.process.pid)
+
     def stop(self) -> None:
         """Stop the sandbox."""
         _stop(self.process)
@@ -122,6 +127,7 @@ class WorkerProcess:
     def __init__(self, name: str, *, queue: str, pool: str, concurrency: int) -> None:
         self.name = name
         self.lines: deque[str] = deque(maxlen=200)
+        self.error_lines: deque[str] = deque(maxlen=20)
         self.ready = threading.Event()
         self.retries = 0
         self.errors = 0
@@ -161,6 +167,7 @@ class WorkerProcess:
                 self.retries += 1
             elif "ERROR" in line:
                 self.errors += 1
+                self.error_lines.append(line)
 
     def wait_ready(self) -> None:
         """Wait until the worker takes tasks; fail with its output if it dies first."""
@@ -173,9 +180,15 @@ class WorkerProcess:
         """Return whether the worker process still runs."""
         return self.process.poll() is None
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time the worker (and its pool's processes) has used so far."""
+        return process_cpu_seconds(self.process.pid)
+
     def tail(self, lines: int = 40) -> str:
-        """Return the worker's last lines of output."""
-        return "".join(list(self.lines)[-lines:])
+        """Return the worker's last lines of output, after the last errors it logged."""
+        errors = "".join(self.error_lines)
+        last = "".join(list(self.lines)[-lines:])
+        return f"{self.errors} error lines, the last ones:\n{errors}...\n{last}" if errors else last
 
     def stop(self) -> None:
         """Stop the worker: a warm shutdown first, the whole process group if that hangs."""

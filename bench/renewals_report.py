@@ -8,6 +8,7 @@ from bench.report import markdown_table
 
 if TYPE_CHECKING:
     from bench.renewals import Options, Outcome
+    from bench.renewals_stats import LatencyRun
 
 
 def _ratio(value: float, rate: int) -> str:
@@ -33,10 +34,27 @@ def summary_print(options: "Options", o: "Outcome") -> None:
             print(f"  NOT finished: {run.due - run.renewed:,} subscriptions were still due.")
         if run.failed_requests:
             print(f"  WARNING: {run.failed_requests} Stripe requests failed.")
+        if run.worker_errors:
+            print(f"  WARNING: the workers logged {run.worker_errors} errors.")
         print(f"  {run.notification_tasks:,} notification tasks queued (left to their own workers).")
+        print(f"  {_cpu_text(run)}.")
     for query in o.queries:
-        print(f"Queries per renewal, {query.table_size:,} subscriptions in the table: {query.text()}")
+        print(
+            f"Queries per renewal, {query.table_size:,} subscriptions in the table: {query.text()}; "
+            f"{query.median_ms:.1f} ms each at no latency ({query.median_cpu_ms:.1f} ms of Python)"
+        )
     print(f"Queries per renewal constant in N: {'yes' if o.queries_constant else 'NO'}")
+
+
+def _cpu_text(run: "LatencyRun") -> str:
+    """Return the CPU one renewal cost, by whom, and how many cores the run kept busy."""
+    cores_busy = run.machine_cpu_seconds / run.wall_seconds if run.wall_seconds > 0 else float("nan")
+    return (
+        f"CPU per renewal: workers {run.ms_per_renewal(run.worker_cpu_seconds):.1f} ms, sandbox "
+        f"{run.ms_per_renewal(run.sandbox_cpu_seconds):.1f} ms; the whole machine "
+        f"{run.ms_per_renewal(run.machine_cpu_seconds):.1f} ms (PostgreSQL, Redis, the benchmark and "
+        f"other people's work included: {cores_busy:.2f} of {os.cpu_count()} cores busy on average)"
+    )
 
 
 def _pace_text(options: "Options", o: "Outcome") -> str:
@@ -60,10 +78,29 @@ def _pace_text(options: "Options", o: "Outcome") -> str:
             f"At {latencies} the workers could go faster than the limit{room}, so the limiter sets "
             f"the pace: the mean outgoing rate reaches the configured {rate}/s and renewals/s follows it."
         )
+    cores = os.cpu_count() or 1
     for run in missed:
+        in_flight = capacity * 1000 / (run.latency_ms + _engine_ms(o)) if run.latency_ms else float("nan")
+        enough = in_flight >= rate
+        ceiling = (
+            f" Concurrency {'was not what held them' if enough else 'was one limit'}: {capacity} "
+            f"renewals in flight, each waiting {run.latency_ms} ms for Stripe plus about "
+            f"{_engine_ms(o):.0f} ms of its own work (with no latency, alone), allow up to "
+            f"{in_flight:.0f}/s{'' if enough else f', below the {rate}/s'}."
+            if run.latency_ms
+            else ""
+        )
+        workers_ms = run.ms_per_renewal(run.worker_cpu_seconds)
         lines.append(
             f"At {run.latency_ms} ms the mean rate stayed at {run.requests_per_second:.1f}/s, "
-            f"{run.requests_per_second / rate:.2f} of the limit: the workers, not the limiter, set the pace."
+            f"{run.requests_per_second / rate:.2f} of the limit: the engine, not the limiter, set the "
+            f"pace.{ceiling} CPU was: the workers alone spent {workers_ms:.1f} ms of it per renewal, so "
+            f"even with nothing else running this machine's {cores} cores could renew at most "
+            f"{1000 * cores / workers_ms:.0f}/s at that cost, before PostgreSQL's share and the "
+            f"sandbox's {run.ms_per_renewal(run.sandbox_cpu_seconds):.1f} ms; over the run the machine "
+            f"was busy on {run.machine_cpu_seconds / run.wall_seconds:.2f} of its {cores} cores "
+            f"({run.ms_per_renewal(run.machine_cpu_seconds):.0f} ms per renewal, other people's work "
+            "included)."
         )
     worst = max(o.runs, key=lambda run: run.busiest)
     bucket = max(run.bucket for run in o.runs)
@@ -183,20 +220,46 @@ Stripe request (an off-session PaymentIntent), so renewals/s cannot pass it.
   window*: the most that arrived in any sliding window [t, t + 1 s), where a steady {rate or "-"}/s
   puts {rate + 1 if rate else "-"} (one request at each end); *bucket needed*: the smallest token bucket refilled at {rate or "-"}/s that would have let every
   request in (1 = never ahead of the pace).{log_note}
-- Workers retried {retries} renewal tasks (a temporary error or a token more than 10 s away).
-- Each renewal's commit also queued notification tasks (the notice and event dispatchers):
-  {notifications:,} in all, {notifications / max(renewed, 1):.1f} per renewal. They go to a queue of their own that
-  these workers leave alone, so the figures are those of renewing; sending the emails and events
-  is other workers' work.
+- Workers retried {retries} renewal tasks (a temporary error or a token more than 10 s away) and
+  logged {sum(run.worker_errors for run in o.runs)} errors.
+- Renewals' commits also nudge the notice and event dispatchers (at most one nudge a second
+  per process, core/queueing.py): {notifications:,} tasks in all, {notifications / max(renewed, 1):.2f} per renewal. They go
+  to a queue of their own that these workers leave alone, so the figures are those of renewing;
+  sending the emails and events is other workers' work.
 - *PG transactions per renewal*: PostgreSQL's own count over the run (`pg_stat_database`), less
-  the benchmark's: the renewal's own transaction, plus two for setting up a new connection.
-  Celery's Django fixup closes the task's database connections before and after every task
-  (`CELERY_DB_REUSE_MAX` is not set), so each renewal connects anew whatever `CONN_MAX_AGE` says.
+  the benchmark's. Workers keep their database connections from one task to the next
+  (`CELERY_DB_REUSE_MAX`, config/celery.py, with no `SELECT 1` before each task), so a renewal
+  is its own one transaction; a worker thread opens a new connection (two more: the session's
+  start and Django's `SET TIME ZONE`) only once its connection is older than `CONN_MAX_AGE`
+  ({_conn_max_age()}).
+- {_cpu_lines(o)}
 
 {query_text}
 
 **What the numbers mean.** {_pace_text(options, o)}
 """
+
+
+def _engine_ms(o: "Outcome") -> float:
+    """Return the median time of one renewal with no provider latency, in this process."""
+    return o.queries[0].median_ms if o.queries else 0.0
+
+
+def _conn_max_age() -> str:
+    from django.conf import settings
+
+    age = settings.DATABASES["default"].get("CONN_MAX_AGE")
+    return "never" if age is None else f"{age} s here"
+
+
+def _cpu_lines(o: "Outcome") -> str:
+    lines = [f"At {run.latency_ms} ms: {_cpu_text(run)}." for run in o.runs]
+    if o.queries:
+        lines.append(
+            f"One renewal with no provider latency, in the benchmark's process: {o.queries[0].median_ms:.1f} ms "
+            f"(median), {o.queries[0].median_cpu_ms:.1f} ms of it Python's CPU."
+        )
+    return "\n  ".join(lines)
 
 
 def _batch_size() -> int:

@@ -15,7 +15,8 @@ DATABASES = {
         "BENCH_RENEWALS_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/billing_bench_renewals"
     )
 }
-# As in production (Celery's Django fixup still closes a task's connections after it).
+# As in production: a worker keeps its connection from one task to the next (CELERY_DB_REUSE_MAX,
+# config/celery.py) and opens a new one once it is older than this.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 

@@ -50,8 +50,14 @@ class LatencyRun:
     enqueue_queries: int = 0
     transactions: int = 0
     worker_retries: int = 0
+    worker_errors: int = 0  # lines the workers logged at ERROR (a task that failed, say)
     notification_tasks: int = 0
     finished: bool = False
+    # CPU seconds used over the run: by the workers (and their pools), the sandbox, the whole
+    # machine (every process, other people's work included).
+    worker_cpu_seconds: float = float("nan")
+    sandbox_cpu_seconds: float = float("nan")
+    machine_cpu_seconds: float = float("nan")
 
     @property
     def renewals_per_second(self) -> float:
@@ -67,6 +73,10 @@ class LatencyRun:
     @property
     def transactions_per_renewal(self) -> float:
         return self.transactions / self.renewed if self.renewed else float("nan")
+
+    def ms_per_renewal(self, cpu_seconds: float) -> float:
+        """Return CPU seconds used over the run as milliseconds per renewal."""
+        return cpu_seconds * 1000 / self.renewed if self.renewed else float("nan")
 
     def record_requests(self, times: list[float], *, rate: float | None) -> None:
         """Read the requests' arrival times (seconds) at the sandbox."""
@@ -84,12 +94,35 @@ class QueryCount:
     table_size: int
     per_renewal: list[int] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)  # statements of one renewal, by verb
+    seconds: list[float] = field(default_factory=list)  # wall time of each renewal
+    cpu_seconds: list[float] = field(default_factory=list)  # this process's CPU for each renewal
 
-    def add(self, statements: list[str]) -> None:
-        """Record the SQL statements one renewal ran."""
+    def add(
+        self, statements: list[str], *, seconds: float = float("nan"), cpu_seconds: float = float("nan")
+    ) -> None:
+        """Record the SQL statements one renewal ran, and the time it took."""
         self.per_renewal.append(len(statements))
+        self.seconds.append(seconds)
+        self.cpu_seconds.append(cpu_seconds)
         if not self.kinds:
             self.kinds.update(statement.split(None, 1)[0].upper() for statement in statements)
+
+    @property
+    def typical(self) -> int:
+        """Return the number of queries most renewals made, leaving out one-off extras.
+
+        The first renewals in a new database make a few more queries, once (the ledger opens its
+        accounts on first use): the same N gives the same typical count.
+        """
+        return Counter(self.per_renewal).most_common(1)[0][0]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.seconds) * 1000 if self.seconds else float("nan")
+
+    @property
+    def median_cpu_ms(self) -> float:
+        return statistics.median(self.cpu_seconds) * 1000 if self.cpu_seconds else float("nan")
 
     @property
     def low(self) -> int:

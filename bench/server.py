@@ -1,14 +1,16 @@
 """Run the service under gunicorn on 127.0.0.1 for the length of a benchmark."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +82,35 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def gunicorn_running(*, config: GunicornConfig, log_path: Path) -> Iterator[Server]:
-    """Start gunicorn with the current settings module, wait for /healthz/, stop it on exit."""
+def _started(
+    command: list[str], environment: Mapping[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `command` under the current settings module and `environment`; stop it on exit."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE, **environment},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own process group: Ctrl-C reaches us, and we stop it in order.
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def gunicorn_running(
+    *, config: GunicornConfig, log_path: Path, environment: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Start gunicorn with the current settings module, wait for /healthz/, stop it on exit.
+
+    `environment` adds variables to the server's. As in production (config/gunicorn.conf.py),
+    the workers count their metrics in files of a directory in memory of this server's own.
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -97,20 +126,13 @@ def gunicorn_running(*, config: GunicornConfig, log_path: Path) -> Iterator[Serv
         "--log-level=warning",
         "--worker-tmp-dir=/dev/shm",
     ]
-    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            # Its own process group: Ctrl-C reaches us, and we stop it in order.
-            start_new_session=True,
-        )
+    metrics_directory = tempfile.mkdtemp(prefix="bench-metrics-", dir="/dev/shm")
     try:
-        base_url = f"http://{HOST}:{port}"
-        _wait_until_healthy(f"{base_url}/healthz/", process, log_path)
-        yield Server(base_url=base_url, pid=process.pid)
+        with _started(
+            command, {"PROMETHEUS_MULTIPROC_DIR": metrics_directory, **(environment or {})}, log_path
+        ) as process:
+            base_url = f"http://{HOST}:{port}"
+            _wait_until_healthy(f"{base_url}/healthz/", process, log_path)
+            yield Server(base_url=base_url, pid=process.pid)
     finally:
-        _stop(process)
+        shutil.rmtree(metrics_directory, ignore_errors=True)

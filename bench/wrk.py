@@ -105,8 +105,20 @@ def wrk_parse(output: str) -> WrkResult:
     )
 
 
-def wrk_run(*, wrk: str, url: str, script: Path, connections: int, threads: int, duration: int) -> WrkResult:
-    """Load `url` for `duration` seconds and return what wrk measured."""
+def wrk_run(
+    *,
+    wrk: str,
+    url: str,
+    script: Path,
+    connections: int,
+    threads: int,
+    duration: int,
+    script_args: list[str] | None = None,
+) -> WrkResult:
+    """Load `url` for `duration` seconds and return what wrk measured.
+
+    `script_args` reach the Lua script's `init(args)`.
+    """
     command = [
         wrk,
         f"--threads={threads}",
@@ -117,6 +129,8 @@ def wrk_run(*, wrk: str, url: str, script: Path, connections: int, threads: int,
         "--latency",
         url,
     ]
+    if script_args:
+        command += ["--", *script_args]
     completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=duration + 60)
     if completed.returncode != 0:
         raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")

@@ -8,5 +8,6 @@ class ConfigConfig(AppConfig):
     verbose_name = "Service configuration"
 
     def ready(self) -> None:
-        # Registers the deployment checks of the service's settings (config/checks.py).
-        from config import checks  # noqa: F401
+        # Registers the deployment checks of the service's settings (config/checks.py), and
+        # connects a Celery worker's own metrics endpoint (config/metrics_worker.py).
+        from config import checks, metrics_worker  # noqa: F401

@@ -3,17 +3,24 @@
 - `TrustedProxyMiddleware` removes forwarding headers that did not come from our proxy.
 - `NulCharacterMiddleware` refuses the NUL character anywhere in the URL, headers or cookies.
 - `DatabaseUnavailableMiddleware` answers 503 when PostgreSQL cannot be reached.
+- `RequestIdMiddleware` gives each request the id its log lines and queued tasks carry.
 """
 
 import ipaddress
 import logging
+import re
+import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import unquote
 
 from django.conf import settings
+from django.core.signals import request_finished
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.errors import DATABASE_UNAVAILABLE, error_body, log_database_unavailable, service_unavailable
+from core.log_context import log_context_end, log_context_start
 
 logger = logging.getLogger(__name__)
 
@@ -118,3 +125,41 @@ class DatabaseUnavailableMiddleware:
             return None
         log_database_unavailable(exception)
         return service_unavailable(request)
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# What a caller's own id may look like: short, and nothing a log line or a header could misread.
+SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def request_id_for(incoming: str | None) -> str:
+    """Return the caller's X-Request-ID when it is short and safe to log, else a new id."""
+    if incoming and SAFE_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    """Give every request an id that each of its log lines, the tasks it queues and its answer carry.
+
+    The cinema's gateway may send its own `X-Request-ID`, so one id follows a viewer's action
+    across services; otherwise one is made here. The id stays in the log context
+    (core/log_context.py) until the response is closed, so Django's own "Bad Request" and
+    "Not Found" lines, written after the middleware returns, carry it too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        log_context_start(request_id=request_id)
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+@receiver(request_finished)
+def end_request_log_context(**kwargs: Any) -> None:
+    """Forget the finished request's id, so nothing logged between requests claims it."""
+    log_context_end()

@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.pages import storefront
 from config.health import healthz, readyz
+from config.metrics import METRICS_URL_NAME, metrics_view
 from core.errors import json_not_found
 from payments.dashboard.views import accounting_dashboard
 from payments.pages import checkout_cancel, checkout_success
@@ -53,6 +54,8 @@ urlpatterns = [
     path("checkout/cancel/", checkout_cancel, name="checkout-cancel"),
     path("healthz/", healthz, name="healthz"),
     path("readyz/", readyz, name="readyz"),
+    # Prometheus's default path, without a slash (config/metrics.py, docs/operations.md).
+    path("metrics", metrics_view, name=METRICS_URL_NAME),
 ]
 
 handler400 = "core.errors.json_bad_request"

@@ -21,6 +21,7 @@ from tablib import Dataset
 from core import clock
 from core.days import utc_midnight
 from core.money import to_major_units
+from core.replica import replica_reads
 from ledger.models import Posting
 from payments.exports import EXPORT_CHUNK_SIZE, SpreadsheetCSV, SpreadsheetXLSX, day_range_check
 
@@ -69,8 +70,12 @@ class JournalExportForm(forms.Form):
         return cleaned
 
 
+@replica_reads()
 def journal_dataset(*, date_from: date, date_to: date) -> Dataset:
-    """Return every posting of the entries effective in the UTC days [date_from, date_to], in book order."""
+    """Return every posting of the entries effective in the UTC days [date_from, date_to], in book order.
+
+    Read from the replica when there is one (core.replica).
+    """
     start, end = utc_midnight(date_from), utc_midnight(date_to + timedelta(days=1))
     postings = (
         Posting.objects.filter(effective_at__gte=start, effective_at__lt=end)

@@ -251,6 +251,10 @@ class EventDelivery(models.Model):
             models.Index(fields=["next_attempt_at"], condition=Q(status="pending"), name="delivery_due_idx"),
             # The ordering rule: is an earlier event of this subscription still pending here?
             models.Index(fields=["endpoint", "subscription", "sequence"], name="delivery_order_idx"),
+            # Retention: the delivered ones, oldest first (notifications/services/retention.py).
+            models.Index(
+                fields=["created_at"], condition=Q(status="delivered"), name="delivery_delivered_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from accounts.principals import viewer_of
 from core.errors import DomainError, NotFound
+from core.metrics import record_webhook_rejected
 from core.openapi import NOT_FOUND, VIEWER_ERRORS, domain_errors_response, error_response
 from core.validation import validated
 from payments.gateways import configured_providers, get_gateway
@@ -98,6 +99,11 @@ class StripeWebhookEventUnstorable(WebhookEventUnstorable):
     message = "The body is signed, but not a Stripe event this service can read and store."
 
 
+def _refusal_reason(exc: InvalidWebhookSignature) -> str:
+    # The metric's label: one of two codes, whatever a provider's package sets.
+    return "invalid_payload" if exc.code == "invalid_payload" else "invalid_signature"
+
+
 _WEBHOOK_ACK = inline_serializer(
     "WebhookAck", {"received": serializers.BooleanField(), "duplicate": serializers.BooleanField()}
 )
@@ -144,6 +150,7 @@ class ProviderWebhookApi(APIView):
         try:
             event = gateway.parse_webhook(request.body, signature)
         except InvalidWebhookSignature as exc:
+            record_webhook_rejected(provider=name, reason=_refusal_reason(exc))
             if exc.code == "invalid_payload":
                 # Signed with our secret, so the sender may hear what is wrong with it.
                 raise self.event_unstorable(details={"reason": str(exc)}) from exc

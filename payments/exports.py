@@ -41,6 +41,7 @@ from tablib import Dataset
 from core import clock
 from core.days import FIRST_DAY, LAST_DAY, utc_day_range, utc_midnight
 from core.money import to_major_units
+from core.replica import replica_reads
 from payments.models import Payment, Refund
 
 # Rows fetched per round trip while streaming an export.
@@ -224,6 +225,11 @@ class _RangeResource(resources.ModelResource):
     related: tuple[str, ...] = ()
     # The XLSX sheet's name: a fixed identifier, like the column names.
     sheet_title = ""
+
+    def export(self, queryset: QuerySet[Any] | None = None, **kwargs: Any) -> Dataset:
+        """Return the rows of the export, read from the replica when there is one (core.replica)."""
+        with replica_reads():
+            return super().export(queryset, **kwargs)
 
     def after_export(self, queryset: QuerySet[Any], dataset: Dataset, **kwargs: Any) -> None:
         dataset.title = self.sheet_title

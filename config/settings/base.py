@@ -61,6 +61,10 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: forwarding headers count only from TRUSTED_PROXY_IPS, before anything reads them.
     "config.middleware.TrustedProxyMiddleware",
+    # An id for each request, on all its log lines, the tasks it queues and its answer.
+    "config.middleware.RequestIdMiddleware",
+    # Counts and times every request by URL pattern for /metrics (config/metrics.py).
+    "config.metrics.HttpMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # No NUL character in a URL or header reaches the session, a view or PostgreSQL.
@@ -116,6 +120,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A read replica (optional). The pages that only read (the accounting dashboard, reports,
+# exports) read from it inside core.replica.replica_reads(); everything else, and whatever
+# decides money, reads the primary (config/db_router.py). Without it they read the primary.
+DATABASE_REPLICA_ALIAS = "replica" if env("DATABASE_REPLICA_URL", default="") else None
+if DATABASE_REPLICA_ALIAS:
+    DATABASES[DATABASE_REPLICA_ALIAS] = env.db("DATABASE_REPLICA_URL")
+    DATABASES[DATABASE_REPLICA_ALIAS]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+    DATABASES[DATABASE_REPLICA_ALIAS]["CONN_HEALTH_CHECKS"] = True
+DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Internationalisation and time --------------------------------------------------
@@ -298,6 +311,19 @@ EVENT_DELIVERY_TIMEOUT_SECONDS = env.float("EVENT_DELIVERY_TIMEOUT_SECONDS", def
 # receiver on this laptop); production refuses them (notifications/services/endpoints.py).
 EVENT_ENDPOINTS_ALLOW_PRIVATE = env.bool("EVENT_ENDPOINTS_ALLOW_PRIVATE", default=True)
 
+# --- Retention (docs/deployment.md) -------------------------------------------------
+# Days the records of finished work are kept before the nightly job deletes them, in batches
+# of RETENTION_BATCH_SIZE rows per transaction; 0 keeps them forever. Money (payments, refunds,
+# the ledger's entries) and the audit log are never pruned, nor anything still waiting to be
+# handled or sent, nor a row something else still refers to (each app's services/retention.py).
+RETENTION_WEBHOOK_EVENTS_DAYS = env.int("RETENTION_WEBHOOK_EVENTS_DAYS", default=90)
+RETENTION_RECONCILIATION_RUNS_DAYS = env.int("RETENTION_RECONCILIATION_RUNS_DAYS", default=90)
+# Events to the cinema's services and their deliveries.
+RETENTION_OUTBOX_DAYS = env.int("RETENTION_OUTBOX_DAYS", default=90)
+RETENTION_NOTICES_DAYS = env.int("RETENTION_NOTICES_DAYS", default=180)
+RETENTION_LEDGER_CHECK_RUNS_DAYS = env.int("RETENTION_LEDGER_CHECK_RUNS_DAYS", default=400)
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=5000)
+
 # --- Celery -------------------------------------------------------------------------
 # The embedded default keeps messages in files under var/, so `make run` needs no broker.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
@@ -320,6 +346,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker keeps its database connection from one task to the next. Unset, Celery's Django
+# fixup closes every connection before and after each task, so each renewal opened a new
+# PostgreSQL session: three transactions (the session's start, Django's `SET TIME ZONE`, the
+# renewal) where one does. Set, the fixup closes them only every this many tasks, and
+# config/celery.py closes one earlier by Django's rules for requests: older than
+# DATABASE_CONN_MAX_AGE (0 = after every task, as on SQLite and in tests), or broken.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -356,17 +389,64 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
         "options": {"expires": 900},
     },
+    # Old records of finished work, deleted in batches (see "Retention" above), after the night's jobs.
+    "prune-old-records": {
+        "task": "notifications.tasks.prune_old_records",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "plain" text lines for a terminal (`make run`, tests) or "json", one object per line for a log
+# collector (production's default). Either way each line of a request or task carries its
+# request_id (and the subscription, payment and idempotency key where known), and neither
+# writes a secret or a card number (config/logging.py).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "config.logging.LogContextFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "config.logging.PlainFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# --- Error tracking (Sentry) --------------------------------------------------------
+# Empty = off. With a DSN, errors of web, worker and beat go to Sentry, scrubbed of secrets,
+# tokens, emails and card numbers, and every beat job is a cron monitor (config/sentry.py).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development")
+# The deployed version (a tag or commit), so Sentry tells which release an error came with.
+BILLING_RELEASE = env("BILLING_RELEASE", default="")
+# Share of requests and tasks traced for performance (0 = errors only).
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+if SENTRY_DSN:
+    from config.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        release=BILLING_RELEASE or None,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        beat_schedule=CELERY_BEAT_SCHEDULE,
+    )
+
+# --- Metrics (Prometheus, docs/operations.md) ---------------------------------------
+# Empty = /metrics answers anyone who reaches it; set, a scrape must send it as a bearer token.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# A Celery worker serves its own metrics on this port (config/metrics_worker.py); 0 = not at all.
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
 
 # --- Access cache -------------------------------------------------------------------
 # Each web process keeps the rows GET /access/ is answered from, and PostgreSQL tells it

@@ -2,6 +2,10 @@
 
 import os
 
+# A developer's SENTRY_DSN must not report the suite's deliberate errors: the Sentry tests start
+# the SDK themselves, with a transport that keeps events in memory.
+os.environ["SENTRY_DSN"] = ""
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES, env
 
@@ -14,6 +18,11 @@ DATABASES["default"] = env.db(
     "DATABASE_URL", default=f"postgres://postgres@127.0.0.1:5432/billing_run{TEST_RUN_ID}"
 )
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The read replica's stand-in: a second connection to the test database (config/tests/
+# test_db_router.py). Reads go to it only in the tests that name it the replica, which commit
+# their rows (transaction=True): another connection never sees a test's open transaction.
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASE_REPLICA_ALIAS = None
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "global_keyprefix": f"test-run{TEST_RUN_ID}:"}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

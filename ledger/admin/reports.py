@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from core import clock
 from core.days import day_parse, utc_midnight
 from core.money import format_money
+from core.replica import replica_reads
 from ledger.provider_balances import ProviderBalanceRow, provider_balance_comparison
 from ledger.selectors import (
     BalanceLine,
@@ -128,41 +129,45 @@ def trial_balance_page(model_admin: admin.ModelAdmin[Any], request: HttpRequest)
     except ReportInputError as exc:
         error = str(exc)
     at = utc_midnight(day + timedelta(days=1)) if day is not None else clock.now()
-    tables = [
-        Table(
-            title=balance.currency,
-            header=[_("account"), _("grows on"), _("debit"), _("credit"), _("balance")],
-            rows=[
-                [
-                    line.code,
-                    _side(line),
-                    _money_or_blank(line.debit, line.currency),
-                    _money_or_blank(line.credit, line.currency),
-                    format_money(line.balance, line.currency),
-                ]
-                for line in balance.lines
-            ],
-            footer=[
-                _("total"),
-                "",
-                format_money(balance.total_debit, balance.currency),
-                format_money(balance.total_credit, balance.currency),
-                "",
-            ],
-            ok=balance.balanced,
-            note=_("Debits equal credits.")
-            if balance.balanced
-            else _("Does not balance: debits exceed credits by %(difference)s.")
-            % {"difference": format_money(balance.total, balance.currency)},
+    # Figures only: from the read replica when there is one (core.replica).
+    with replica_reads():
+        tables = [
+            Table(
+                title=balance.currency,
+                header=[_("account"), _("grows on"), _("debit"), _("credit"), _("balance")],
+                rows=[
+                    [
+                        line.code,
+                        _side(line),
+                        _money_or_blank(line.debit, line.currency),
+                        _money_or_blank(line.credit, line.currency),
+                        format_money(line.balance, line.currency),
+                    ]
+                    for line in balance.lines
+                ],
+                footer=[
+                    _("total"),
+                    "",
+                    format_money(balance.total_debit, balance.currency),
+                    format_money(balance.total_credit, balance.currency),
+                    "",
+                ],
+                ok=balance.balanced,
+                note=_("Debits equal credits.")
+                if balance.balanced
+                else _("Does not balance: debits exceed credits by %(difference)s.")
+                % {"difference": format_money(balance.total, balance.currency)},
+            )
+            for balance in trial_balance(at=at)
+        ]
+        clearing = [
+            [row.provider, row.currency, format_money(row.amount, row.currency)]
+            for row in clearing_balances(at=at)
+        ]
+        # A provider is read as it is now: next to the books of a past day its balance means nothing.
+        providers = (
+            [_provider_line(row) for row in provider_balance_comparison(at=at)] if day is None else None
         )
-        for balance in trial_balance(at=at)
-    ]
-    clearing = [
-        [row.provider, row.currency, format_money(row.amount, row.currency)]
-        for row in clearing_balances(at=at)
-    ]
-    # A provider is read as it is now: next to the books of a past day its balance means nothing.
-    providers = [_provider_line(row) for row in provider_balance_comparison(at=at)] if day is None else None
     title = (
         _("Trial balance at the end of %(day)s (UTC)") % {"day": day.isoformat()}
         if day is not None
@@ -211,31 +216,35 @@ def deferred_revenue_page(model_admin: admin.ModelAdmin[Any], request: HttpReque
     _require(request)
     today = clock.now().astimezone(UTC).date()
     tables = []
-    for schedule in deferred_revenue_schedule(today=today, months=SCHEDULE_MONTHS):
-        currency = schedule.currency
-        rows = [[f"{month.month:%Y-%m}", format_money(month.amount, currency)] for month in schedule.months]
-        rows.append([_("later"), format_money(schedule.later, currency)])
-        note = (
-            _("The deferred revenue account holds the same amount.")
-            if schedule.agrees
-            else _(
-                "The deferred revenue account holds %(books)s: it differs from the plans by %(difference)s."
+    # Figures only: from the read replica when there is one (core.replica).
+    with replica_reads():
+        for schedule in deferred_revenue_schedule(today=today, months=SCHEDULE_MONTHS):
+            currency = schedule.currency
+            rows = [
+                [f"{month.month:%Y-%m}", format_money(month.amount, currency)] for month in schedule.months
+            ]
+            rows.append([_("later"), format_money(schedule.later, currency)])
+            note = (
+                _("The deferred revenue account holds the same amount.")
+                if schedule.agrees
+                else _(
+                    "The deferred revenue account holds %(books)s: it differs from the plans by %(difference)s."
+                )
+                % {
+                    "books": format_money(schedule.books, currency),
+                    "difference": format_money(schedule.books - schedule.deferred, currency),
+                }
             )
-            % {
-                "books": format_money(schedule.books, currency),
-                "difference": format_money(schedule.books - schedule.deferred, currency),
-            }
-        )
-        tables.append(
-            Table(
-                title=currency,
-                header=[_("month"), _("to be earned")],
-                rows=rows,
-                footer=[_("deferred now"), format_money(schedule.total, currency)],
-                ok=schedule.agrees,
-                note=note,
+            tables.append(
+                Table(
+                    title=currency,
+                    header=[_("month"), _("to be earned")],
+                    rows=rows,
+                    footer=[_("deferred now"), format_money(schedule.total, currency)],
+                    ok=schedule.agrees,
+                    note=note,
+                )
             )
-        )
     return _render(
         model_admin,
         request,
@@ -272,7 +281,8 @@ def revenue_page(model_admin: admin.ModelAdmin[Any], request: HttpRequest) -> Ht
     except ReportInputError as exc:
         error = str(exc)
     if date_from is not None and date_to is not None:
-        tables = _revenue_tables(date_from, date_to)
+        with replica_reads():  # figures only: from the read replica when there is one
+            tables = _revenue_tables(date_from, date_to)
     return _render(
         model_admin,
         request,

@@ -23,6 +23,9 @@ Redis runs atomically on its own clock, so every worker process and host shares 
 (one key per limit name). `LocalRateLimiter` keeps it in this process: the fallback when no
 Redis is configured (`make run`) and while Redis cannot be reached; each process then has
 the whole rate to itself.
+
+Each wait and each refusal is counted for the metrics (`billing_ratelimit_*`, by provider:
+the part of the limit's name before the colon, see `limit_name`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from core.metrics import record_ratelimit_refusal, record_ratelimit_wait
 from payments.gateways.errors import RateLimited
 
 if TYPE_CHECKING:
@@ -110,6 +114,20 @@ def _check_limits(rate: float, burst: int, max_wait: float) -> None:
         raise ValueError("max_wait must not be negative")
 
 
+def _take_turn(name: str, reserve: Callable[[], Grant], sleep: Callable[[float], None]) -> Grant:
+    """Reserve a slot with `reserve` and sleep until it, counting the wait or the refusal."""
+    provider = name.split(":", 1)[0]
+    try:
+        grant = reserve()
+    except RateLimited:
+        record_ratelimit_refusal(provider=provider)
+        raise
+    if grant.wait > 0:
+        record_ratelimit_wait(provider=provider, seconds=grant.wait)
+        sleep(grant.wait)
+    return grant
+
+
 def _too_long(name: str, wait: float, max_wait: float) -> RateLimited:
     return RateLimited(
         f"outgoing rate limit {name!r}: the next free slot is {wait:.2f}s away, "
@@ -159,10 +177,7 @@ class LocalRateLimiter:
 
     def acquire(self) -> Grant:
         """Take a token, sleeping until it is due; raise RateLimited if it is too far off."""
-        grant = self.reserve()
-        if grant.wait > 0:
-            self._sleep(grant.wait)
-        return grant
+        return _take_turn(self.name, self.reserve, self._sleep)
 
 
 class RedisRateLimiter:
@@ -231,10 +246,7 @@ class RedisRateLimiter:
 
     def acquire(self) -> Grant:
         """Take a token, sleeping until it is due; raise RateLimited if it is too far off."""
-        grant = self.reserve()
-        if grant.wait > 0:
-            self._sleep(grant.wait)
-        return grant
+        return _take_turn(self.name, self.reserve, self._sleep)
 
     def reset(self) -> None:
         """Forget the bucket's state, as if no call had been made for a while."""

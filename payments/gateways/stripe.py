@@ -121,7 +121,11 @@ class StripeGateway:
         self._webhook_tolerance = webhook_tolerance
         self._limiter = limiter
         self._retry = RetryPolicy(
-            max_retries=max_retries, base_delay=retry_base_delay, max_delay=retry_max_delay, sleep=sleep
+            max_retries=max_retries,
+            base_delay=retry_base_delay,
+            max_delay=retry_max_delay,
+            sleep=sleep,
+            provider="stripe",
         )
         self._client = stripe.StripeClient(
             api_key,
@@ -390,14 +394,14 @@ class StripeGateway:
         """Run one SDK call with our error mapping, rate limit and retries."""
 
         def attempt() -> T:
-            if self._limiter is not None:
-                self._limiter.acquire()
             try:
                 return call()
             except stripe.StripeError as exc:
                 raise gateway_error_from_stripe(exc) from exc
 
-        return self._retry.run(attempt, operation=operation)
+        # Each attempt (each retry too) first takes its turn under the rate limit.
+        wait_turn = self._limiter.acquire if self._limiter is not None else None
+        return self._retry.run(attempt, operation=operation, wait_turn=wait_turn)
 
 
 def _keyed(idempotency_key: str) -> RequestOptions:

@@ -29,6 +29,11 @@ class SandboxConfig:
     webhook_retry_cap: float = 60.0
     webhook_max_attempts: int = 10
     webhook_timeout: float = 10.0
+    # Stripe delivers an event more than once now and then, and not in the order they happened
+    # (docs/sandbox.md): the share of events sent twice, and the longest random hold-back of
+    # each delivery, which lets later events overtake earlier ones. Both off by default.
+    webhook_duplicate_chance: float = 0.0
+    webhook_delay_max: float = 0.0
     # Added to every API request, before any fault.
     latency_ms: int = 0
     # How long a `timeout` fault holds the connection before dropping it.
@@ -38,7 +43,8 @@ class SandboxConfig:
     # The billing clock's file (core/clock.py: {"offset_seconds": ...}), when the sandbox
     # follows it: `make run` moves the demo's time with `billing_advance`, and Stripe's
     # `created` stamps must move with it, or the reconciliation report would date every
-    # renewal's charge a month before the payment it paid. Read, never written, here.
+    # renewal's charge a month before the payment it paid. Read, never written, here; set with
+    # `--clock-file` or through the control API (a benchmark that starts the sandbox first).
     clock_file: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -50,9 +56,12 @@ class SandboxConfig:
         "webhook_retry_cap",
         "webhook_max_attempts",
         "webhook_timeout",
+        "webhook_duplicate_chance",
+        "webhook_delay_max",
         "latency_ms",
         "timeout_hold_seconds",
         "clock_offset",
+        "clock_file",
     )
 
     def now(self) -> int:
@@ -82,7 +91,7 @@ class SandboxConfig:
 
     def snapshot(self) -> dict[str, Any]:
         """Return the settings as JSON."""
-        names = ("public_url", "api_version", "clock_file", *self._EDITABLE)
+        names = ("public_url", "api_version", *self._EDITABLE)
         return {name: getattr(self, name) for name in names}
 
     def update(self, changes: dict[str, Any]) -> None:
@@ -92,9 +101,13 @@ class SandboxConfig:
                 if name not in self._EDITABLE:
                     raise ValueError(f"unknown setting: {name}")
                 current = getattr(self, name)
-                if name == "webhook_url":
+                if name in ("webhook_url", "clock_file"):
                     if value is not None and not isinstance(value, str):
-                        raise ValueError("webhook_url must be a string or null")
+                        raise ValueError(f"{name} must be a string or null")
+                elif name == "webhook_duplicate_chance" and (
+                    isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1
+                ):
+                    raise ValueError(f"{name} must be a number from 0 to 1")
                 elif isinstance(current, bool):
                     if not isinstance(value, bool):
                         raise ValueError(f"{name} must be true or false")

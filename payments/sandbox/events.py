@@ -1,6 +1,7 @@
 """Recording events, queueing their webhook deliveries, and reading them back."""
 
 import copy
+import random
 import time
 
 from payments.sandbox import objects
@@ -25,11 +26,27 @@ def record_event(ctx: Ctx, type_: str, data_object: Obj) -> Obj:
         ctx.store.insert(event)
         # Like a Stripe endpoint, only events that happen while one is configured are sent.
         if ctx.config.webhook_url:
-            ctx.store.add_delivery(
-                delivery_id=objects.new_id("whdel"), event_id=event["id"], event_type=type_, now=time.time()
-            )
+            for _ in range(_deliveries_of_one_event(ctx)):
+                now = time.time()
+                ctx.store.add_delivery(
+                    delivery_id=objects.new_id("whdel"),
+                    event_id=event["id"],
+                    event_type=type_,
+                    now=now,
+                    due=now + _random.uniform(0, ctx.config.webhook_delay_max),
+                )
     ctx.wake_webhooks()
     return event
+
+
+# Which events are sent twice, and how long each is held back, is no secret.
+_random = random.Random()  # noqa: S311
+
+
+def _deliveries_of_one_event(ctx: Ctx) -> int:
+    """Return how many times to send one event: twice for `webhook_duplicate_chance` of them."""
+    chance = ctx.config.webhook_duplicate_chance
+    return 2 if chance and _random.random() < chance else 1
 
 
 def with_pending_webhooks(ctx: Ctx, events: list[Obj]) -> list[Obj]:

@@ -1,7 +1,8 @@
 """Injected faults: errors, rate limits, time-outs and latency for chosen requests.
 
 A fault matches a method (or any) and a path prefix, for its next `count`
-requests or until cleared. Latency faults add up and let the request go on; the
+requests or until cleared; with a `chance` below 1 it strikes only that share of them, at
+random (a soak's "5% of answers fail"). Latency faults add up and let the request go on; the
 first matching error, rate limit or time-out decides the answer. With
 `when="after"` the request is carried out (and its idempotent result kept) before
 the client is given the error or the silence: the "Stripe did it but the answer
@@ -9,6 +10,7 @@ was lost" case retries with the same idempotency key must survive.
 """
 
 import itertools
+import random
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +31,7 @@ class Fault:
     latency_ms: int = 0  # for mode=latency
     hold_seconds: float | None = None  # for mode=timeout; None uses the configured default
     when: str = "before"  # before or after the request is carried out
+    chance: float = 1.0  # the share of matching requests it strikes, drawn per request
     hits: int = 0
 
     def as_json(self) -> dict[str, Any]:
@@ -51,10 +54,12 @@ class FaultBook:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self._ids = itertools.count(1)
+        # Which requests a `chance` fault strikes is no secret: the ordinary generator will do.
+        self._random = random.Random()  # noqa: S311
 
     def add(self, spec: dict[str, Any]) -> Fault:
         """Add a rule from the control API's JSON, refusing malformed ones with ValueError."""
-        known = {"mode", "path", "method", "count", "status", "latency_ms", "hold_seconds", "when"}
+        known = {"mode", "path", "method", "count", "status", "latency_ms", "hold_seconds", "when", "chance"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
@@ -82,6 +87,9 @@ class FaultBook:
         when = spec.get("when", "before")
         if when not in ("before", "after") or (when == "after" and mode not in ("error", "timeout")):
             raise ValueError("when must be before, or after for error and timeout faults")
+        chance = spec.get("chance", 1.0)
+        if isinstance(chance, bool) or not isinstance(chance, int | float) or not 0 < chance <= 1:
+            raise ValueError("chance must be a number above 0 and at most 1")
         with self._lock:
             fault = Fault(
                 id=f"fault_{next(self._ids)}",
@@ -93,6 +101,7 @@ class FaultBook:
                 latency_ms=latency_ms if mode == "latency" else 0,
                 hold_seconds=hold,
                 when=when,
+                chance=float(chance),
             )
             self._faults.append(fault)
         return fault
@@ -107,6 +116,8 @@ class FaultBook:
                     continue
                 if fault.mode != "latency" and chosen is not None:
                     continue
+                if fault.chance < 1 and self._random.random() >= fault.chance:
+                    continue  # spared this time: neither counted nor consumed
                 fault.hits += 1
                 if fault.count is not None:
                     fault.count -= 1

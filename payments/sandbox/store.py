@@ -245,13 +245,15 @@ class Store:
 
     # Webhook deliveries
 
-    def add_delivery(self, *, delivery_id: str, event_id: str, event_type: str, now: float) -> None:
-        """Queue an event for delivery to the webhook endpoint."""
+    def add_delivery(
+        self, *, delivery_id: str, event_id: str, event_type: str, now: float, due: float | None = None
+    ) -> None:
+        """Queue an event for delivery to the webhook endpoint, from `due` on (default: now)."""
         with self.transaction():
             self._conn.execute(
                 "INSERT INTO deliveries (id, event_id, event_type, status, next_attempt_at, created)"
                 " VALUES (?, ?, ?, 'pending', ?, ?)",
-                (delivery_id, event_id, event_type, now, now),
+                (delivery_id, event_id, event_type, now if due is None else due, now),
             )
 
     def claim_due_deliveries(self, now: float, limit: int) -> list[Obj]:

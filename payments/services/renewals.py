@@ -25,6 +25,8 @@ from billing.periods import next_period_end
 from billing.pricing import amount_for_period
 from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
 from core import clock
+from core.log_context import log_context, log_context_add
+from core.metrics import counts_renewals
 from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import OffSessionCharge, ProviderPayment
@@ -132,6 +134,17 @@ def renewal_payment_id(subscription: Subscription, period_start: datetime) -> uu
     return uuid.uuid5(RENEWAL_PAYMENT_NAMESPACE, f"{subscription.pk}:{period_start.isoformat()}")
 
 
+def renewal_would_make(*, subscription: Subscription, payment_id: str) -> bool:
+    """Return whether a subscription's next renewal is the one that makes payment `payment_id`.
+
+    A renewal payment's id derives from the period it pays for: read under the subscription's
+    lock, a match says that renewal is still to come, and will send the same idempotency key,
+    so a charge the provider already took for it is answered again, not made twice.
+    """
+    due = _due_period(subscription, clock.now())
+    return due is not None and str(renewal_payment_id(subscription, due.period_start)) == payment_id
+
+
 def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
     payment, _ = Payment.objects.get_or_create(
         subscription=subscription,
@@ -149,12 +162,15 @@ def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
     return payment
 
 
+@counts_renewals  # every outcome, and every error, in billing_renewals_total (docs/operations.md)
+@log_context()  # its log lines name the subscription, then the payment and the charge's key
 def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
     """Renew one subscription if it is due, charging its saved card off-session.
 
     Temporary provider failures propagate (nothing is recorded, the caller retries with the
     same key); declines are recorded and drive dunning.
     """
+    log_context_add(subscription_id=subscription_id)
     with transaction.atomic():
         subscription = (
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))
@@ -169,6 +185,7 @@ def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
         if due is None:
             return RenewalOutcome.NOT_DUE
         payment = _renewal_payment(subscription, due)
+        log_context_add(payment_id=payment.pk, idempotency_key=renewal_idempotency_key(payment))
         if payment.status == PaymentStatus.SUCCEEDED:
             subscription_renew(
                 subscription=subscription, period_start=due.period_start, period_end=due.period_end

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from core import clock
 from core.audit import AuditAction, audit_entry_create
 from core.errors import DomainError
+from core.metrics import record_webhook_handled, record_webhook_received, record_webhook_rejected
 from core.parsers import UnsafeInput, json_checked, text_checked
 from core.queueing import enqueue_on_commit
 from core.validation import uuid_or_none
@@ -83,6 +84,7 @@ def webhook_event_record(
     reason = _unstorable_because(event)
     if reason is not None:
         logger.warning("refusing %s event %.80r: %s", provider, event.id, reason)
+        record_webhook_rejected(provider=provider, reason=WebhookEventUnstorable.code)
         raise WebhookEventUnstorable(details={"reason": reason})
     try:
         with transaction.atomic():
@@ -96,7 +98,9 @@ def webhook_event_record(
                 source=source,
             )
     except IntegrityError:
+        record_webhook_received(provider=provider, source=source, duplicate=True)
         return WebhookEvent.objects.get(provider=provider, event_id=event.id), False
+    record_webhook_received(provider=provider, source=source, duplicate=False)
     from payments.tasks import process_webhook_event
 
     enqueue_on_commit(process_webhook_event, stored.pk, fallback=RECONCILIATION_FALLBACK)
@@ -270,6 +274,7 @@ def webhook_event_process(*, event_pk: int) -> WebhookEvent | None:
             )
         event.processed_at = clock.now()
         event.save(update_fields=["status", "last_error", "attempts", "processed_at"])
+    record_webhook_handled(provider=event.provider, outcome=event.status)
     if failure is not None:
         raise failure
     return event

@@ -17,6 +17,7 @@ from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial, card_had_trial
 from billing.services import subscription_cancel_now, subscription_renew, subscription_start
 from core import clock
+from core.log_context import log_context, log_context_add
 from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import (
@@ -60,6 +61,7 @@ def _read_provider(provider: str, provider_session_id: str) -> _ProviderView:
     return _ProviderView(session=session, payment_intent=intent, saved_card=card)
 
 
+@log_context()  # its log lines name the subscription the page pays for
 def checkout_sync(*, provider_session_id: str, provider: str | None = None) -> CheckoutSession | None:
     """Re-read a checkout from its provider and apply what it says; safe to run any number of times.
 
@@ -75,6 +77,7 @@ def checkout_sync(*, provider_session_id: str, provider: str | None = None) -> C
     if found is None:
         return None
     checkout_id, subscription_id, provider = found
+    log_context_add(subscription_id=subscription_id)
     view = _read_provider(provider, provider_session_id)
     with transaction.atomic():
         subscription = subscription_lock_with_account(subscription_id)
@@ -86,6 +89,7 @@ def checkout_sync(*, provider_session_id: str, provider: str | None = None) -> C
         payment = (
             Payment.objects.select_for_update().get(pk=checkout.payment_id) if checkout.payment_id else None
         )
+        log_context_add(payment_id=checkout.payment_id)
         if view.session.status == "complete" and view.session.payment_status in (
             "paid",
             "no_payment_required",

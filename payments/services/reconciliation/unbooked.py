@@ -11,7 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
+from billing.locks import subscription_lock
+from billing.models import Subscription
 from core import clock
 from core.validation import uuid_or_none
 from payments.gateways import get_gateway
@@ -33,7 +36,7 @@ from payments.services.reconciliation.runs import (
     _note_fix,
     reconciliation_provider,
 )
-from payments.services.renewals import renewal_apply_intent
+from payments.services.renewals import renewal_apply_intent, renewal_would_make
 from payments.services.unhomed import UNHOMED_COMMENT
 
 logger = logging.getLogger(__name__)
@@ -90,7 +93,8 @@ def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
     or checkout in its metadata. The payment is then settled by the same services a webhook
     uses, which start or renew the subscription it was for, or refund it in full when that
     is no longer possible. A charge of ours whose rows are gone is refunded at the provider
-    (key `unbooked-charge:<charge id>`). Returns None when there was nothing to do.
+    (key `unbooked-charge:<charge id>`), unless its renewal is still to book it
+    (`_left_to_its_renewal`). Returns None when there was nothing to do.
     """
     if charge.status != "succeeded" or not charge.payment_intent_id:
         return None
@@ -138,11 +142,37 @@ def _payment_named_in(metadata: dict[str, str], *, provider: str) -> Payment | N
     return None
 
 
-def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, provider: str) -> str:
+def _left_to_its_renewal(metadata: dict[str, str], *, provider: str) -> bool:
+    """Return whether a charge naming a renewal payment we do not have is its renewal's to book.
+
+    A renewal charges inside the transaction that writes its payment: until that commits, or
+    once a worker killed mid-charge rolled it back, the charge names a row we do not have. The
+    subscription's lock (taken as renewals take it, before any payment) waits out a renewal in
+    flight; then its payment is there, or the subscription is still due for the period the
+    charge paid, and its next renewal sends the same key, which the provider answers with this
+    very charge. Refunding it now would leave that renewal booked as paid for money given back.
+    """
+    subscription_id = uuid_or_none(metadata.get("subscription_id"))
+    if metadata.get("kind") != PaymentKind.RENEWAL or subscription_id is None:
+        return False
+    with transaction.atomic():
+        try:
+            subscription = subscription_lock(subscription_id)
+        except Subscription.DoesNotExist:
+            return False
+        if _payment_named_in(metadata, provider=provider) is not None:
+            return True
+        return renewal_would_make(subscription=subscription, payment_id=metadata.get("payment_id", ""))
+
+
+def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, provider: str) -> str | None:
     """Give back a charge made for our rows that no longer exist; leave anyone else's alone."""
     if not (metadata.get("payment_id") or metadata.get("checkout_id")):
         logger.error("charge %s at %s is not ours (no metadata of ours): left alone", charge.id, provider)
         return "not_ours"
+    if _left_to_its_renewal(metadata, provider=provider):
+        logger.info("charge %s at %s is its renewal's to book: left to it", charge.id, provider)
+        return None
     left = charge.amount - charge.amount_refunded
     if left > 0:
         get_gateway(provider).create_refund(

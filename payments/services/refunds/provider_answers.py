@@ -29,6 +29,7 @@ from billing.models import Subscription, SubscriptionStatus
 from billing.services import subscription_cancel_now
 from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.log_context import log_context, log_context_add
 from payments import facts
 from payments.gateways import get_gateway
 from payments.gateways.base import RefundInfo, RefundReasonCode, RefundState
@@ -49,6 +50,7 @@ REFUND_STATUSES: dict[RefundState, RefundStatus] = {
 _ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
+@log_context()  # its log lines name the subscription, the payment and the refund's key
 def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
     """Ask the provider for a pending refund (idempotency key `refund:<id>`) and apply the answer.
 
@@ -57,6 +59,9 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
     `actor` (the staff member whose action sends it), what the answer moved is audited.
     """
     payment = refund.payment
+    log_context_add(
+        subscription_id=payment.subscription_id, payment_id=payment.pk, idempotency_key=f"refund:{refund.pk}"
+    )
     if not payment.provider_payment_id:  # checked when the refund was written
         raise PaymentNotRefundable(details={"payment": str(payment.pk)})
     try:
