@@ -6,6 +6,7 @@ real gunicorn and Celery processes under production settings.
 """
 
 import ast
+import http.client
 import json
 import os
 import re
@@ -424,10 +425,27 @@ def gunicorn_address(
                 if time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not listen on {address}:\n{log.read_text()}")
                 time.sleep(0.2)
+        # The first request loads the URLconf and every view behind it, which Docker's
+        # start_period allows for; the probes are then what Docker runs on a started container,
+        # with their own short time-outs, however busy the machine running this test is.
+        first_request(address, live_environment)
         yield address
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def first_request(address: str, environment: dict[str, str]) -> None:
+    """Send gunicorn its first request, with time enough to load the application."""
+    host = environment.get("DJANGO_ALLOWED_HOSTS", "").split(",")[0].strip().lstrip(".")
+    connection = http.client.HTTPConnection(address, timeout=PROBE_DEADLINE_SECONDS)
+    try:
+        connection.request(
+            "GET", "/healthz/", headers={"Host": host if host not in ("", "*") else "localhost"}
+        )
+        connection.getresponse().read()
+    finally:
+        connection.close()
 
 
 def python_probe(argv: list[str], address: str) -> list[str]:
