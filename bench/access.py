@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 import django
 
-from bench.options import positive_int
+from bench.options import gunicorn_arguments_add, positive_int
 from bench.stats import median_ratio, ratios_text, round_ratios
 
 if TYPE_CHECKING:
@@ -133,7 +133,6 @@ class Outcome:
 
 
 def parse_options(argv: list[str] | None = None) -> Options:
-    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(prog="python -m bench.access", description=__doc__.split("\n\n")[0])
     parser.add_argument("--accounts", type=positive_int, default=100_000, help="billing accounts to load")
     parser.add_argument("--duration", type=positive_int, default=10, help="seconds per wrk run")
@@ -148,16 +147,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
         help="seconds of access warm-up with the access cache on, so each worker has met the viewers",
     )
     parser.add_argument("--tokens", type=positive_int, default=2000, help="viewer tokens to rotate")
-    parser.add_argument(
-        "--worker-class", choices=["gthread", "sync"], default="gthread", help="gunicorn worker class"
-    )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        default=cores,
-        help=f"gunicorn workers (default: one per core, {cores})",
-    )
-    parser.add_argument("--worker-threads", type=positive_int, default=4, help="threads per gthread worker")
+    gunicorn_arguments_add(parser)
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.connections < args.threads:

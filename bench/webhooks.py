@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import django
 import redis
 
-from bench.options import positive_int
+from bench.options import gunicorn_arguments_add, positive_int
 from bench.stats import median_ratio, ratios_text, round_ratios
 
 if TYPE_CHECKING:
@@ -179,7 +179,6 @@ def _share(value: str) -> float:
 
 def parse_options(argv: list[str] | None = None) -> Options:
     assert __doc__ is not None
-    cores = os.cpu_count() or 1
     parser = argparse.ArgumentParser(prog="python -m bench.webhooks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=positive_int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=positive_int, default=32, help="wrk connections")
@@ -189,16 +188,7 @@ def parse_options(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--duplicates", type=_share, default=0.2, help="share of deliveries repeating an event (default 0.2)"
     )
-    parser.add_argument(
-        "--worker-class", choices=["gthread", "sync"], default="gthread", help="gunicorn worker class"
-    )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        default=cores,
-        help=f"gunicorn workers (default: one per core, {cores})",
-    )
-    parser.add_argument("--worker-threads", type=positive_int, default=4, help="threads per gthread worker")
+    gunicorn_arguments_add(parser)
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
     if args.connections < args.threads:
