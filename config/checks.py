@@ -230,6 +230,29 @@ def check_trusted_proxies(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     return messages
 
 
+# Caches that live inside one process: marks set there are not seen by the others.
+PER_PROCESS_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+
+
+@configuration_check
+def check_shared_cache(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check that the cache is shared by every process, not kept inside each one."""
+    if settings.CACHES["default"]["BACKEND"] not in PER_PROCESS_CACHES:
+        return []
+    return [
+        checks.Warning(
+            "The cache lives inside each process: one worker does not see that another has already "
+            "queued a renewal or nudged the dispatcher, so work is queued again (never done twice: "
+            "the rows decide, but the queues fill with runs that find nothing to do).",
+            hint="Set CACHE_URL to a Redis database, e.g. redis://redis:6379/2.",
+            id="billing.W004",
+        )
+    ]
+
+
 def _check_proxy_middleware() -> list[CheckMessage]:
     middleware = list(settings.MIDDLEWARE)
     guarded = PROXY_MIDDLEWARE in middleware and (

@@ -131,6 +131,14 @@ if DATABASE_REPLICA_ALIAS:
 DATABASE_ROUTERS = ["config.db_router.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- Cache --------------------------------------------------------------------------
+# Short-lived marks every process must agree on: "this renewal is already queued", "the
+# dispatcher was nudged this second", "this checkout was re-read from the provider a moment
+# ago". They only save work (the rows decide), but in a per-process memory cache each web and
+# worker process keeps its own marks and redoes what the others have just done. Production
+# points CACHE_URL at Redis (config/checks.py warns otherwise); `make run` keeps memory.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 # --- Internationalisation and time --------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ru", "Русский")]

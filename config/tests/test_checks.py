@@ -29,6 +29,7 @@ SOUND = {
     "TRUSTED_PROXY_IPS": ["10.0.0.0/8"],
     "SECURE_SSL_REDIRECT": True,
     "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+    "CACHES": {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x/2"}},
 }
 
 
@@ -90,6 +91,7 @@ def test_checks_run_only_as_deployment_checks():
         ({"BILLING_SERVICE_KEYS": []}, "billing.W001"),
         ({"TRUSTED_PROXY_IPS": []}, "billing.W002"),
         ({"TRUSTED_PROXY_IPS": ["0.0.0.0/0"]}, "billing.W003"),
+        ({"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}}, "billing.W004"),
     ],
     ids=lambda value: value if isinstance(value, str) else ",".join(value),
 )
@@ -136,6 +138,7 @@ def production_environment(**overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "config.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/billing_unused",
+        "CACHE_URL": "redis://127.0.0.1:6379/2",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/11",
         "AUTH_JWT_SECRET": secrets.token_urlsafe(32),
         "STRIPE_SECRET_KEY": "sk_test_start_check",
