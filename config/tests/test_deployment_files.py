@@ -328,6 +328,7 @@ def production_environment(database_url: str, broker_url: str) -> dict[str, str]
         "DJANGO_ALLOWED_HOSTS": PRODUCTION_HOST,
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
+        "CACHE_URL": broker_url,  # shared marks; check --deploy warns without (billing.W004)
         # Without these the deployment checks (config/checks.py) refuse to let it start.
         "AUTH_JWT_SECRET": secrets.token_urlsafe(32),
         "STRIPE_SECRET_KEY": "sk_test_deployment_files",
