@@ -174,6 +174,16 @@ class _DaysBetween(Func):
     template = "(%(expressions)s)"
     output_field = IntegerField()
 
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # SQLite (`make run`) keeps dates as text, where `-` would subtract the leading years.
+        return self.as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) AS INTEGER)",
+            arg_joiner=") - julianday(",
+            **extra_context,
+        )
+
 
 def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
