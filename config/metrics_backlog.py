@@ -11,10 +11,11 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from typing import Any
 
 import redis
 from django.conf import settings
-from django.db.models import Count, Min
+from django.db.models import Count, Min, QuerySet
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -132,42 +133,43 @@ def webhook_backlog() -> list[Metric]:
     return [count, age]
 
 
+def _pending_backlog(pending: QuerySet[Any], *, count: tuple[str, str], age: tuple[str, str]) -> list[Metric]:
+    """Return how many rows wait in `pending` and the age of the oldest, as two (name, help) gauges."""
+    figures = pending.aggregate(rows=Count("pk"), oldest=Min("created_at"))
+    return [
+        GaugeMetricFamily(*count, value=figures["rows"]),
+        GaugeMetricFamily(*age, value=_age_seconds(figures["oldest"])),
+    ]
+
+
 def outbox_backlog() -> list[Metric]:
     """Return the events not yet delivered to the cinema's services, and the age of the oldest."""
-    pending = EventDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
-        deliveries=Count("pk"), oldest=Min("created_at")
-    )
-    return [
-        GaugeMetricFamily(
+    return _pending_backlog(
+        EventDelivery.objects.filter(status=DeliveryStatus.PENDING),
+        count=(
             "billing_outbox_pending_deliveries",
             "Signed events to the cinema's services not delivered yet (one per event and endpoint).",
-            value=pending["deliveries"],
         ),
-        GaugeMetricFamily(
+        age=(
             "billing_outbox_oldest_pending_age_seconds",
             "Age of the oldest event delivery still pending (0 when there is none).",
-            value=_age_seconds(pending["oldest"]),
         ),
-    ]
+    )
 
 
 def notice_backlog() -> list[Metric]:
     """Return the emails to viewers not yet sent, and the age of the oldest."""
-    pending = Notice.objects.filter(status=NoticeStatus.PENDING).aggregate(
-        notices=Count("pk"), oldest=Min("created_at")
-    )
-    return [
-        GaugeMetricFamily(
+    return _pending_backlog(
+        Notice.objects.filter(status=NoticeStatus.PENDING),
+        count=(
             "billing_notices_pending",
             "Emails to viewers recorded and not sent yet (waiting or between tries).",
-            value=pending["notices"],
         ),
-        GaugeMetricFamily(
+        age=(
             "billing_notices_oldest_pending_age_seconds",
             "Age of the oldest email still waiting to be sent (0 when there is none).",
-            value=_age_seconds(pending["oldest"]),
         ),
-    ]
+    )
 
 
 def reconciliation_results() -> list[Metric]:
