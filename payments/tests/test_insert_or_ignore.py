@@ -1,4 +1,4 @@
-"""Insert-or-ignore: one statement that stores a row once, however many times it arrives."""
+"""Insert-or-ignore (core.inserts) on provider events: stored once, however many times sent."""
 
 import threading
 from datetime import UTC, datetime
