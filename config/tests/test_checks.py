@@ -29,7 +29,9 @@ SOUND = {
     "TRUSTED_PROXY_IPS": ["10.0.0.0/8"],
     "SECURE_SSL_REDIRECT": True,
     "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
-    "CACHES": {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x/2"}},
+    "CACHES": {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://x/2"}
+    },
 }
 
 
@@ -91,7 +93,10 @@ def test_checks_run_only_as_deployment_checks():
         ({"BILLING_SERVICE_KEYS": []}, "billing.W001"),
         ({"TRUSTED_PROXY_IPS": []}, "billing.W002"),
         ({"TRUSTED_PROXY_IPS": ["0.0.0.0/0"]}, "billing.W003"),
-        ({"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}}, "billing.W004"),
+        (
+            {"CACHES": {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}},
+            "billing.W004",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else ",".join(value),
 )
