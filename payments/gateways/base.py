@@ -82,6 +82,9 @@ class CheckoutRequest:
     expires_at: datetime | None
     locale: str | None
     idempotency_key: str
+    # For providers that register a fiscal receipt with each payment (YooKassa, 54-FZ): where
+    # the receipt is sent. Empty for providers that send none.
+    receipt_email: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in ("payment", "setup"):
@@ -107,6 +110,8 @@ class OffSessionCharge:
     description: str
     metadata: dict[str, str]
     idempotency_key: str
+    # The fiscal receipt's recipient (YooKassa, 54-FZ); its item is named by `description`.
+    receipt_email: str = ""
 
     def __post_init__(self) -> None:
         if self.amount <= 0:
@@ -130,6 +135,9 @@ class RefundRequest:
     reason: RefundReasonCode | None
     metadata: dict[str, str]
     idempotency_key: str
+    # The refund's fiscal receipt (YooKassa, 54-FZ): its recipient and its one item's name.
+    receipt_email: str = ""
+    receipt_item_name: str = ""
 
     def __post_init__(self) -> None:
         if self.amount is not None and self.amount <= 0:
