@@ -129,6 +129,19 @@ def visible_texts(html: str) -> list[str]:
 PLACEHOLDER = re.compile(r"%(?:\([^)]+\))?[-#0 +]?\d*(?:\.\d+)?[sdif]|\{[^{}]*\}")
 
 
+def _words_pattern(text: str) -> str:
+    """Return a pattern of the words between two values, keeping the spaces that part them.
+
+    "%(amount)s on %(date)s" must not be found in "Crontab": "on" stands between spaces there.
+    """
+    words = r"\s+".join(re.escape(word) for word in text.split())
+    if not words:
+        return ""
+    before = r"\s+" if text[:1].isspace() else ""
+    after = r"\s+" if text[-1:].isspace() else ""
+    return before + words + after
+
+
 def _shown_pattern(msgid: str) -> re.Pattern[str] | None:
     """Return how a msgid would read on a page, or None when it is too short to tell apart.
 
@@ -141,7 +154,7 @@ def _shown_pattern(msgid: str) -> re.Pattern[str] | None:
     literal = " ".join(PLACEHOLDER.sub(" ", msgid).split())
     if len(re.findall(r"[A-Za-z]{2,}", literal)) == 0:
         return None
-    parts = [re.escape(" ".join(part.split())) for part in PLACEHOLDER.split(" ".join(msgid.split()))]
+    parts = [_words_pattern(part) for part in PLACEHOLDER.split(" ".join(msgid.split()))]
     body = ".+?".join(parts)
     if " " not in literal:  # one word, with or without a value beside it ("%(provider)s id")
         return re.compile(rf"^{body}:?$", re.IGNORECASE)
