@@ -6,3 +6,7 @@ subscription_status_changed = Fact("subscription_status_changed", "subscription"
 subscription_renewed = Fact("subscription_renewed", "subscription")
 subscription_canceled = Fact("subscription_canceled", "subscription")
 subscription_extended = Fact("subscription_extended", "subscription", "previous_period_end", "days")
+# A plan change took effect: an upgrade now, or a scheduled downgrade at the renewal.
+subscription_changed = Fact(
+    "subscription_changed", "subscription", "previous_tariff", "kind", "amount_due", "effective_at"
+)

@@ -27,14 +27,16 @@ def account_lock(account_id: Any) -> BillingAccount:
 def subscription_lock(subscription_id: Any) -> Subscription:
     """Return a subscription re-read under its row lock (inside the caller's transaction).
 
-    Only the subscription's row is locked (`of=self`): its account and tariff are read along,
-    but locking them too would serialise every change of every subscription on one tariff.
+    Only the subscription's row is locked (`of=self`): its account is read along, but locking
+    it too would serialise every change of the account. The tariff is read after the lock, not
+    joined into it: a plan change moves `tariff_id`, and a waiter's PostgreSQL re-checks the
+    join against the tariff row it read before waiting, which would lose the subscription.
     """
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("account", "tariff")
-        .get(pk=subscription_id)
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",)).select_related("account").get(pk=subscription_id)
     )
+    subscription.tariff  # noqa: B018 (loaded now, under the lock: what the callers read)
+    return subscription
 
 
 def subscription_lock_with_account(subscription_id: Any) -> Subscription:

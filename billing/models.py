@@ -84,6 +84,16 @@ class Subscription(models.Model):
     next_renewal_attempt_at = models.DateTimeField(_("next renewal attempt"), null=True, blank=True)
     canceled_at = models.DateTimeField(_("canceled at"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    # A downgrade the viewer asked for: it takes effect at the period end, when the renewal
+    # switches to this tariff and charges its price (billing/plan_change.py).
+    scheduled_tariff = models.ForeignKey(
+        "tariffs.Tariff",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tariff from the next period"),
+    )
     created_at = CreatedAtField(_("created"))
     updated_at = UpdatedAtField(_("updated"))
 
@@ -94,6 +104,7 @@ class Subscription(models.Model):
         permissions = [
             ("extend_subscription", _("Can extend a subscription as goodwill")),
             ("cancel_subscription", _("Can cancel a subscription for a viewer")),
+            ("change_subscription_plan", _("Can change a subscription's plan for a viewer")),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -175,6 +186,59 @@ class IdempotentRequest(models.Model):
         verbose_name_plural = _("idempotent requests")
         constraints = [
             models.UniqueConstraint(fields=["account", "key"], name="idempotency_key_unique_per_account"),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class PlanChangeStatus(models.TextChoices):
+    # Its prorated charge is not paid yet (declined, awaiting the bank's confirmation, in flight).
+    PENDING = "pending", _("awaiting payment")
+    APPLIED = "applied", _("applied")
+    # The subscription moved on (renewed, canceled, changed otherwise) before it was paid.
+    ABANDONED = "abandoned", _("abandoned")
+
+
+class PlanChange(models.Model):
+    """An upgrade taken mid-period, from one tariff to another, for one period of a subscription.
+
+    Its `key` derives from what is changed (subscription, from-tariff, to-tariff and the start
+    of the period it applies to): it is the idempotency key of the prorated charge's payment, so
+    a retried or double-clicked request finds this row again and the provider charges once.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="plan_changes", verbose_name=_("subscription")
+    )
+    from_tariff = models.ForeignKey(
+        "tariffs.Tariff", on_delete=models.PROTECT, related_name="+", verbose_name=_("from tariff")
+    )
+    to_tariff = models.ForeignKey(
+        "tariffs.Tariff", on_delete=models.PROTECT, related_name="+", verbose_name=_("to tariff")
+    )
+    # The start of the period the change was asked in: a change applies only to that period.
+    period_start = models.DateTimeField(_("period start"))
+    key = models.CharField(_("idempotency key"), max_length=255, unique=True)
+    amount_due = models.PositiveBigIntegerField(_("amount due (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(
+        _("status"), max_length=16, choices=PlanChangeStatus.choices, default=PlanChangeStatus.PENDING
+    )
+    applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
+    created_at = CreatedAtField(_("created"))
+    updated_at = UpdatedAtField(_("updated"))
+
+    class Meta:
+        verbose_name = _("plan change")
+        verbose_name_plural = _("plan changes")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=PlanChangeStatus.values), name="plan_change_status_valid"
+            ),
+            models.CheckConstraint(condition=~Q(from_tariff=F("to_tariff")), name="plan_change_other_tariff"),
         ]
 
     def __str__(self) -> str:

@@ -1,14 +1,24 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import Subscription
 from core.validation import StrictInputSerializer
+from payments.selectors import renewal_payment_awaiting_viewer
 from payments.serializers import PaymentOutputSerializer
+from payments.services.action_links import action_link_url
 
 
 class TariffRefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     name = serializers.CharField()
+
+
+class ScheduledChangeSerializer(serializers.Serializer):
+    tariff = TariffRefSerializer()
+    effective_at = serializers.DateTimeField(help_text="The period end, when the renewal takes the change.")
 
 
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
@@ -19,9 +29,25 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
     )
 
     def get_payment_action_url(self, subscription: Subscription) -> str | None:
-        # Prefetched by the selectors: the open checkouts of renewal payments.
-        pending_actions = getattr(subscription, "open_renewal_checkouts", [])
-        return next((checkout.url for checkout in pending_actions if checkout.url), None)
+        # Our durable link (it opens a fresh provider page whenever followed), not the
+        # provider's page, which dies after an hour. The failed renewals are prefetched by
+        # `subscription_list`.
+        payment = renewal_payment_awaiting_viewer(subscription=subscription)
+        return action_link_url(payment_id=payment.pk) if payment is not None else None
+
+    scheduled_change = serializers.SerializerMethodField(
+        help_text="A downgrade scheduled for the period end (withdraw it with DELETE …/change/), or null."
+    )
+
+    @extend_schema_field(ScheduledChangeSerializer(allow_null=True))
+    def get_scheduled_change(self, subscription: Subscription) -> dict[str, Any] | None:
+        tariff = subscription.scheduled_tariff
+        if tariff is None:
+            return None
+        # A goodwill extension moves the period end, and the change with it.
+        return ScheduledChangeSerializer(
+            {"tariff": tariff, "effective_at": subscription.current_period_end}
+        ).data
 
     class Meta:
         model = Subscription
@@ -38,6 +64,7 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "trial_end",
             "next_renewal_attempt_at",
             "payment_action_url",
+            "scheduled_change",
             "canceled_at",
             "ended_at",
             "created_at",
@@ -82,3 +109,34 @@ class SubscribeOutputSerializer(serializers.Serializer):
     payment = PaymentOutputSerializer(allow_null=True)
     checkout = CheckoutOutputSerializer()
     checkout_url = serializers.URLField(source="checkout.url")
+
+
+class PlanChangeInputSerializer(StrictInputSerializer):
+    tariff = serializers.CharField(help_text="The new tariff's id or slug.", max_length=64)
+    preview = serializers.BooleanField(
+        required=False, default=False, help_text="true: answer what the change would do, change nothing."
+    )
+
+
+class PlanChangePreviewSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["upgrade", "downgrade"])
+    amount_due = serializers.IntegerField(
+        help_text="What is charged now, in minor units (0 for a downgrade)."
+    )
+    currency = serializers.CharField()
+    effective_at = serializers.DateTimeField(help_text="Now for an upgrade; the period end for a downgrade.")
+    new_period_end = serializers.DateTimeField(help_text="The end of the period the new tariff runs in.")
+
+
+class PlanChangeOutputSerializer(PlanChangePreviewSerializer):
+    status = serializers.ChoiceField(
+        choices=["applied", "scheduled", "action_required", "processing"],
+        help_text=(
+            "`applied` (upgrade paid and in effect), `scheduled` (downgrade at the period end), "
+            "`action_required` (the bank asks the viewer to confirm: pay on `payment_action_url`; "
+            "nothing changed yet) or `processing` (the provider has not finished the charge)."
+        ),
+    )
+    payment = PaymentOutputSerializer(allow_null=True, help_text="The prorated charge of an upgrade.")
+    payment_action_url = serializers.URLField(allow_null=True)
+    subscription = SubscriptionOutputSerializer()

@@ -6,6 +6,7 @@ from billing.api.subscription_actions import (
     SubscriptionCancelApi,
     SubscriptionResumeApi,
 )
+from billing.api.subscription_change import SubscriptionChangeApi
 from billing.api.subscriptions import SubscriptionDetailApi, SubscriptionListApi, SubscriptionPaymentListApi
 
 urlpatterns = [
@@ -32,6 +33,11 @@ urlpatterns = [
         "subscriptions/<uuid:subscription_id>/resume/",
         SubscriptionResumeApi.as_view(),
         name="subscription-resume",
+    ),
+    path(
+        "subscriptions/<uuid:subscription_id>/change/",
+        SubscriptionChangeApi.as_view(),
+        name="subscription-change",
     ),
     path("access/", AccessApi.as_view(), name="access"),
     path("internal/access/<str:user_id>/", InternalAccessApi.as_view(), name="internal-access"),

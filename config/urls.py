@@ -14,7 +14,8 @@ from config.health import healthz, readyz
 from config.metrics import METRICS_URL_NAME, metrics_view
 from core.errors import json_not_found
 from payments.dashboard.views import accounting_dashboard
-from payments.pages import checkout_cancel, checkout_success
+from payments.pages import checkout_cancel, checkout_review, checkout_success
+from payments.pages_action import payment_action_link
 
 admin.site.site_header = _("Cinema billing")
 admin.site.site_title = _("Cinema billing")
@@ -50,8 +51,11 @@ urlpatterns = [
     # Django's set_language view: the admin's language switch posts to it.
     path("i18n/", include("django.conf.urls.i18n")),
     path("storefront/", storefront, name="storefront"),
+    path("checkout/review/", checkout_review, name="checkout-review"),
     path("checkout/success/", checkout_success, name="checkout-success"),
     path("checkout/cancel/", checkout_cancel, name="checkout-cancel"),
+    # The durable link of "confirm your payment" emails (payments/services/action_links.py).
+    path("pay/<str:token>/", payment_action_link, name="payment-action-link"),
     path("healthz/", healthz, name="healthz"),
     path("readyz/", readyz, name="readyz"),
     # Prometheus's default path, without a slash (config/metrics.py, docs/operations.md).

@@ -36,6 +36,7 @@ class AuditAction(models.TextChoices):
     REFUND_REQUEST_REJECT = "refund_request.reject", _("refund request rejected")
     SUBSCRIPTION_EXTEND = "subscription.extend", _("goodwill extension")
     SUBSCRIPTION_CANCEL = "subscription.cancel", _("subscription canceled by support")
+    SUBSCRIPTION_CHANGE = "subscription.change", _("plan changed")
     WEBHOOK_EVENT_REPROCESS = "webhook_event.reprocess", _("provider event processed again")
     NOTICE_RESEND = "notice.resend", _("email sent again")
 

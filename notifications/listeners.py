@@ -15,6 +15,7 @@ def listen() -> None:
     billing_facts.subscription_renewed.listen(notify.subscription_renewed)
     billing_facts.subscription_canceled.listen(notify.subscription_canceled)
     billing_facts.subscription_extended.listen(notify.subscription_extended)
+    billing_facts.subscription_changed.listen(notify.subscription_changed)
     payments_facts.payment_succeeded.listen(notify.payment_succeeded)
     payments_facts.payment_refunded.listen(notify.payment_refunded)
     payments_facts.refund_request_rejected.listen(notify.refund_request_rejected)

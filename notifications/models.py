@@ -24,6 +24,10 @@ class NoticeKind(models.TextChoices):
     EXPIRING_SOON = "expiring_soon", _("subscription expiring soon")
     TRIAL_ENDING = "trial_ending", _("trial ending soon")
     EXPIRED = "expired", _("subscription expired")
+    # The saved card expires before the next renewal (payment method, issue 14).
+    CARD_EXPIRING = "card_expiring", _("card expiring before the renewal")
+    # The viewer's plan changed (an upgrade now, or a downgrade taken at the renewal).
+    SUBSCRIPTION_CHANGED = "subscription_changed", _("plan changed")
 
 
 class NoticeStatus(models.TextChoices):
@@ -110,6 +114,7 @@ class EventType(models.TextChoices):
     SUBSCRIPTION_CANCELED = "subscription.canceled", "subscription.canceled"
     SUBSCRIPTION_EXPIRED = "subscription.expired", "subscription.expired"
     SUBSCRIPTION_EXTENDED = "subscription.extended", "subscription.extended"
+    SUBSCRIPTION_CHANGED = "subscription.changed", "subscription.changed"
 
 
 class OutboxEvent(models.Model):

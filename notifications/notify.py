@@ -19,6 +19,7 @@ from notifications.services.notices import notice_record
 from payments.gateways import get_gateway
 from payments.models import Payment, RefundRequest, RefundStatus
 from payments.selectors import provider_customer_get
+from tariffs.models import Tariff
 
 S = SubscriptionStatus
 E = EventType
@@ -115,6 +116,51 @@ def subscription_extended(*, subscription: Subscription, previous_period_end: da
             "subscription": subscription_data(subscription),
             "previous_period_end": iso(previous_period_end),
             "days": days,
+        },
+    )
+
+
+def subscription_changed(
+    *, subscription: Subscription, previous_tariff: Tariff, kind: str, amount_due: int, effective_at: datetime
+) -> None:
+    """Tell that a subscription moved to another tariff, and email the viewer what changed.
+
+    An upgrade takes effect when its prorated charge is paid; a downgrade at the renewal that
+    takes it (the renewal's receipt follows). One email per change: keyed by its moment.
+    """
+    language = subscription.account.language
+    event_publish(
+        type=E.SUBSCRIPTION_CHANGED,
+        subscription=subscription,
+        payload={
+            "subscription": subscription_data(subscription),
+            "previous_tariff": {
+                "id": previous_tariff.pk,
+                "slug": previous_tariff.slug,
+                "name": previous_tariff.name,
+            },
+            "kind": kind,
+            "amount_due": amount_due,
+            "currency": subscription.currency,
+            "effective_at": iso(effective_at),
+        },
+    )
+    notice_record(
+        kind=K.SUBSCRIPTION_CHANGED,
+        subscription=subscription,
+        period_start=effective_at,
+        reference=f"tariff:{subscription.tariff_id}",
+        context={
+            "tariff_name": subscription.tariff.name_for(language),
+            "previous_tariff_name": previous_tariff.name_for(language),
+            # Not "kind": the renderer puts the notice's own kind there.
+            "change_kind": kind,
+            "amount_due": amount_due,
+            "price": subscription.amount,
+            "currency": subscription.currency,
+            "effective_at": iso(effective_at),
+            "period_end": iso(subscription.current_period_end),
+            "renews": subscription.autopay and not subscription.cancel_at_period_end,
         },
     )
 

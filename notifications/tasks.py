@@ -8,6 +8,7 @@ from celery import shared_task
 
 from core import clock
 from ledger.services.retention import ledger_retention_run
+from notifications.services.card_expiry import card_expiry_notices_record
 from notifications.services.events import deliveries_dispatch
 from notifications.services.notices import notices_dispatch, notices_record_upcoming
 from notifications.services.retention import notifications_retention_run
@@ -30,6 +31,12 @@ def dispatch_notices() -> int:
 def record_upcoming_notices() -> int:
     """Record the expiring-soon and trial-ending notices due by billing time."""
     return notices_record_upcoming(now=clock.now())
+
+
+@shared_task
+def record_card_expiry_notices() -> int:
+    """Record the warnings of saved cards that expire before their subscription's next renewal."""
+    return card_expiry_notices_record(now=clock.now())
 
 
 @shared_task(acks_late=True)

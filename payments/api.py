@@ -49,6 +49,7 @@ PAYMENT_EXAMPLE = {
     "failure_message": "",
     "paid_at": "2026-11-01T10:00:03Z",
     "created_at": "2026-11-01T09:58:12Z",
+    "refunds": [],
 }
 
 

@@ -16,6 +16,8 @@ from core.money import CURRENCY_CODE_REGEX, format_money
 class PaymentKind(models.TextChoices):
     INITIAL = "initial", _("initial")
     RENEWAL = "renewal", _("renewal")
+    # The prorated charge of an upgrade taken mid-period (billing's plan change).
+    CHANGE = "change", _("plan change")
 
 
 class Provider(models.TextChoices):
@@ -328,6 +330,9 @@ class RefundRequest(models.Model):
 class CheckoutMode(models.TextChoices):
     PAYMENT = "payment", _("payment")
     SETUP = "setup", _("save a card (no charge)")
+    # A viewer replacing the card of a subscription that has already started: saves a card,
+    # charges nothing and starts nothing.
+    CARD_UPDATE = "card_update", _("replace the saved card")
 
 
 class CheckoutStatus(models.TextChoices):
@@ -384,7 +389,7 @@ class CheckoutSession(models.Model):
                 condition=Q(status__in=CheckoutStatus.values), name="checkout_status_valid"
             ),
             models.CheckConstraint(
-                condition=Q(mode=CheckoutMode.SETUP, payment__isnull=True)
+                condition=Q(mode__in=[CheckoutMode.SETUP, CheckoutMode.CARD_UPDATE], payment__isnull=True)
                 | Q(mode=CheckoutMode.PAYMENT, payment__isnull=False),
                 name="checkout_payment_iff_payment_mode",
             ),

@@ -32,6 +32,7 @@ ROLE_MIGRATIONS = (
     "0010_roles_back_office",
     "0011_roles_cancel_subscription",
     "0014_roles_ledger",
+    "0015_roles_change_plan",
 )
 
 

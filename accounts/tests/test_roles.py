@@ -64,6 +64,7 @@ EXPECTED_PERMISSIONS = {
         "notifications.redeliver_eventdelivery",
         "billing.extend_subscription",
         "billing.cancel_subscription",
+        "billing.change_subscription_plan",
         "ledger.view_ledgercheckrun",
     },
     "Accounting": {
@@ -148,6 +149,8 @@ class TestRolesMigration:
         )
         ledger_apps = MigrationLoader(connection).project_state(("accounts", "0014_roles_ledger")).apps
         importlib.import_module("accounts.migrations.0014_roles_ledger").grant(ledger_apps, schema_editor)
+        plan_apps = MigrationLoader(connection).project_state(("accounts", "0015_roles_change_plan")).apps
+        importlib.import_module("accounts.migrations.0015_roles_change_plan").grant(plan_apps, schema_editor)
         assert {role: permissions_of(role) for role in EXPECTED_PERMISSIONS} == EXPECTED_PERMISSIONS
 
     def test_refund_roles_migration_reverses_and_applies_again(self):

@@ -11,6 +11,11 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin import account_ids_matching
 from billing.admin.cancellation import CANCEL_PERMISSION, subscription_cancel_page
 from billing.admin.extension import EXTEND_PERMISSION, subscription_extend_page
+from billing.admin.plan_change import (
+    CHANGE_PLAN_PERMISSION,
+    CHANGEABLE_STATUSES,
+    subscription_change_plan_page,
+)
 from billing.admin.support_pages import staff_may
 from billing.models import Subscription
 from billing.services import EXTENDABLE_STATUSES
@@ -89,7 +94,12 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.admin_site.admin_view(self.cancel_view),
             name="billing_subscription_cancel",
         )
-        return [extend, cancel, *super().get_urls()]
+        change_plan = path(
+            "<path:object_id>/change-plan/",
+            self.admin_site.admin_view(self.change_plan_view),
+            name="billing_subscription_change_plan",
+        )
+        return [extend, cancel, change_plan, *super().get_urls()]
 
     def change_view(
         self,
@@ -109,12 +119,23 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request,
             object_id,
             form_url,
-            {**(extra_context or {}), "can_extend": can_extend, "can_cancel": can_cancel},
+            {
+                **(extra_context or {}),
+                "can_extend": can_extend,
+                "can_cancel": can_cancel,
+                "can_change_plan": staff_may(
+                    request, subscription, permission=CHANGE_PLAN_PERMISSION, statuses=CHANGEABLE_STATUSES
+                ),
+            },
         )
 
     def extend_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Extend a subscription as goodwill (billing/admin/extension.py)."""
         return subscription_extend_page(self, request, object_id)
+
+    def change_plan_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Change a viewer's plan with the viewer's rules (billing/admin/plan_change.py)."""
+        return subscription_change_plan_page(self, request, object_id)
 
     def cancel_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Cancel a subscription for a viewer (billing/admin/cancellation.py)."""

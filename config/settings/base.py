@@ -299,6 +299,10 @@ EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "emails"
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cinema <billing@localhost>")
 # Days before a period ends that viewers hear their subscription or trial is ending.
 NOTICE_EXPIRING_SOON_DAYS = env.int("NOTICE_EXPIRING_SOON_DAYS", default=3)
+# Days before a renewal that viewers whose saved card expires before it are warned (once per
+# card and renewal), with a link to where they replace the card (the cinema's account page).
+NOTICE_CARD_EXPIRY_DAYS = env.int("NOTICE_CARD_EXPIRY_DAYS", default=14)
+CARD_UPDATE_URL = env("CARD_UPDATE_URL", default=f"{PUBLIC_BASE_URL}/storefront/")
 # Tries of one email (with growing waits) before it is marked failed for support to resend.
 NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=8)
 
@@ -385,6 +389,11 @@ CELERY_BEAT_SCHEDULE = {
         "options": {"expires": 15},
     },
     "record-upcoming-notices": {"task": "notifications.tasks.record_upcoming_notices", "schedule": 600.0},
+    # Cards expiring before the next renewal: once a day is enough (each card and renewal once).
+    "record-card-expiry-notices": {
+        "task": "notifications.tasks.record_card_expiry_notices",
+        "schedule": crontab(minute=0, hour=9),
+    },
     # The providers' fees and payouts of the last few days (each line posts once), then, after
     # them and the revenue, the ledger's daily self-check, stored for admin (ledger/tasks.py).
     "post-provider-fees": {"task": "ledger.tasks.post_provider_fees", "schedule": crontab(minute=30, hour=0)},

@@ -28,8 +28,9 @@ from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind, NoticeStatus
 from notifications.payloads import iso
 from notifications.selectors import notices_due, subscriptions_ending_soon
-from payments.models import CheckoutSession, CheckoutStatus, Payment, PaymentStatus
+from payments.models import Payment, PaymentStatus
 from payments.selectors import provider_customer_get, subscription_provider
+from payments.services.action_links import action_link_url
 
 logger = logging.getLogger(__name__)
 S = SubscriptionStatus
@@ -139,28 +140,19 @@ def _no_longer_true(notice: Notice) -> str:
     return ""
 
 
-class NoticeNotReady(Exception):
-    """Something the email needs is not there yet; try again later."""
-
-
 def _facts_known_at_send(notice: Notice) -> dict[str, Any]:
-    """Return facts only known after the change committed: the page where the bank confirms a payment."""
+    """Return the facts an email gets at send time: the link where the viewer confirms a payment.
+
+    It is our durable link (payments/services/action_links.py), not a provider's page: it
+    opens a fresh page whenever it is followed, until the renewal is paid or given up, which
+    is at the latest when access ends (`access_until`, the end of the grace period).
+    """
     if notice.kind != K.AUTHENTICATION_REQUIRED or notice.payment is None:
         return {}
-    checkout = (
-        CheckoutSession.objects.filter(payment=notice.payment, status=CheckoutStatus.OPEN)
-        .order_by("-created_at")
-        .first()
-    )
-    if checkout is None:
-        raise NoticeNotReady("no open payment page for this renewal")
-    if not checkout.url:
-        # The page is opened after the decline commits; if that failed, open it now (same
-        # idempotency key, so never a second page).
-        from payments.services.checkout import checkout_open
-
-        checkout = checkout_open(checkout_id=checkout.pk)
-    return {"action_url": checkout.url, "action_expires_at": iso(checkout.expires_at)}
+    return {
+        "action_url": action_link_url(payment_id=notice.payment.pk),
+        "action_expires_at": notice.context.get("access_until"),
+    }
 
 
 def backoff(attempts: int) -> timedelta:

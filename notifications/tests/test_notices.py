@@ -2,11 +2,13 @@
 
 import importlib
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -20,6 +22,7 @@ from notifications.services.notices import (
     notices_record_upcoming,
 )
 from payments.models import Payment, PaymentKind
+from payments.services.action_links import action_link_url
 from payments.services.renewals import RenewalOutcome, renewal_run
 from payments.tests.concurrency import run_concurrently
 from payments.tests.factories import ProviderCustomerFactory
@@ -105,10 +108,16 @@ class TestRecordedOnce:
             renewal_run(subscription_id=subscription.pk)
         notices_dispatch()
 
-        checkout = Payment.objects.get(kind=PaymentKind.RENEWAL).checkout_sessions.get()
+        payment = Payment.objects.get(kind=PaymentKind.RENEWAL)
+        checkout = payment.checkout_sessions.get()
         (message,) = [m for m in mail.outbox if "Confirm" in m.subject]
-        assert checkout.url and checkout.url in message.body
-        assert f'href="{checkout.url}"' in message.alternatives[0][0]
+        # Our durable link, not the provider's page, which dies after an hour
+        # (payments/services/action_links.py); following it leads to that page.
+        link = action_link_url(payment_id=payment.pk)
+        assert link in message.body
+        assert f'href="{link}"' in message.alternatives[0][0]
+        assert checkout.url and checkout.url not in message.body
+        assert Client().get(urlsplit(link).path)["Location"] == checkout.url
 
 
 @pytest.mark.django_db(transaction=True)

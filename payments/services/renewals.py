@@ -22,6 +22,7 @@ from django.db.models import Q
 from billing.locks import subscription_lock
 from billing.models import Subscription, SubscriptionStatus
 from billing.periods import next_period_end
+from billing.plan_change import subscription_scheduled_change_take
 from billing.pricing import amount_for_period
 from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
 from core import clock
@@ -174,13 +175,18 @@ def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
     with transaction.atomic():
         subscription = (
             Subscription.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("account", "tariff")
+            .select_related("account", "tariff", "scheduled_tariff")
             .filter(pk=subscription_id)
             .first()
         )
         if subscription is None:
             return RenewalOutcome.LOCKED
         now = clock.now()
+        scheduled = subscription.scheduled_tariff_id is not None and subscription.status != S.PAST_DUE
+        if scheduled and _is_due(subscription, now):
+            # A downgrade the viewer scheduled takes effect now: the period it starts is priced,
+            # and lasts, as the new tariff says (billing/plan_change.py).
+            subscription_scheduled_change_take(subscription=subscription)
         due = _due_period(subscription, now)
         if due is None:
             return RenewalOutcome.NOT_DUE

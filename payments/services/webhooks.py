@@ -162,6 +162,13 @@ def _settle_payment(provider: str, fact: PaymentChanged) -> None:
         from payments.services.renewals import renewal_apply_intent
 
         renewal_apply_intent(payment=payment, intent=get_gateway(provider).retrieve_payment(fact.payment_ref))
+    elif payment is not None and payment.kind == PaymentKind.CHANGE:
+        # An upgrade's off-session charge whose answer we did not get.
+        from payments.services.plan_change import plan_change_apply_intent
+
+        plan_change_apply_intent(
+            payment=payment, intent=get_gateway(provider).retrieve_payment(fact.payment_ref)
+        )
 
 
 def _settle_saved_method(provider: str, fact: PaymentMethodSaved) -> None:

@@ -2,7 +2,16 @@ import factory
 
 from accounts.tests.factories import BillingAccountFactory
 from billing.tests.factories import SubscriptionFactory
-from payments.models import Payment, PaymentKind, PaymentStatus, Provider, ProviderCustomer
+from payments.models import (
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    Provider,
+    ProviderCustomer,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+)
 
 
 class PaymentFactory(factory.django.DjangoModelFactory):
@@ -35,3 +44,26 @@ class ProviderCustomerFactory(factory.django.DjangoModelFactory):
     card_last4 = "4242"
     card_exp_month = 12
     card_exp_year = 2034
+
+
+class RefundFactory(factory.django.DjangoModelFactory):
+    """A refund of a payment (by default the whole of it, succeeded)."""
+
+    class Meta:
+        model = Refund
+
+    payment = factory.SubFactory(PaymentFactory)
+    amount = factory.SelfAttribute("payment.amount")
+    currency = factory.SelfAttribute("payment.currency")
+    status = RefundStatus.SUCCEEDED
+
+
+class RefundRequestFactory(factory.django.DjangoModelFactory):
+    """A viewer's open request to get a payment back."""
+
+    class Meta:
+        model = RefundRequest
+
+    payment = factory.SubFactory(PaymentFactory)
+    account = factory.SelfAttribute("payment.subscription.account")
+    reason = "I was charged after I canceled."

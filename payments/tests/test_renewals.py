@@ -158,10 +158,14 @@ class TestDunning:
         detail = viewer_client("alice").get(f"/api/v1/subscriptions/{subscription.pk}/").json()
         assert detail["status"] == "past_due"
         link = detail["payment_action_url"]
-        assert link and link.startswith(stripe_sandbox.base.removesuffix("/_sandbox"))
+        # Our durable link (payments/services/action_links.py), which leads to the provider's page.
+        assert link and link.startswith("http://testserver/pay/")
+        page = viewer_client("alice").get(link)
+        assert page.status_code == 302
+        assert page["Location"].startswith(stripe_sandbox.base.removesuffix("/_sandbox"))
         payment = Payment.objects.get(kind=PaymentKind.RENEWAL)
         checkout = payment.checkout_sessions.get()
-        assert checkout.url == link
+        assert checkout.url == page["Location"]
         # The viewer pays that exact renewal with another card, which becomes the saved one.
         stripe_sandbox.pay(checkout.provider_session_id, "5555555555554444")
         viewer_client("alice").get(f"/api/v1/checkouts/{checkout.pk}/")

@@ -202,6 +202,8 @@ def celery_worker(
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
         "STRIPE_API_BASE": sandbox.base_url,
+        # The worker reads the billing clock the tests move (`billing_advance`), as `make run`'s does.
+        "BILLING_CLOCK_FILE": str(django_settings.BILLING_CLOCK_FILE),
         "PYTHONUNBUFFERED": "1",
     }
     command = [
@@ -390,14 +392,22 @@ class Storefront:
         self.screens.take("storefront")
 
     def subscribe(self, slug: str) -> str:
-        """Press Subscribe on a tariff; return the checkout page's address once it is shown."""
+        """Press Subscribe on a tariff and go on from our terms page; return the checkout page's address."""
         self.page.locator(f'article.tariff[data-slug="{slug}"]').get_by_role(
             "button", name="Subscribe"
         ).click()
+        self.continue_to_payment()
+        return self.page.url
+
+    def continue_to_payment(self) -> None:
+        """On our review page (the terms), press Continue to payment and wait for the provider's page."""
+        self.page.wait_for_url(lambda url: urlsplit(url).path == "/checkout/review/")
+        expect(self.page.locator("#terms")).to_be_visible()
+        self.screens.take("review")
+        self.page.locator("#continue").click()
         self.page.wait_for_url(lambda url: url.startswith(self.site.sandbox.base_url + "/checkout/"))
         expect(self.page.get_by_role("button", name="Pay")).to_be_visible()
         self.screens.take("sandbox-checkout")
-        return self.page.url
 
     def pay(self, card_number: str, *, exp: str = "12/34", cvc: str = "123") -> None:
         """Fill in the card and press Pay."""
@@ -409,9 +419,28 @@ class Storefront:
 
     def wait_for_payment_received(self) -> None:
         """Wait for our success page to say the payment was received."""
+        self.wait_for_result("Payment received")
+
+    def wait_for_result(self, headline: str) -> None:
+        """Wait for our success page to show `headline` (and, once settled, the amount and next charge)."""
         self.page.wait_for_url(lambda url: urlsplit(url).path == "/checkout/success/")
-        expect(self.page.locator("#headline")).to_have_text("Payment received", timeout=SETTLE_TIMEOUT * 1000)
-        self.screens.take("payment-received")
+        expect(self.page.locator("#headline")).to_have_text(headline, timeout=SETTLE_TIMEOUT * 1000)
+        self.screens.take(headline.lower().replace(" ", "-"))
+
+    def open_account(self) -> None:
+        """Open the storefront and wait until the account panel and the plans are drawn."""
+        self.page.goto(self.site.url("/storefront/"))
+        expect(self.page.locator("article.tariff").first).to_be_visible()
+        expect(self.page.locator("#account").get_by_text("Loading…")).to_have_count(0)
+        self.screens.take("account")
+
+    def subscribe_and_pay(self, slug: str, card_number: str, *, headline: str = "Payment received") -> None:
+        """Subscribe from the storefront, pay on the provider's page, and wait for the result page."""
+        self.open_account()
+        self.subscribe(slug)
+        self.pay(card_number)
+        self.wait_for_result(headline)
+        self.site.wait_until_settled()
 
 
 @pytest.fixture

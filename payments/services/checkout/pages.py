@@ -117,7 +117,8 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
     if checkout.payment_id:
         metadata["payment_id"] = str(checkout.payment_id)
     return CheckoutRequest(
-        mode="setup" if checkout.mode == CheckoutMode.SETUP else "payment",
+        # A trial and a card update both save a card without a charge.
+        mode="setup" if checkout.mode in (CheckoutMode.SETUP, CheckoutMode.CARD_UPDATE) else "payment",
         customer_id=customer_id,
         amount=checkout.payment.amount if checkout.payment is not None else None,
         currency=subscription.currency,

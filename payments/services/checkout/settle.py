@@ -34,7 +34,9 @@ from payments.models import (
     PaymentKind,
     PaymentStatus,
 )
+from payments.services.card_update import card_update_apply
 from payments.services.customers import payment_method_save
+from payments.services.plan_change_settle import plan_change_payment_settle
 from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
@@ -111,6 +113,10 @@ def _apply_completed(
     that ended meanwhile), money the provider took is booked: it pays for what it was for
     when that is still possible, and is otherwise refunded in full (`payment_refund_unhomed`).
     """
+    if checkout.mode == CheckoutMode.CARD_UPDATE:
+        # A viewer replacing the card of a running subscription: nothing starts or is paid.
+        card_update_apply(checkout=checkout, subscription=subscription, card=view.saved_card)
+        return
     now = clock.now()
     if checkout.status != CheckoutStatus.COMPLETE:
         checkout.status = CheckoutStatus.COMPLETE
@@ -127,6 +133,11 @@ def _apply_completed(
                 period_start=payment.period_start,  # type: ignore[arg-type]
                 period_end=payment.period_end,  # type: ignore[arg-type]
             )
+    elif payment is not None and payment.kind == PaymentKind.CHANGE:
+        # An upgrade whose bank asked the viewer to confirm it on this page: it applies now.
+        homed = plan_change_payment_settle(subscription=subscription, payment=payment)
+        if homed:
+            _save_card(checkout, subscription, view.saved_card)
     elif subscription.status == SubscriptionStatus.PENDING:
         homed = True
         _save_card(checkout, subscription, view.saved_card)

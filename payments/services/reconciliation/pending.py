@@ -29,6 +29,7 @@ from payments.models import (
     RefundStatus,
 )
 from payments.services.checkout import checkout_abandon, checkout_sync
+from payments.services.plan_change import plan_change_apply_intent
 from payments.services.reconciliation.runs import (
     FIXES_KEPT,
     _execute,
@@ -92,7 +93,7 @@ def _pending_targets(*, provider: str, now: datetime, cutoff: datetime) -> list[
         Payment.objects.filter(
             provider=provider,
             status=PaymentStatus.PENDING,
-            kind=PaymentKind.RENEWAL,
+            kind__in=(PaymentKind.RENEWAL, PaymentKind.CHANGE),
             provider_payment_id__isnull=False,
             created_at__lte=cutoff,
         )
@@ -142,10 +143,11 @@ def _settle(target: _Target, *, now: datetime) -> None:
         return
     payment = Payment.objects.get(pk=target.pk)
     if payment.status == PaymentStatus.PENDING and payment.provider_payment_id:
-        renewal_apply_intent(
-            payment=payment,
-            intent=get_gateway(payment.provider).retrieve_payment(payment.provider_payment_id),
-        )
+        intent = get_gateway(payment.provider).retrieve_payment(payment.provider_payment_id)
+        if payment.kind == PaymentKind.CHANGE:
+            plan_change_apply_intent(payment=payment, intent=intent)
+        else:
+            renewal_apply_intent(payment=payment, intent=intent)
 
 
 def _snapshot(target: _Target) -> dict[str, str | None]:

@@ -29,6 +29,7 @@ from payments.models import (
     ReconciliationRun,
 )
 from payments.services.checkout import checkout_sync, payment_settle_from_intent
+from payments.services.plan_change import plan_change_apply_intent
 from payments.services.reconciliation.runs import (
     _execute,
     _lease_keep,
@@ -113,6 +114,8 @@ def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
         checkout_sync(provider_session_id=checkout.provider_session_id, provider=checkout.provider)
     elif payment.kind == PaymentKind.RENEWAL:
         renewal_apply_intent(payment=payment, intent=intent)
+    elif payment.kind == PaymentKind.CHANGE:
+        plan_change_apply_intent(payment=payment, intent=intent)
     else:
         payment_settle_from_intent(payment=payment, intent=intent)
     payment.refresh_from_db()
