@@ -27,7 +27,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 
-from billing.locks import subscription_lock
 from billing.models import Subscription
 from core import clock
 from core.queueing import nudge
@@ -107,12 +106,10 @@ def endpoint_secret(endpoint: EventEndpoint) -> str:
 
 def _receiving_endpoints(event_type: str) -> list[EventEndpoint]:
     configured = configured_endpoints()
-    known = {
-        endpoint.url
-        for endpoint in EventEndpoint.objects.filter(
-            source=EndpointSource.ENVIRONMENT, url__in=list(configured)
-        )
-    }
+    # One query in the usual case: the receiving endpoints include every environment
+    # endpoint that already has its row, so only a newly configured one needs a second look.
+    endpoints = list(EventEndpoint.objects.filter(_endpoint_filter(configured)).order_by("pk"))
+    known = {endpoint.url for endpoint in endpoints if endpoint.source == EndpointSource.ENVIRONMENT}
     if missing := [url for url in configured if url not in known]:
         # First event since the endpoint was configured: give it a row (insert-or-ignore, so
         # concurrent publishers never fail the caller's transaction on the unique URL).
@@ -120,7 +117,7 @@ def _receiving_endpoints(event_type: str) -> list[EventEndpoint]:
             [EventEndpoint(url=url, source=EndpointSource.ENVIRONMENT, secret="") for url in missing],
             ignore_conflicts=True,
         )
-    endpoints = EventEndpoint.objects.filter(_endpoint_filter(configured)).order_by("pk")
+        endpoints = list(EventEndpoint.objects.filter(_endpoint_filter(configured)).order_by("pk"))
     return [endpoint for endpoint in endpoints if _wants(endpoint, event_type, configured)]
 
 
@@ -133,7 +130,14 @@ def event_publish(*, type: str, subscription: Subscription, payload: dict[str, A
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_publish must run inside the transaction of the change it describes")
-    user_id = subscription_lock(subscription.pk).account.user_id
+    # The subscription's row only (its account's user id read along, never locked), without the
+    # model and tariff `subscription_lock` loads: a renewal publishes twice.
+    user_id = (
+        Subscription.objects.select_for_update(of=("self",))
+        .filter(pk=subscription.pk)
+        .values_list("account__user_id", flat=True)
+        .get()
+    )
     last = OutboxEvent.objects.filter(subscription_id=subscription.pk).aggregate(last=Max("sequence"))["last"]
     event = OutboxEvent.objects.create(
         type=type,
