@@ -276,6 +276,7 @@ def dataset_build(*, subscriptions: int, payments: int) -> Sizes:
             "current_period_end": "period_end",
             "trial_end": "CASE WHEN status = 'trialing' THEN anchor END",
             "trial_card_fingerprint": "''",
+            "scheduled_tariff_id": "NULL",
             "next_renewal_attempt_at": "CASE WHEN status = 'past_due' THEN now() + interval '1 day' END",
             "canceled_at": "canceled_at",
             "ended_at": "ended_at",
