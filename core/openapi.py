@@ -85,6 +85,7 @@ BAD_REQUEST = _error_examples(
         "parse_error": "The request body is not valid JSON.",
         "too_deeply_nested": "JSON may nest at most 32 levels deep.",
         "null_character": "The request may not contain the NUL character.",
+        "number_out_of_range": "JSON numbers must be finite.",
         "validation_error": "The request has invalid fields.",
     },
 )

@@ -7,6 +7,7 @@ all of these are refused here, before any view or database sees the data.
 """
 
 import json
+import math
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -51,6 +52,10 @@ def json_checked(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
         item, depth = stack.pop()
         if isinstance(item, str):
             text_checked(item)
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e999 parses to infinity without a constant the strict parser would refuse; written
+            # back it is "Infinity", which is not JSON and which PostgreSQL's jsonb refuses.
+            raise UnsafeInput("number_out_of_range", "JSON numbers must be finite.")
         elif isinstance(item, Mapping | list):
             if depth > max_depth:
                 raise UnsafeInput("too_deeply_nested", f"JSON may nest at most {max_depth} levels deep.")

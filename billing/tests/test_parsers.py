@@ -87,6 +87,11 @@ def test_nul_character_anywhere_in_the_body_is_400(alice, body):
     assert (response.status_code, error_code(response)) == (400, "null_character")
 
 
+def test_number_too_large_to_be_finite_is_400(alice):
+    response = alice.post("/api/v1/subscriptions/", '{"tariff": 1e999}', content_type="application/json")
+    assert (response.status_code, error_code(response)) == (400, "number_out_of_range")
+
+
 def test_unpaired_surrogate_is_400(alice):
     response = alice.post("/api/v1/subscriptions/", '{"tariff": "\\ud800"}', content_type="application/json")
     assert (response.status_code, error_code(response)) == (400, "invalid_unicode")
