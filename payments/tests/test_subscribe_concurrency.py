@@ -29,7 +29,11 @@ def subscribe_as_alice(key: str) -> tuple[int, dict]:
 def test_fifty_subscribes_with_one_key_make_one_payment_and_one_session(stripe_sandbox, monthly):
     assert connection.vendor == "postgresql"
     results = run_concurrently(lambda _: subscribe_as_alice("same-key"), REQUESTS)
-    assert {status for status, _ in results} == {201}
+    # One key, one answer: every request gets the first one stored. That is 201 when the request
+    # that created the subscription stored it first, 200 when another, having found the page the
+    # creator had just opened, got there before it (seen on a loaded machine); the same page.
+    assert len({status for status, _ in results}) == 1
+    assert {status for status, _ in results} <= {200, 201}
     assert len({body["checkout_url"] for _, body in results}) == 1
     assert Payment.objects.count() == 1
     assert CheckoutSession.objects.count() == 1
