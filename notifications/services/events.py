@@ -130,13 +130,16 @@ def event_publish(*, type: str, subscription: Subscription, payload: dict[str, A
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_publish must run inside the transaction of the change it describes")
-    # The subscription's row only (its account's user id read along, never locked), without the
-    # model and tariff `subscription_lock` loads: a renewal publishes twice.
+    # The subscription's row only (its account's user id read along, never locked: the account
+    # comes first in the lock order), without the columns and the tariff `subscription_lock`
+    # loads, since a renewal publishes twice. Not `values_list("account__user_id")`: with no
+    # column of the subscription selected, Django drops `OF` and locks the account as well.
     user_id = (
         Subscription.objects.select_for_update(of=("self",))
-        .filter(pk=subscription.pk)
-        .values_list("account__user_id", flat=True)
-        .get()
+        .select_related("account")
+        .only("pk", "account__user_id")
+        .get(pk=subscription.pk)
+        .account.user_id
     )
     last = OutboxEvent.objects.filter(subscription_id=subscription.pk).aggregate(last=Max("sequence"))["last"]
     event = OutboxEvent.objects.create(

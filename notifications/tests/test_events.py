@@ -212,3 +212,18 @@ class TestTransactions:
         run_concurrently(publish, 8)
 
         assert sorted(OutboxEvent.objects.values_list("sequence", flat=True)) == list(range(1, 9))
+
+
+@pytest.mark.django_db
+def test_publishing_locks_the_subscriptions_row_and_never_its_account():
+    # The account comes first in the lock order: locking it here, after the subscription, let
+    # a cancel and a settlement of one viewer deadlock (tests/concurrency found it).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    subscription = SubscriptionFactory()
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        event_publish(type="subscription.renewed", subscription=subscription, payload={})
+    locking = [query["sql"] for query in queries.captured_queries if "FOR UPDATE" in query["sql"]]
+    assert locking
+    assert all(sql.endswith('FOR UPDATE OF "billing_subscription"') for sql in locking), locking
