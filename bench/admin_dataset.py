@@ -313,6 +313,7 @@ def dataset_build(*, subscriptions: int, payments: int) -> Sizes:
                 WHEN j > 0 AND u >= 0.04 AND u < 0.06 THEN 1 + (u * 1000)::int % 2 ELSE 0 END""",
             "failure_code": f"CASE WHEN {declined} THEN 'insufficient_funds' ELSE '' END",
             "failure_message": f"CASE WHEN {declined} THEN 'Your card has insufficient funds.' ELSE '' END",
+            "receipt_registration": "''",
             "paid_at": f"""CASE WHEN {declined} THEN NULL
                 WHEN j > 0 AND u >= 0.04 AND u < 0.06 THEN {start} + interval '1 day'
                 ELSE {start} + interval '2 minutes' END""",

@@ -27,7 +27,9 @@ The rules (docs/plan-changes.md has them with worked figures):
   same period length the periods keep being counted from the same anchor, so the discount
   carries over to the new price for the periods it has left. With another length the periods
   are counted anew, so a discount limited to a number of periods ends with the change (the
-  periods already discounted stay so); a discount for every period carries over.
+  periods already discounted stay so); a discount for every period carries over. A code for
+  chosen tariffs never discounts another one: a change to a tariff it does not apply to is
+  priced in full and ends the discount (`_end_limited_discount`).
 - Refused: the same tariff (`tariff_unchanged`), an inactive one (`tariff_unavailable`),
   another currency (`tariff_currency_mismatch`), a pending (`subscription_pending`), past-due
   (`subscription_past_due`: pay the renewal first), ended (`subscription_ended`) or canceled
@@ -253,7 +255,7 @@ def plan_change_quote(*, subscription: Subscription, tariff: Tariff, at: datetim
         amount_due = 0
         if subscription.status != S.TRIALING:
             old = _what_is_paid_now(subscription)
-            discount = _discount_for(subscription, start)
+            discount = _carried_discount(_discount_for(subscription, start), tariff)
             new = _discounted(tariff, subscription, discount)
             remaining, length = _seconds(end - at), _seconds(end - start)
             amount_due = round_half_up((new - old) * remaining, length) if new > old and length else 0
@@ -271,7 +273,8 @@ def plan_change_quote(*, subscription: Subscription, tariff: Tariff, at: datetim
     old = _what_is_paid_now(subscription)
     redemption = promo_redemption_for_subscription(subscription_id=subscription.pk)
     # Periods are counted anew from now: only a discount for every period carries over.
-    carried = redemption if redemption is not None and redemption.periods is None else None
+    every_period = redemption if redemption is not None and redemption.periods is None else None
+    carried = _carried_discount(every_period, tariff)
     new = _discounted(tariff, subscription, carried)
     remaining, length = _seconds(end - at), _seconds(end - start)
     credit = round_half_up(old * remaining, length) if length else 0
@@ -287,6 +290,13 @@ def plan_change_quote(*, subscription: Subscription, tariff: Tariff, at: datetim
         billing_anchor=at,
         from_period_start=start,
     )
+
+
+def _carried_discount(redemption: PromoRedemption | None, tariff: Tariff) -> PromoRedemption | None:
+    """Return the discount the new tariff keeps: none from a code that does not apply to it."""
+    if redemption is None or not promo_applies_to(redemption=redemption, tariff=tariff):
+        return None
+    return redemption
 
 
 def _what_is_paid_now(subscription: Subscription) -> int:
@@ -305,27 +315,87 @@ def _discounted_price(amount: int, currency: str, discount: PromoRedemption | No
     return discounted_amount(amount=amount, currency=currency, redemption=discount)
 
 
-def plan_change_key(*, subscription: Subscription, tariff: Tariff) -> str:
+def plan_change_key(*, subscription: Subscription, tariff: Tariff, generation: int = 0) -> str:
     """Return the key of an upgrade of `subscription` to `tariff` in its current period.
 
-    It names what is changed (subscription, from-tariff, to-tariff, the period's start), so a
-    retried or double-clicked request derives the same key and the provider charges once.
+    It names what is changed and what it is priced on (subscription, from-tariff, to-tariff, the
+    period's start and end), so a retried or double-clicked request derives the same key and the
+    provider charges once. The end is part of it because the price is: a goodwill extension
+    between the two steps of a change makes the same move another, dearer change, which must
+    not be paid by the charge priced before it. `generation` counts the earlier changes of that
+    move that are spent: applied, or given up after their payment took money that was given back
+    (`payments.services.plan_change._change_to_pay`). Asked again, the move is a new change with a
+    new payment, never paid by a refunded one.
     """
+    return f"{plan_change_key_base(subscription=subscription, tariff=tariff)}:{generation}"
+
+
+def plan_change_key_base(*, subscription: Subscription, tariff: Tariff) -> str:
+    """Return the part of the change key that names the move and its period (no generation)."""
     start = subscription.current_period_start or subscription.created_at
-    return f"change:{subscription.pk}:{subscription.tariff_id}:{tariff.pk}:{start:%Y%m%dT%H%M%SZ}"
+    end = subscription.current_period_end or start
+    return (
+        f"change:{subscription.pk}:{subscription.tariff_id}:{tariff.pk}"
+        f":{start:%Y%m%dT%H%M%SZ}:{end:%Y%m%dT%H%M%SZ}"
+    )
 
 
-def _end_limited_discount(subscription: Subscription, previous: Tariff, new: Tariff) -> dict[str, Any]:
-    """End a discount limited to N periods when the period length changes (periods are counted anew)."""
-    if _months(previous) == _months(new):
-        return {}
+def plan_change_key_is_current(*, key: str, subscription: Subscription, tariff: Tariff) -> bool:
+    """Return whether a change key names the move to `tariff` in the subscription's current period as it is now."""
+    return key.rpartition(":")[0] == plan_change_key_base(subscription=subscription, tariff=tariff)
+
+
+def promo_applies_to(*, redemption: PromoRedemption, tariff: Tariff) -> bool:
+    """Return whether a redemption's code may discount `tariff` (a code for chosen tariffs, only those)."""
+    # `.all()`: the tariffs a list prefetched (payments.selectors.subscription_list) are not asked again.
+    restricted_to = {tariff.pk for tariff in redemption.promo.tariffs.all()}
+    return not restricted_to or tariff.pk in restricted_to
+
+
+def discount_carries_over(*, redemption: PromoRedemption, previous: Tariff, new: Tariff) -> bool:
+    """Return whether a promo discount goes on discounting the subscription after moving to `new`.
+
+    Not when its code does not apply to `new` (a code for chosen tariffs), nor, with another
+    period length, when it is limited to a number of periods (they are counted anew from the
+    change); a discount for every period on a code that applies carries over.
+    """
+    if not promo_applies_to(redemption=redemption, tariff=new):
+        return False
+    return redemption.periods is None or _months(previous) == _months(new)
+
+
+def _end_limited_discount(
+    subscription: Subscription, previous: Tariff, new: Tariff, *, first_full_price: datetime | None
+) -> dict[str, Any]:
+    """End the discount where the change ends it; return the audit's note of it (empty: it goes on).
+
+    - A code for chosen tariffs never discounts another one: moving to a tariff it does not
+      apply to ends the discount from the period starting at `first_full_price` (the current
+      period for an upgrade, whose rest is now priced in full; the next one for a downgrade
+      taken at renewal). The periods already discounted stay so (the audit keeps what it was).
+    - With another period length periods are counted anew, so a discount limited to N periods
+      ends with the change; one for every period carries over.
+    """
     redemption = promo_redemption_for_subscription(subscription_id=subscription.pk)
-    if redemption is None or redemption.periods is None:
+    if redemption is None:
+        return {}
+    other_length = _months(previous) != _months(new)
+    if not promo_applies_to(redemption=redemption, tariff=new):
+        # With another length periods are counted anew from the new anchor: none is discounted
+        # from period 0 on. With the same length, none from the period at `first_full_price` on.
+        periods = 0
+        if not other_length:
+            periods = period_number(subscription=subscription, period_start=first_full_price)
+    elif other_length and redemption.periods is not None:
+        # A discount of the first 0 periods (counted from the new anchor) discounts nothing more.
+        periods = 0
+    else:
         return {}
     before = redemption.periods
-    # A discount of the first 0 periods (counted from the new anchor) discounts nothing more.
-    PromoRedemption.objects.filter(pk=redemption.pk).update(periods=0)
-    return {"promo_periods": [before, 0]}
+    if before is not None and before <= periods:
+        return {}  # it has ended by then already
+    PromoRedemption.objects.filter(pk=redemption.pk).update(periods=periods)
+    return {"promo_periods": [before, periods]}
 
 
 def _audit(
@@ -399,7 +469,9 @@ def subscription_upgrade_apply(
             "updated_at",
         ]
     )
-    promo = _end_limited_discount(subscription, previous, quote.tariff)
+    promo = _end_limited_discount(
+        subscription, previous, quote.tariff, first_full_price=subscription.current_period_start
+    )
     facts.subscription_changed.record(
         subscription=subscription,
         previous_tariff=previous,
@@ -472,7 +544,10 @@ def subscription_scheduled_change_take(*, subscription: Subscription) -> Subscri
     subscription.amount = scheduled.amount
     subscription.scheduled_tariff = None
     subscription.save(update_fields=["tariff", "amount", "scheduled_tariff", "updated_at"])
-    promo = _end_limited_discount(subscription, previous, scheduled)
+    # The period being renewed starts at the current period's end: the first one priced in full.
+    promo = _end_limited_discount(
+        subscription, previous, scheduled, first_full_price=subscription.current_period_end
+    )
     effective_at = subscription.current_period_end or subscription.updated_at
     facts.subscription_changed.record(
         subscription=subscription,

@@ -46,11 +46,30 @@ def amount_for_period(*, subscription: Subscription, period_start: datetime | No
     `periods` paid periods, or every period if that is empty.
     """
     redemption = promo_redemption_for_subscription(subscription_id=subscription.pk)
+    return price_for_period(
+        subscription=subscription,
+        period_start=period_start,
+        amount=subscription.amount,
+        redemption=redemption,
+    )
+
+
+def price_for_period(
+    *,
+    subscription: Subscription,
+    period_start: datetime | None,
+    amount: int,
+    redemption: PromoRedemption | None,
+) -> int:
+    """Return `amount` as charged for the subscription's period starting at `period_start`.
+
+    The rule of `amount_for_period` with the price and the redemption given: a reader that
+    already holds the redemption (a list prefetches it) or prices another tariff (the
+    scheduled downgrade's) asks no more of the database.
+    """
     if redemption is None:
-        return subscription.amount
+        return amount
     number = period_number(subscription=subscription, period_start=period_start)
     if redemption.periods is not None and number >= redemption.periods:
-        return subscription.amount
-    return discounted_amount(
-        amount=subscription.amount, currency=subscription.currency, redemption=redemption
-    )
+        return amount
+    return discounted_amount(amount=amount, currency=subscription.currency, redemption=redemption)

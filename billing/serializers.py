@@ -1,11 +1,15 @@
 from typing import Any
 
+from django.conf import settings
+from django.urls import reverse
+from django.utils.http import urlencode
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import Subscription
+from billing.next_charge import next_charge_for
 from core.validation import StrictInputSerializer
-from payments.selectors import renewal_payment_awaiting_viewer
+from payments.selectors import first_payment_checkout, renewal_payment_awaiting_viewer, subscription_provider
 from payments.serializers import PaymentOutputSerializer
 from payments.services.action_links import action_link_url
 
@@ -21,23 +25,66 @@ class ScheduledChangeSerializer(serializers.Serializer):
     effective_at = serializers.DateTimeField(help_text="The period end, when the renewal takes the change.")
 
 
+class NextChargeSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(
+        help_text="In minor units: what the renewal will take, discount included."
+    )
+    currency = serializers.CharField()
+    at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When it is charged; null for a past-due renewal that is due now and waits for the viewer.",
+    )
+
+
+def _checkout_review_url(checkout_id: Any) -> str:
+    # Our review page: it states what the viewer agrees to, then leads to the provider's page.
+    return f"{settings.PUBLIC_BASE_URL}{reverse('checkout-review')}?{urlencode({'checkout': checkout_id})}"
+
+
 class SubscriptionOutputSerializer(serializers.ModelSerializer):
     tariff = TariffRefSerializer()
     amount = serializers.IntegerField(help_text="Price per period in minor units, locked at signup.")
     payment_action_url = serializers.SerializerMethodField(
-        help_text="When the bank asks the viewer to confirm a renewal: the page to pay it on."
+        help_text=(
+            "Where the viewer pays what their subscription waits for: a pending one's first payment "
+            "(our review page of its open checkout; null once that page has expired: subscribing "
+            "again opens a fresh one), or a renewal the bank asks the viewer to confirm (a link "
+            "that opens a fresh payment page whenever followed). Otherwise null."
+        )
     )
 
     def get_payment_action_url(self, subscription: Subscription) -> str | None:
+        # Both are prefetched by `subscription_list`; each is one query for a subscription read otherwise.
+        checkout = first_payment_checkout(subscription=subscription)
+        if checkout is not None:
+            return _checkout_review_url(checkout.pk)
         # Our durable link (it opens a fresh provider page whenever followed), not the
-        # provider's page, which dies after an hour. The failed renewals are prefetched by
-        # `subscription_list`.
+        # provider's page, which dies after an hour.
         payment = renewal_payment_awaiting_viewer(subscription=subscription)
         return action_link_url(payment_id=payment.pk) if payment is not None else None
+
+    next_charge = serializers.SerializerMethodField(
+        help_text=(
+            "What the next renewal will charge and when: the locked price less a promo discount "
+            "still in effect then, or a scheduled downgrade's price. Null when nothing will be "
+            "charged (pending, autopay off, canceled at the period end, ended)."
+        )
+    )
+
+    @extend_schema_field(NextChargeSerializer(allow_null=True))
+    def get_next_charge(self, subscription: Subscription) -> dict[str, Any] | None:
+        charge = next_charge_for(subscription=subscription)
+        return NextChargeSerializer(charge).data if charge is not None else None
 
     scheduled_change = serializers.SerializerMethodField(
         help_text="A downgrade scheduled for the period end (withdraw it with DELETE …/change/), or null."
     )
+    provider = serializers.SerializerMethodField(
+        help_text="Who takes its payments (`stripe` or `yookassa`): where its card was saved, else its tariff's."
+    )
+
+    def get_provider(self, subscription: Subscription) -> str:
+        return subscription_provider(subscription=subscription)
 
     @extend_schema_field(ScheduledChangeSerializer(allow_null=True))
     def get_scheduled_change(self, subscription: Subscription) -> dict[str, Any] | None:
@@ -58,12 +105,14 @@ class SubscriptionOutputSerializer(serializers.ModelSerializer):
             "amount",
             "currency",
             "autopay",
+            "provider",
             "cancel_at_period_end",
             "current_period_start",
             "current_period_end",
             "trial_end",
             "next_renewal_attempt_at",
             "payment_action_url",
+            "next_charge",
             "scheduled_change",
             "canceled_at",
             "ended_at",

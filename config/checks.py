@@ -151,6 +151,34 @@ def check_stripe_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
 
 
 @configuration_check
+def check_yookassa(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Refuse YooKassa without its secret key, or with notification addresses that name no network."""
+    if "yookassa" not in (getattr(settings, "PAYMENT_PROVIDERS", None) or {}):
+        return []
+    errors: list[CheckMessage] = []
+    if not str(getattr(settings, "YOOKASSA_SECRET_KEY", "")).strip():
+        errors.append(
+            checks.Error(
+                "YOOKASSA_SECRET_KEY is empty: no payment or refund can reach YooKassa.",
+                hint="Set YOOKASSA_SECRET_KEY to the shop's secret key (live_… or test_…).",
+                id="billing.E012",
+            )
+        )
+    unreadable = [
+        entry for entry in getattr(settings, "YOOKASSA_NOTIFICATION_IPS", []) if proxy_network(entry) is None
+    ]
+    if unreadable:
+        errors.append(
+            checks.Error(
+                f"YOOKASSA_NOTIFICATION_IPS has entries that are no address or network: {', '.join(unreadable)}.",
+                hint="List YooKassa's published addresses and CIDR ranges, comma-separated.",
+                id="billing.E013",
+            )
+        )
+    return errors
+
+
+@configuration_check
 def check_service_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """Refuse empty or short keys of internal services; warn when there are none."""
     keys = settings.BILLING_SERVICE_KEYS

@@ -34,12 +34,15 @@ from payments.services.refunds.viewer_requests import (
     refund_request_create,
 )
 from payments.services.webhooks import WebhookEventUnstorable, webhook_event_record
+from payments.webhook_senders import webhook_sender_allowed
 
 PAYMENT_EXAMPLE = {
     "id": "9b2e7c1a-0f3d-4e5a-8c6b-1d2e3f4a5b6c",
     "subscription": "3f1c2a9e-5d1b-4c47-9a0e-2b8f6d7c1e55",
     "kind": "initial",
     "status": "succeeded",
+    "provider": "yookassa",
+    "receipt_status": "succeeded",
     "amount": 39900,
     "currency": "RUB",
     "refunded_amount": 0,
@@ -100,6 +103,12 @@ class StripeWebhookEventUnstorable(WebhookEventUnstorable):
     message = "The body is signed, but not a Stripe event this service can read and store."
 
 
+class WebhookSenderNotAllowed(DomainError):
+    code = "sender_not_allowed"
+    message = "This provider's notifications are accepted only from its published addresses."
+    status_code = 403
+
+
 def _refusal_reason(exc: InvalidWebhookSignature) -> str:
     # The metric's label: one of two codes, whatever a provider's package sets.
     return "invalid_payload" if exc.code == "invalid_payload" else "invalid_signature"
@@ -117,8 +126,11 @@ _WEBHOOK_EXAMPLES = [
     tags=["webhooks"],
     summary="Receive a payment provider's events",
     description=(
-        "One endpoint per provider (`/api/v1/webhooks/stripe/`, ...). The signature is verified "
-        "on the raw body in the provider's way; each event is stored once and processed by a worker."
+        "One endpoint per provider (`/api/v1/webhooks/stripe/`, `/api/v1/webhooks/yookassa/`). "
+        "The signature is verified on the raw body in the provider's way; YooKassa signs nothing, "
+        "so its notifications are accepted only from `YOOKASSA_NOTIFICATION_IPS` (its published "
+        "ranges) and only ever read again from its API by id. Each event is stored once and "
+        "processed by a worker."
     ),
     request=None,
     responses={
@@ -128,6 +140,11 @@ _WEBHOOK_EXAMPLES = [
             "Not signed by the provider, or signed but not a storable event of it",
             WebhookSignatureInvalid,
             WebhookEventUnstorable,
+        ),
+        403: domain_errors_response(
+            403,
+            "Posted from outside the addresses of a provider that signs nothing (YooKassa)",
+            WebhookSenderNotAllowed,
         ),
         404: NOT_FOUND,
     },
@@ -146,6 +163,9 @@ class ProviderWebhookApi(APIView):
         name = self.provider or provider
         if name not in configured_providers():
             raise NotFound()
+        if not webhook_sender_allowed(provider=name, request=request):
+            record_webhook_rejected(provider=name, reason=WebhookSenderNotAllowed.code)
+            raise WebhookSenderNotAllowed()
         gateway = get_gateway(name)
         signature = request.headers.get(gateway.webhook_signature_header, "")
         try:

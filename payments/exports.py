@@ -266,6 +266,11 @@ class PaymentResource(_RangeResource):
     checkout_session = _field("provider_checkout_id", "stripe_checkout_session_id")
     payment_intent = _field("provider_payment_id", "stripe_payment_intent_id")
     charge = _field("provider_charge_id", "stripe_charge_id")
+    # Appended, so the columns before keep their places: whose the ids above are (they carry
+    # YooKassa's ids for its payments, under the columns' historical names), and YooKassa's
+    # fiscal receipt ("canceled": failed to register).
+    provider = _field("provider", "provider")
+    receipt_status = _field("receipt_registration", "receipt_status")
 
     class Meta:
         model = Payment
@@ -287,6 +292,8 @@ class PaymentResource(_RangeResource):
             "checkout_session",
             "payment_intent",
             "charge",
+            "provider",
+            "receipt_status",
         )
         export_order = fields
         chunk_size = EXPORT_CHUNK_SIZE
@@ -326,6 +333,7 @@ class RefundResource(_RangeResource):
     charge = _field("payment__provider_charge_id", "stripe_charge_id")
     created_by = _field(None, "created_by")
     approved_by = _field(None, "approved_by")
+    provider = _field("provider", "provider")  # appended, as the payments' column
 
     class Meta:
         model = Refund
@@ -348,6 +356,7 @@ class RefundResource(_RangeResource):
             "charge",
             "created_by",
             "approved_by",
+            "provider",
         )
         export_order = fields
         chunk_size = EXPORT_CHUNK_SIZE

@@ -24,6 +24,15 @@ class Provider(models.TextChoices):
     """The payment provider a row belongs to; its own ids are in the `provider_*` columns."""
 
     STRIPE = "stripe", "Stripe"
+    YOOKASSA = "yookassa", "YooKassa"
+
+
+class ReceiptRegistration(models.TextChoices):
+    """Where a payment's 54-FZ fiscal receipt stands at YooKassa (`receipt_registration`)."""
+
+    PENDING = "pending", _("being registered")
+    SUCCEEDED = "succeeded", _("registered")
+    CANCELED = "canceled", _("failed to register")
 
 
 class PaymentStatus(models.TextChoices):
@@ -86,6 +95,11 @@ class Payment(models.Model):
     failed_attempts = models.PositiveSmallIntegerField(_("declined attempts"), default=0)
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.TextField(_("failure message"), blank=True)
+    # The fiscal receipt YooKassa registers with the payment (54-FZ), as it last reported it;
+    # empty for providers that register none. A failed one is listed for accounting.
+    receipt_registration = models.CharField(
+        _("fiscal receipt"), max_length=16, choices=ReceiptRegistration.choices, blank=True
+    )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_at = CreatedAtField(_("created"), db_index=True)
     updated_at = UpdatedAtField(_("updated"))
@@ -160,6 +174,13 @@ class Payment(models.Model):
                 F("period_start"),
                 condition=Q(kind="renewal", failed_attempts__gt=0),
                 name="payment_declined_renewal_idx",
+            ),
+            # The few receipts still being registered (the reconciliation asks again) or that
+            # failed to register (accounting's list): never a scan of every payment.
+            models.Index(
+                fields=["receipt_registration", "paid_at"],
+                condition=Q(receipt_registration__in=["pending", "canceled"]),
+                name="payment_receipt_unsettled_idx",
             ),
         ]
 

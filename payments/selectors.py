@@ -1,13 +1,15 @@
 """Reads of payments."""
 
+from typing import Any
 from uuid import UUID
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from accounts.models import BillingAccount
 from billing.models import Subscription, SubscriptionStatus
-from payments.gateways import default_provider
+from core import clock
 from payments.models import (
+    CheckoutMode,
     CheckoutSession,
     CheckoutStatus,
     Payment,
@@ -87,15 +89,55 @@ def renewal_payment_awaiting_viewer(*, subscription: Subscription) -> Payment | 
     return next((p for p in candidates if renewal_awaits_viewer(subscription=subscription, payment=p)), None)
 
 
+def _open_first_payment_checkouts() -> QuerySet[CheckoutSession]:
+    # A pending subscription's pages pay its first payment (or save the card of its trial);
+    # a card update is for a subscription that has started. Newest first.
+    return CheckoutSession.objects.filter(
+        status=CheckoutStatus.OPEN,
+        mode__in=(CheckoutMode.PAYMENT, CheckoutMode.SETUP),
+        subscription__status=SubscriptionStatus.PENDING,
+    ).order_by("-created_at", "-id")
+
+
+def first_payment_checkout(*, subscription: Subscription) -> CheckoutSession | None:
+    """Return the open page a pending subscription's first payment is made on, or None.
+
+    The newest open page with a URL and time left on the billing clock; None when there is
+    none (never opened, expired, given up), when subscribing again opens a fresh one. Reads
+    the `open_first_payment_checkouts` that `subscription_list` prefetches, or the database
+    for a subscription read otherwise (one query, pending subscriptions only).
+    """
+    if subscription.status != SubscriptionStatus.PENDING:
+        return None
+    candidates = getattr(subscription, "open_first_payment_checkouts", None)
+    if candidates is None:
+        candidates = list(_open_first_payment_checkouts().filter(subscription=subscription))
+    now = clock.now()
+    return next((c for c in candidates if c.url and c.expires_at > now), None)
+
+
 def subscription_list(*, account: BillingAccount) -> QuerySet[Subscription]:
-    """Return an account's subscriptions, newest first, with any renewal awaiting the viewer."""
+    """Return an account's subscriptions, newest first, with what their output shows in a fixed number of queries.
+
+    That is any renewal awaiting the viewer, a pending one's open page, and the promo
+    redemption its next charge is priced with (`billing.next_charge`), with the tariffs its code
+    is limited to (whether a scheduled downgrade keeps the discount).
+    """
     return (
         Subscription.objects.filter(account=account)
-        .select_related("tariff", "account", "scheduled_tariff")
+        .select_related("tariff", "account", "scheduled_tariff", "promo_redemption__promo")
+        .annotate(completed_checkout_provider=Subquery(_completed_checkout_providers(OuterRef("pk"))[:1]))
         .prefetch_related(
+            "promo_redemption__promo__tariffs",
             # The renewal a past-due viewer may confirm themselves (`payment_action_url`, our
             # durable link; the provider's open page is no longer what the viewer is given).
             Prefetch("payments", queryset=_failed_renewals(), to_attr="failed_renewal_payments"),
+            # The page a pending subscription's first payment waits on (its `payment_action_url`).
+            Prefetch(
+                "checkout_sessions",
+                queryset=_open_first_payment_checkouts(),
+                to_attr="open_first_payment_checkouts",
+            ),
         )
     )
 
@@ -110,16 +152,25 @@ def provider_customer_get(*, account_id: int, provider: str) -> ProviderCustomer
     return ProviderCustomer.objects.filter(account_id=account_id, provider=provider).first()
 
 
+_NOT_READ = object()
+
+
+def _completed_checkout_providers(subscription_id: Any) -> QuerySet[CheckoutSession, str]:
+    return (
+        CheckoutSession.objects.filter(subscription_id=subscription_id, status=CheckoutStatus.COMPLETE)
+        .order_by("-created_at")
+        .values_list("provider", flat=True)
+    )
+
+
 def subscription_provider(*, subscription: Subscription) -> str:
     """Return the provider a subscription's renewals go through.
 
     It is the provider of the last checkout the subscription completed (where its card was
-    saved), or the default provider for one that never completed a checkout.
+    saved), or its tariff's provider for one that never completed a checkout.
     """
-    provider = (
-        CheckoutSession.objects.filter(subscription=subscription, status=CheckoutStatus.COMPLETE)
-        .order_by("-created_at")
-        .values_list("provider", flat=True)
-        .first()
-    )
-    return provider or default_provider()
+    # `subscription_list` reads it with the subscriptions (an annotation), saving a query each.
+    provider = getattr(subscription, "completed_checkout_provider", _NOT_READ)
+    if provider is _NOT_READ:
+        provider = _completed_checkout_providers(subscription.pk).first()
+    return str(provider or subscription.tariff.payment_provider)

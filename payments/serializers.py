@@ -83,6 +83,17 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
     refunded_amount = serializers.IntegerField(help_text="In minor units.")
     # Prefetched by the payment selectors (one query for a whole page of payments).
     refunds = PaymentRefundSerializer(many=True, read_only=True, help_text="Newest first.")
+    provider = serializers.CharField(
+        read_only=True, help_text="Who took the payment: `stripe` or `yookassa`."
+    )
+    receipt_status = serializers.CharField(
+        source="receipt_registration",
+        read_only=True,
+        help_text=(
+            "The 54-FZ fiscal receipt YooKassa registers with the payment: `pending`, `succeeded` or "
+            "`canceled` (failed to register); empty for providers that register none."
+        ),
+    )
 
     class Meta:
         model = Payment
@@ -91,6 +102,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "subscription",
             "kind",
             "status",
+            "provider",
+            "receipt_status",
             "amount",
             "currency",
             "refunded_amount",

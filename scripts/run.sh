@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make run`: migrate, load demo data, print where everything is, then run web, Celery
-# worker, Celery beat and the offline Stripe sandbox in this terminal. Ctrl-C stops them all.
+# worker, Celery beat and the offline Stripe and YooKassa sandboxes in this terminal. Ctrl-C
+# stops them all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,12 @@ if [ -n "${STRIPE_SECRET_KEY:-}" ]; then
 else
   export STRIPE_WEBHOOK_SECRET="${STRIPE_WEBHOOK_SECRET:-whsec_sandbox_local_only}"
 fi
+# And the offline YooKassa sandbox, unless a real YooKassa shop is given
+# (config/settings/local.py points YooKassa at it: shop 100500, its test key).
+export YOOKASSA_SANDBOX_PORT="${YOOKASSA_SANDBOX_PORT:-12112}"
+if [ -z "${YOOKASSA_SHOP_ID:-}" ]; then
+  PROCESSES="$PROCESSES yookassa"
+fi
 PATH="$PWD/.venv/bin:$PATH"
 
 mkdir -p var/broker/queue var/broker/processed var/broker/control var/static "$EMAIL_FILE_PATH"
@@ -32,7 +39,7 @@ DEMO_ENV_FILE="${DEMO_ENV_FILE:-var/demo.env}"
 (umask 077 && {
   echo "# Written by \`make run\` on $(date -u '+%Y-%m-%d %H:%M UTC'); read by config.settings.local."
   for name in PORT HOST PUBLIC_BASE_URL LOG_LEVEL BILLING_CLOCK_FILE EMAIL_FILE_PATH \
-    STRIPE_SANDBOX_PORT STRIPE_API_BASE STRIPE_WEBHOOK_SECRET DATABASE_URL CELERY_BROKER_URL \
+    STRIPE_SANDBOX_PORT STRIPE_API_BASE STRIPE_WEBHOOK_SECRET YOOKASSA_SANDBOX_PORT DATABASE_URL CELERY_BROKER_URL \
     CHECKOUT_SUCCESS_URL CHECKOUT_CANCEL_URL; do
     if [ -n "${!name:-}" ]; then
       if [ "$name" = STRIPE_WEBHOOK_SECRET ] && [ -n "${STRIPE_SECRET_KEY:-}" ]; then

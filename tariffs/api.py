@@ -19,6 +19,7 @@ TARIFF_EXAMPLE = {
     "currency": "RUB",
     "period": {"unit": "month", "count": 1},
     "trial_days": 0,
+    "provider": "yookassa",
 }
 
 

@@ -1,5 +1,6 @@
 """The catalogue: what a viewer can subscribe to, at what price, and the promo codes that discount it."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import translation
@@ -12,6 +13,17 @@ from core.money import CURRENCY_CODE_REGEX, format_money
 class PeriodUnit(models.TextChoices):
     MONTH = "month", _("month")
     YEAR = "year", _("year")
+
+
+def default_payment_provider() -> str:
+    """Return the provider a tariff without its own takes its payments through (`DEFAULT_PAYMENT_PROVIDER`)."""
+    return str(getattr(settings, "DEFAULT_PAYMENT_PROVIDER", "") or "stripe")
+
+
+# The currency each provider that takes only one is restricted to: YooKassa pays out roubles only.
+PROVIDER_CURRENCIES = {"yookassa": "RUB"}
+# How managers know the providers (the names are the `provider` values of every row).
+PROVIDER_NAMES = {"stripe": "Stripe", "yookassa": "YooKassa"}
 
 
 class Tariff(models.Model):
@@ -40,6 +52,19 @@ class Tariff(models.Model):
         _("active"), default=True, help_text=_("Only active tariffs can be subscribed to.")
     )
     display_order = models.PositiveIntegerField(_("display order"), default=0)
+    # Which payment provider takes this tariff's payments; empty: the deployment's default
+    # (`payment_provider`), as every tariff did before providers were chosen per tariff. The
+    # catalogue cannot know the configured providers (payments sits above it): the admin form
+    # checks the name against them, and `tariffs.services.tariff_clean` the provider's currency.
+    provider = models.CharField(
+        _("payment provider"),
+        max_length=16,
+        blank=True,
+        help_text=_(
+            "Who takes the payments of new subscriptions; empty: the default provider. "
+            "YooKassa takes roubles (RUB) only."
+        ),
+    )
     created_at = CreatedAtField(_("created"))
     updated_at = UpdatedAtField(_("updated"))
 
@@ -56,6 +81,10 @@ class Tariff(models.Model):
                 condition=Q(period_unit__in=PeriodUnit.values), name="tariff_period_unit_valid"
             ),
             models.CheckConstraint(condition=Q(period_count__gte=1), name="tariff_period_count_positive"),
+            # PROVIDER_CURRENCIES, held by the database too.
+            models.CheckConstraint(
+                condition=~Q(provider="yookassa") | Q(currency="RUB"), name="tariff_yookassa_in_rub"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -64,6 +93,11 @@ class Tariff(models.Model):
     @property
     def price_display(self) -> str:
         return format_money(self.amount, self.currency)
+
+    @property
+    def payment_provider(self) -> str:
+        """Return the provider that takes this tariff's payments: its own, else the default one."""
+        return self.provider or default_payment_provider()
 
     def name_for(self, language: str | None = None) -> str:
         """Return the name in `language` (the active one by default), else the English name."""

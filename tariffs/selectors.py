@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.db.models import QuerySet
 
-from tariffs.models import PromoCode, PromoRedemption, Tariff
+from tariffs.models import PROVIDER_CURRENCIES, PromoCode, PromoRedemption, Tariff
 
 
 def tariff_list_active() -> QuerySet[Tariff]:
@@ -34,3 +34,13 @@ def promo_code_get(*, code: str) -> PromoCode | None:
 def promo_redemption_for_subscription(*, subscription_id: UUID) -> PromoRedemption | None:
     """Return the promo code redemption that discounts a subscription, if any."""
     return PromoRedemption.objects.filter(subscription_id=subscription_id).first()
+
+
+def tariff_currency_fits(*, tariff: Tariff) -> bool:
+    """Return whether the tariff's provider takes its currency (YooKassa: RUB only, `PROVIDER_CURRENCIES`).
+
+    A tariff saved through the catalogue's rules always fits; one whose provider is the default
+    may stop fitting when the deployment changes its default.
+    """
+    required = PROVIDER_CURRENCIES.get(tariff.payment_provider)
+    return required is None or tariff.currency == required

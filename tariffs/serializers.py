@@ -19,7 +19,20 @@ class TariffOutputSerializer(serializers.ModelSerializer):
     amount = serializers.IntegerField(help_text="Price per period in minor units (39900 is 399.00).")
     currency = serializers.CharField(help_text="ISO 4217 code.")
     period = PeriodSerializer(source="*")
+    provider = serializers.CharField(
+        source="payment_provider", help_text="Who takes the payments: `stripe` or `yookassa`."
+    )
 
     class Meta:
         model = Tariff
-        fields = ["id", "slug", "name", "description", "amount", "currency", "period", "trial_days"]
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "amount",
+            "currency",
+            "period",
+            "trial_days",
+            "provider",
+        ]

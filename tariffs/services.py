@@ -14,7 +14,15 @@ from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from core.money import CURRENCY_CODE_REGEX
-from tariffs.models import PROMO_CODE_REGEX, PromoCode, PromoDuration, PromoKind, Tariff
+from tariffs.models import (
+    PROMO_CODE_REGEX,
+    PROVIDER_CURRENCIES,
+    PROVIDER_NAMES,
+    PromoCode,
+    PromoDuration,
+    PromoKind,
+    Tariff,
+)
 from tariffs.money_entry import MAX_ENTRY_MINOR_UNITS
 from tariffs.selectors import promo_code_normalize
 
@@ -45,9 +53,9 @@ def _fixed_codes_in_other_currencies(tariff: Tariff) -> list[PromoCode]:
 def tariff_clean(*, tariff: Tariff) -> None:
     """Normalise a tariff about to be saved and raise ValidationError (by field) for each rule it breaks.
 
-    Price: above zero, at most MAX_ENTRY_MINOR_UNITS, in a three-letter ISO 4217 currency;
-    at least one period unit per charge; and no fixed-amount promo code applying to it may
-    take another currency off.
+    Price: above zero, at most MAX_ENTRY_MINOR_UNITS, in a three-letter ISO 4217 currency that
+    its provider takes (YooKassa: RUB only, `PROVIDER_CURRENCIES`); at least one period unit per
+    charge; and no fixed-amount promo code applying to it may take another currency off.
     """
     tariff.currency = tariff.currency.strip().upper()
     errors: dict[str, list[ValidationError]] = {}
@@ -64,6 +72,20 @@ def tariff_clean(*, tariff: Tariff) -> None:
                 ),
                 code="promo_currency",
                 params={"codes": _codes(others)},
+            )
+        ]
+    required_currency = PROVIDER_CURRENCIES.get(tariff.payment_provider)
+    if required_currency and "currency" not in errors and tariff.currency != required_currency:
+        errors["provider"] = [
+            ValidationError(
+                _(
+                    "%(provider)s takes payments in %(currency)s only: set the currency to %(currency)s or choose another provider."
+                ),
+                code="provider_currency",
+                params={
+                    "provider": PROVIDER_NAMES.get(tariff.payment_provider, tariff.payment_provider),
+                    "currency": required_currency,
+                },
             )
         ]
     if tariff.amount is None or not 0 < tariff.amount <= MAX_ENTRY_MINOR_UNITS:

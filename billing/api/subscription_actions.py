@@ -43,7 +43,11 @@ ACTION_RESPONSES: dict[int, Any] = {
     responses=ACTION_RESPONSES,
     examples=[
         OpenApiExample("Off", value={"enabled": False}, request_only=True),
-        OpenApiExample("Subscription", value={**SUBSCRIPTION_EXAMPLE, "autopay": False}, response_only=True),
+        OpenApiExample(
+            "Subscription",
+            value={**SUBSCRIPTION_EXAMPLE, "autopay": False, "next_charge": None},
+            response_only=True,
+        ),
     ],
 )
 class SubscriptionAutopayApi(SubscriptionActionApi):
@@ -69,6 +73,7 @@ class SubscriptionAutopayApi(SubscriptionActionApi):
                 **SUBSCRIPTION_EXAMPLE,
                 "cancel_at_period_end": True,
                 "canceled_at": "2026-11-20T08:00:00Z",
+                "next_charge": None,
             },
             response_only=True,
         )

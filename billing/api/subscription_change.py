@@ -56,6 +56,7 @@ UPGRADED_SUBSCRIPTION = {
     "amount": 399000,
     "current_period_start": "2026-11-11T10:00:00Z",
     "current_period_end": "2027-11-11T10:00:00Z",
+    "next_charge": {"amount": 399000, "currency": "RUB", "at": "2027-11-11T10:00:00Z"},
 }
 CHANGE_PAYMENT_EXAMPLE: dict[str, Any] = {
     **PAYMENT_EXAMPLE,
@@ -90,6 +91,8 @@ SCHEDULED_EXAMPLE = {
             "tariff": {"id": 1, "slug": "monthly", "name": "Monthly"},
             "effective_at": "2027-11-01T10:00:00Z",
         },
+        # The renewal that takes the downgrade charges the new tariff's price.
+        "next_charge": {"amount": 39900, "currency": "RUB", "at": "2027-11-01T10:00:00Z"},
     },
 }
 

@@ -33,7 +33,7 @@ from core.validation import validated
 from payments.api import PAYMENT_EXAMPLE
 from payments.selectors import payment_list_for_subscription, subscription_get, subscription_list
 from payments.serializers import PaymentOutputSerializer
-from payments.services.subscribe import PaymentProviderUnavailable, subscribe
+from payments.services.subscribe import PaymentProviderUnavailable, ReceiptEmailRequired, subscribe
 from tariffs.models import Tariff
 from tariffs.selectors import tariff_get_by_reference
 
@@ -47,17 +47,32 @@ SUBSCRIPTION_EXAMPLE = {
     "cancel_at_period_end": False,
     "current_period_start": "2026-11-01T10:00:00Z",
     "current_period_end": "2026-12-01T10:00:00Z",
+    "trial_end": None,
+    "next_renewal_attempt_at": None,
+    "payment_action_url": None,
+    # A promo code's 20% off still in effect for the next period.
+    "next_charge": {"amount": 31920, "currency": "RUB", "at": "2026-12-01T10:00:00Z"},
+    "scheduled_change": None,
     "canceled_at": None,
     "ended_at": None,
     "created_at": "2026-11-01T09:58:12Z",
 }
+PENDING_SUBSCRIPTION_EXAMPLE = {
+    **SUBSCRIPTION_EXAMPLE,
+    "status": "pending",
+    "current_period_start": None,
+    "current_period_end": None,
+    "payment_action_url": "https://billing.cinema.example/checkout/review/?checkout=0c6a3f0e-7f4f-4a51-9d1e-6f4b1b9b2a10",
+    "next_charge": None,
+}
+PAST_DUE_SUBSCRIPTION_EXAMPLE = {
+    **SUBSCRIPTION_EXAMPLE,
+    "status": "past_due",
+    "payment_action_url": "https://billing.cinema.example/pay/0b9a4c1e2d3f4a5b6c7d8e9f0a1b2c3d:q1W2e3R4t5Y6u7I8o9P0/",
+    "next_charge": {"amount": 39900, "currency": "RUB", "at": None},
+}
 SUBSCRIBE_EXAMPLE = {
-    "subscription": {
-        **SUBSCRIPTION_EXAMPLE,
-        "status": "pending",
-        "current_period_start": None,
-        "current_period_end": None,
-    },
+    "subscription": PENDING_SUBSCRIPTION_EXAMPLE,
     "payment": {
         **PAYMENT_EXAMPLE,
         "status": "pending",
@@ -83,10 +98,14 @@ def _error_example(error: type[DomainError], details: dict[str, str]) -> OpenApi
 
 SUBSCRIBE_BAD_REQUEST = OpenApiResponse(
     response=ErrorSerializer,
-    description="Unknown or inactive tariff, or a promo code that cannot be used",
+    description=(
+        "Unknown or inactive tariff, a promo code that cannot be used, or a tariff whose provider "
+        "sends fiscal receipts by email (YooKassa) for an account without an email"
+    ),
     examples=[
         _error_example(TariffUnavailable, {"tariff": "no-such-tariff"}),
         *(_error_example(error, {"promo_code": "WELCOME15"}) for error in PROMO_CODE_ERRORS),
+        _error_example(ReceiptEmailRequired, {"provider": "yookassa"}),
     ],
 )
 
@@ -121,7 +140,12 @@ class SubscriptionListApi(ListAPIView):
                 "One subscription",
                 value={"count": 1, "next": None, "previous": None, "results": [SUBSCRIPTION_EXAMPLE]},
                 response_only=True,
-            )
+            ),
+            OpenApiExample(
+                "Waiting for its first payment",
+                value={"count": 1, "next": None, "previous": None, "results": [PENDING_SUBSCRIPTION_EXAMPLE]},
+                response_only=True,
+            ),
         ],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -209,7 +233,15 @@ class SubscriptionListApi(ListAPIView):
     tags=["subscriptions"],
     summary="Get one of the caller's subscriptions",
     responses={200: SubscriptionOutputSerializer, 404: NOT_FOUND, **VIEWER_ERRORS},
-    examples=[OpenApiExample("Active", value=SUBSCRIPTION_EXAMPLE, response_only=True)],
+    examples=[
+        OpenApiExample("Active", value=SUBSCRIPTION_EXAMPLE, response_only=True),
+        OpenApiExample(
+            "Pending: pay on payment_action_url", value=PENDING_SUBSCRIPTION_EXAMPLE, response_only=True
+        ),
+        OpenApiExample(
+            "Past due: the bank waits for the viewer", value=PAST_DUE_SUBSCRIPTION_EXAMPLE, response_only=True
+        ),
+    ],
 )
 class SubscriptionDetailApi(APIView):
     def get(self, request: Request, subscription_id: UUID) -> Response:

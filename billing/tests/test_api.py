@@ -112,6 +112,7 @@ class TestTariffs:
             "currency",
             "period",
             "trial_days",
+            "provider",  # who takes the payments (issue 12)
         }
 
     def test_tariffs_ignore_a_bad_token(self, api_client):

@@ -121,7 +121,8 @@ class TestUpgrade:
         assert (payment.period_start, payment.period_end) == (TEN_DAYS_IN, PERIOD_END)
         keys = [key for operation, key in memory_provider.calls("charge_off_session")]
         assert keys == [
-            f"change:{subscription.pk}:{subscription.tariff_id}:{premium_tariff.pk}:20270101T000000Z:0"
+            f"change:{subscription.pk}:{subscription.tariff_id}:{premium_tariff.pk}"
+            ":20270101T000000Z:20270201T000000Z:0:0"
         ]
 
     def test_monthly_to_yearly_starts_a_new_period_and_credits_the_unused_part(

@@ -250,7 +250,10 @@ REFUND_REQUEST_WINDOW_DAYS = env.int("REFUND_REQUEST_WINDOW_DAYS", default=14)
 # Each provider this deployment takes payments through, and the function that builds its
 # gateway from the settings below (payments/gateways/__init__.py is the registry).
 PAYMENT_PROVIDERS = {"stripe": "payments.gateways.stripe_setup.gateway_from_settings"}
-# The provider new subscriptions pay through.
+# YooKassa takes part only when its shop is configured (see "YooKassa" below).
+if env("YOOKASSA_SHOP_ID", default=""):
+    PAYMENT_PROVIDERS["yookassa"] = "payments.gateways.yookassa.setup.gateway_from_settings"
+# The provider new tariffs (and subscriptions to them) pay through, unless a tariff names another.
 DEFAULT_PAYMENT_PROVIDER = env("DEFAULT_PAYMENT_PROVIDER", default="stripe")
 
 # --- Stripe and checkout ------------------------------------------------------------
@@ -266,6 +269,38 @@ STRIPE_MAX_RETRIES = env.int("STRIPE_MAX_RETRIES", default=2)
 # shared by every process through this Redis (empty: each process limits itself alone).
 STRIPE_RATE_LIMIT_PER_SECOND = env.int("STRIPE_RATE_LIMIT_PER_SECOND", default=25)
 STRIPE_RATE_LIMIT_REDIS_URL = env("STRIPE_RATE_LIMIT_REDIS_URL", default="")
+
+# --- YooKassa (docs/gateway.md, "YooKassa") ------------------------------------------
+# A payment provider only when YOOKASSA_SHOP_ID is set; `make run` points it at the offline
+# YooKassa sandbox, which production settings refuse (the gateway checks the API base).
+YOOKASSA_SHOP_ID = env("YOOKASSA_SHOP_ID", default="")
+YOOKASSA_SECRET_KEY = env("YOOKASSA_SECRET_KEY", default="")
+YOOKASSA_API_BASE = env("YOOKASSA_API_BASE", default="https://api.yookassa.ru/v3")
+YOOKASSA_TIMEOUT_SECONDS = env.float("YOOKASSA_TIMEOUT_SECONDS", default=10.0)
+YOOKASSA_MAX_RETRIES = env.int("YOOKASSA_MAX_RETRIES", default=2)
+YOOKASSA_RATE_LIMIT_PER_SECOND = env.float("YOOKASSA_RATE_LIMIT_PER_SECOND", default=10.0)
+YOOKASSA_RATE_LIMIT_REDIS_URL = env("YOOKASSA_RATE_LIMIT_REDIS_URL", default="")
+# 54-FZ receipts: VAT code 11 is 22%, Russia's standard rate from 1 January 2026 (1: no VAT).
+YOOKASSA_RECEIPTS = env.bool("YOOKASSA_RECEIPTS", default=True)
+YOOKASSA_VAT_CODE = env.int("YOOKASSA_VAT_CODE", default=11)
+YOOKASSA_PAYMENT_SUBJECT = env("YOOKASSA_PAYMENT_SUBJECT", default="service")
+YOOKASSA_PAYMENT_MODE = env("YOOKASSA_PAYMENT_MODE", default="full_payment")
+# YooKassa signs no notification: POST /api/v1/webhooks/yookassa/ is accepted only from these
+# addresses (YooKassa's published ranges, yookassa.ru/developers/using-api/webhooks#ip), as the
+# peer or as the address TRUSTED_PROXY_IPS's proxy appended to X-Forwarded-For. Outside
+# production settings the loopback address may post them too (the offline sandbox, tests).
+YOOKASSA_NOTIFICATION_IPS = env.list(
+    "YOOKASSA_NOTIFICATION_IPS",
+    default=[
+        "185.71.76.0/27",
+        "185.71.77.0/27",
+        "77.75.153.0/25",
+        "77.75.154.128/25",
+        "77.75.156.11",
+        "77.75.156.35",
+        "2a02:5180::/32",
+    ],
+)
 # How long a checkout page stays payable (Stripe accepts 30 minutes to 24 hours).
 CHECKOUT_SESSION_TTL = timedelta(minutes=env.int("CHECKOUT_SESSION_TTL_MINUTES", default=60))
 # Where Stripe sends the viewer back; default to this service's own result pages.
@@ -302,7 +337,8 @@ NOTICE_EXPIRING_SOON_DAYS = env.int("NOTICE_EXPIRING_SOON_DAYS", default=3)
 # Days before a renewal that viewers whose saved card expires before it are warned (once per
 # card and renewal), with a link to where they replace the card (the cinema's account page).
 NOTICE_CARD_EXPIRY_DAYS = env.int("NOTICE_CARD_EXPIRY_DAYS", default=14)
-CARD_UPDATE_URL = env("CARD_UPDATE_URL", default=f"{PUBLIC_BASE_URL}/storefront/")
+# The demo account page's card line (templates/storefront/account.js shows it and focuses "Update card").
+CARD_UPDATE_URL = env("CARD_UPDATE_URL", default=f"{PUBLIC_BASE_URL}/storefront/#payment-method")
 # Tries of one email (with growing waits) before it is marked failed for support to resend.
 NOTICE_MAX_ATTEMPTS = env.int("NOTICE_MAX_ATTEMPTS", default=8)
 

@@ -17,9 +17,11 @@ environ.Env.read_env(DEMO_ENV_FILE, overwrite=False)
 from config.settings.base import *  # noqa: E402, F403
 from config.settings.base import (  # noqa: E402
     LOGGING,
+    PAYMENT_PROVIDERS,
     STRIPE_API_BASE,
     STRIPE_SECRET_KEY,
     STRIPE_WEBHOOK_SECRET,
+    YOOKASSA_SHOP_ID,
     env,
 )
 
@@ -37,6 +39,18 @@ if not STRIPE_SECRET_KEY:
     STRIPE_SECRET_KEY = "sk_test_sandbox"  # the sandbox accepts any test key
     STRIPE_API_BASE = STRIPE_API_BASE or f"http://127.0.0.1:{STRIPE_SANDBOX_PORT}"
     STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_SECRET or "whsec_sandbox_local_only"
+
+# Without a YooKassa shop, `make run` takes roubles through the offline YooKassa sandbox it
+# starts on this port (payments/sandbox/yookassa; its shop and key are the sandbox's own).
+YOOKASSA_SANDBOX_PORT = env.int("YOOKASSA_SANDBOX_PORT", default=12112)
+if not YOOKASSA_SHOP_ID:
+    YOOKASSA_SHOP_ID = "100500"
+    YOOKASSA_SECRET_KEY = "test_sandbox_secret_key"
+    YOOKASSA_API_BASE = f"http://127.0.0.1:{YOOKASSA_SANDBOX_PORT}/v3"
+    PAYMENT_PROVIDERS = {
+        **PAYMENT_PROVIDERS,
+        "yookassa": "payments.gateways.yookassa.setup.gateway_from_settings",
+    }
 
 # The one line per email the demo prints goes to the terminal whatever LOG_LEVEL says.
 LOGGING = {

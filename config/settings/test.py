@@ -45,6 +45,13 @@ STRIPE_MAX_RETRIES = 0
 # The outgoing rate limit is shared through the run's own Redis database, with the worker
 # processes it starts, and never with another test run that uses another database.
 STRIPE_RATE_LIMIT_REDIS_URL = env("STRIPE_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL)
+# YooKassa's shop is the sandbox's own; it is a provider (PAYMENT_PROVIDERS) only in the tests
+# that add it (payments/tests/yookassa_wiring.py), so every other test runs as before.
+YOOKASSA_SHOP_ID = "100500"
+YOOKASSA_SECRET_KEY = "test_sandbox_secret_key"
+YOOKASSA_API_BASE = env("YOOKASSA_API_BASE", default="http://127.0.0.1:9/v3")
+YOOKASSA_MAX_RETRIES = 0
+YOOKASSA_RATE_LIMIT_REDIS_URL = env("YOOKASSA_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL)
 PUBLIC_BASE_URL = "http://testserver"
 CHECKOUT_SUCCESS_URL = "http://testserver/checkout/success/"
 CHECKOUT_CANCEL_URL = "http://testserver/checkout/cancel/"

@@ -120,10 +120,21 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "status",
         "amount_money",
         "refunded_money",
+        "provider",
         "created_at",
         "paid_at",
     )
-    list_filter = ("status", "kind", TariffListFilter, CurrencyListFilter, "created_at", "paid_at")
+    # "Fiscal receipt: failed to register" is accounting's list of receipts to register by hand.
+    list_filter = (
+        "status",
+        "kind",
+        "provider",
+        "receipt_registration",
+        TariffListFilter,
+        CurrencyListFilter,
+        "created_at",
+        "paid_at",
+    )
     list_select_related = ("subscription__account",)
     resource_classes = [PaymentResource]
     export_form_class = PaymentExportForm
@@ -152,9 +163,11 @@ class PaymentAdmin(ReadOnlyAdminMixin, ExportAdminMixin, admin.ModelAdmin):
         "period_start",
         "period_end",
         "idempotency_key",
+        "provider",
         "provider_checkout_id",
         "provider_payment_id",
         "provider_charge_id",
+        "receipt_registration",
         "card_brand",
         "card_last4",
         "failure_code",

@@ -235,6 +235,9 @@ class ProviderPayment:
     failure_message: str | None
     metadata: dict[str, str]
     card: CardInfo | None
+    # The 54-FZ receipt the provider registers with the payment (YooKassa's
+    # `receipt_registration`: "pending", "succeeded", "canceled"); empty when it registers none.
+    receipt_registration: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The payment gateway interface: what the billing domain needs from a payment provider.
 
-Each provider package implements it (Stripe's `stripe.StripeGateway`, the in-memory test
-provider); the registry in `payments.gateways` hands out the one a row's provider names.
+Each provider package implements it (Stripe's `stripe.StripeGateway`, YooKassa's
+`yookassa.YooKassaGateway`, the in-memory test provider); the registry in `payments.gateways` hands out the one a row's provider names.
 """
 
 from __future__ import annotations
@@ -63,6 +63,29 @@ class PaymentGateway(Protocol):
 
     def charge_off_session(self, charge: OffSessionCharge) -> ProviderPayment:
         """Charge a saved payment method without the customer; raise on decline or 3-D Secure."""
+        ...
+
+    def capture_payment(
+        self, payment_id: str, idempotency_key: str, amount: int | None = None
+    ) -> ProviderPayment:
+        """Take a held (two-stage) payment, all of it or `amount` of it.
+
+        Only providers whose `card_check_holds_funds` is true hold payments; the others raise
+        NotImplementedError (nothing of ours is ever held there).
+        """
+        ...
+
+    def cancel_payment(self, payment_id: str, idempotency_key: str) -> ProviderPayment:
+        """Release a held (two-stage) payment, e.g. a card check's hold; see `capture_payment`."""
+        ...
+
+    @property
+    def card_check_holds_funds(self) -> bool:
+        """Whether a setup checkout (a trial, a card update) leaves a hold that `cancel_payment` releases.
+
+        YooKassa saves a card by holding 1.00 RUB (a payment with `capture: false`); Stripe saves
+        it with a SetupIntent, which holds nothing.
+        """
         ...
 
     def create_refund(self, request: RefundRequest) -> RefundInfo:

@@ -4,9 +4,10 @@ How "exactly once" holds (docs/plan-changes.md):
 
 1. Under the subscription's lock, the change is priced (`billing.plan_change.plan_change_quote`)
    and its rows are written and **committed before any call to the provider**: a `PlanChange`
-   unique by its key (subscription, from-tariff, to-tariff, the period's start) and a payment
-   of kind `change` whose id and idempotency key derive from that key. A retried,
-   double-clicked or concurrent request finds the same rows.
+   unique by its key (subscription, from-tariff, to-tariff, the period's start and end, and a
+   generation moved on only after a payment of that move was refunded) and a payment of kind
+   `change` whose id and idempotency key derive from that key. A retried, double-clicked or
+   concurrent request finds the same rows.
 2. Under the subscription's lock again, then the payment's (the lock order), the state is read
    afresh and the saved card is charged off-session with the key `<change key>:<attempts>`
    (a decline, or a bank's request to authenticate, moves the attempt on, as a renewal's does).
@@ -58,13 +59,21 @@ from payments.models import (
     PaymentStatus,
 )
 from payments.selectors import provider_customer_get, subscription_provider
-from payments.services.checkout import checkout_open, checkout_prepare_for_payment, payment_mark_succeeded
+from payments.services.checkout import (
+    checkout_abandon,
+    checkout_is_reusable,
+    checkout_open,
+    checkout_prepare_for_payment,
+    payment_mark_succeeded,
+)
 from payments.services.plan_change_settle import (
+    PlanChangeRepriced,
     SubscriptionChangedSince,
     plan_change_current_quote,
     plan_change_mark_applied,
     plan_change_payment_settle,
 )
+from payments.services.refunds.rules import RESERVING_STATUSES
 from payments.services.subscribe import PaymentProviderUnavailable
 from payments.services.unhomed import payment_refund_unhomed
 from tariffs.models import Tariff
@@ -127,11 +136,20 @@ def plan_change_preview(*, subscription: Subscription, tariff: Tariff) -> Change
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Step 1's outcome: either the answer already, or the payment to charge."""
+    """A step's outcome: the answer already, the payment to charge, or what to do before asking again."""
 
     result: ChangeResult | None = None
     payment_id: uuid.UUID | None = None
     checkout_to_open: uuid.UUID | None = None
+    # Open pages of the payment too close to their end to hand out: expired first, then ask again.
+    stale_pages: tuple[uuid.UUID, ...] = ()
+    # The change was priced on a period that has moved since: ask again, for the new change.
+    ask_again: bool = False
+
+
+# Each round ends in an answer or in one of the two events above, which do not happen twice in a
+# row unless the subscription keeps changing under the request; then it is answered as changed.
+REQUEST_ROUNDS = 3
 
 
 def plan_change_request(
@@ -144,16 +162,39 @@ def plan_change_request(
     (`NoPaymentMethodForChange`) or the provider cannot be reached (`PaymentProviderUnavailable`;
     the retry sends the same request).
     """
-    prepared = _prepare(subscription=subscription, tariff=tariff, actor=actor, reason=reason)
-    if prepared.result is not None and prepared.checkout_to_open is None:
+    for _ in range(REQUEST_ROUNDS):
+        prepared = _prepare(subscription=subscription, tariff=tariff, actor=actor, reason=reason)
+        if prepared.stale_pages:
+            _expire_pages(prepared.stale_pages)
+            continue
+        if prepared.result is not None and prepared.checkout_to_open is None:
+            return prepared.result
+        if prepared.payment_id is not None:
+            prepared = _charge(payment_id=prepared.payment_id, actor=actor, reason=reason)
+        if prepared.ask_again:
+            continue
+        if prepared.result is None:
+            raise RuntimeError("a plan change request ended without an answer")
+        if prepared.checkout_to_open is not None:
+            return _with_page_opened(prepared.result, prepared.checkout_to_open)
         return prepared.result
-    if prepared.payment_id is not None:
-        prepared = _charge(payment_id=prepared.payment_id, actor=actor, reason=reason)
-    if prepared.result is None:
-        raise RuntimeError("a plan change request ended without an answer")
-    if prepared.checkout_to_open is not None:
-        return _with_page_opened(prepared.result, prepared.checkout_to_open)
-    return prepared.result
+    raise SubscriptionChangedSince()
+
+
+def _expire_pages(checkout_ids: tuple[uuid.UUID, ...]) -> None:
+    """Expire, at the provider first, pages too close to their end to hand out (no lock of ours held).
+
+    `checkout_abandon` takes the account's lock, then the subscription's: it runs between our
+    transactions, never under the subscription's lock (the lock order). A page that turns out
+    paid is applied by it, and the next round answers the change as applied.
+    """
+    for checkout_id in checkout_ids:
+        try:
+            checkout_abandon(checkout=CheckoutSession.objects.get(pk=checkout_id))
+        except GatewayError as exc:
+            raise PaymentProviderUnavailable(
+                details={"provider_error": exc.code or type(exc).__name__}
+            ) from exc
 
 
 @transaction.atomic
@@ -171,18 +212,8 @@ def _prepare(
             subscription=locked, tariff=tariff, at=now, actor=actor, reason=reason
         )
         return _Prepared(result=_result(ChangeStatus.SCHEDULED, quote, scheduled))
-    key = plan_change_key(subscription=locked, tariff=tariff)
-    change, _ = PlanChange.objects.get_or_create(
-        key=key,
-        defaults={
-            "subscription": locked,
-            "from_tariff_id": locked.tariff_id,
-            "to_tariff": tariff,
-            "period_start": quote.from_period_start,
-            "amount_due": quote.amount_due,
-            "currency": quote.currency,
-        },
-    )
+    change = _change_to_pay(locked, tariff, quote)
+    key = change.key
     if quote.amount_due == 0:
         # Nothing to charge (a trial, or a promo making both prices equal): it applies at once.
         applied = subscription_upgrade_apply(
@@ -204,13 +235,21 @@ def _prepare(
             idempotency_key=key,
         )
     elif payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED):
-        waiting = _open_page(payment)
+        waiting = _live_page(payment, now)
         if waiting is not None:
             # The bank's confirmation page is still open: the viewer pays there, not twice.
             return _Prepared(
                 result=_result(ChangeStatus.ACTION_REQUIRED, quote, locked, payment, waiting.url or None),
                 checkout_to_open=waiting.pk,
             )
+        stale = tuple(
+            payment.checkout_sessions.filter(status=CheckoutStatus.OPEN).values_list("pk", flat=True)
+        )
+        if stale:
+            # Open on our side but at (or past) its end at the provider, its expiry not yet in: a
+            # dead page must not be answered, and must not be paid once a new attempt is made.
+            # Expired outside this transaction (`_expire_pages`), then asked again.
+            return _Prepared(stale_pages=stale)
         # A new attempt after a decline (or a page left unpaid), priced as of now.
         if payment.status == PaymentStatus.CANCELED:
             # Given up before an answer came: its charge may still have reached the provider, so
@@ -251,6 +290,11 @@ def _charge_locked(
             return _Prepared(result=replay)
         # Applied, then changed again since: this request's change is over.
         return SubscriptionChangedSince()
+    if payment.status in PAID_STATUSES and _money_given_back(payment):
+        # Refunded, or a refund is under way: that money pays for nothing any more. This change is
+        # over; asked again, it is a new one with its own payment (`_change_to_pay`).
+        _abandon(change, payment)
+        return SubscriptionChangedSince()
     if payment.status in PAID_STATUSES:
         # Paid by an earlier attempt whose answer came another way: book it as the webhook would.
         quote = plan_change_quote(subscription=locked, tariff=change.to_tariff, at=now)
@@ -258,11 +302,17 @@ def _charge_locked(
         return _Prepared(result=_result(ChangeStatus.APPLIED, quote, locked, payment))
     try:
         quote = plan_change_current_quote(locked, change, now)
+    except PlanChangeRepriced:
+        # The period was extended since step 1: the same move is another change at another
+        # price. This one is given up (its payment, if ever charged, is booked and refunded by
+        # reconciliation) and the request asks again, for the change as it is now.
+        _abandon(change, payment)
+        return _Prepared(ask_again=True)
     except DomainError as exc:
         _abandon(change, payment)
         return exc
     if payment.status != PaymentStatus.PENDING:
-        waiting = _open_page(payment)
+        waiting = _live_page(payment, now)
         url = waiting.url if waiting is not None else None
         return _Prepared(
             result=_result(ChangeStatus.ACTION_REQUIRED, quote, locked, payment, url or None),
@@ -286,6 +336,8 @@ def _charge_locked(
                     "kind": PaymentKind.CHANGE,
                 },
                 idempotency_key=change_charge_idempotency_key(payment),
+                # Providers that register a fiscal receipt with the charge send it there (YooKassa).
+                receipt_email=locked.account.email,
             )
         )
     except AuthenticationRequired as exc:
@@ -365,17 +417,82 @@ def _record_refusal(payment: Payment, code: str, message: str, payment_intent_id
     payment.save()
 
 
-def _open_page(payment: Payment) -> CheckoutSession | None:
-    return payment.checkout_sessions.filter(status=CheckoutStatus.OPEN).order_by("-created_at").first()
+def _live_page(payment: Payment, now: datetime) -> CheckoutSession | None:
+    """Return the payment's open page with time left to pay it, as action links hand one out."""
+    pages = payment.checkout_sessions.filter(status=CheckoutStatus.OPEN).order_by("-created_at")
+    return next((page for page in pages if checkout_is_reusable(page, now=now)), None)
+
+
+def _money_given_back(payment: Payment) -> bool:
+    """Return whether a paid payment was refunded, in part or in full, or has a refund under way."""
+    if payment.status != PaymentStatus.SUCCEEDED:
+        return True
+    return payment.refunds.filter(status__in=RESERVING_STATUSES).exists()
+
+
+def _change_to_pay(subscription: Subscription, tariff: Tariff, quote: ChangeQuote) -> PlanChange:
+    """Return the `PlanChange` this request pays for: the move's latest one, or a new one (locked subscription).
+
+    The move's changes are numbered by the generation in their key. The latest is reused (a
+    retry, a new attempt after a decline, a change given up before it took money), so that a
+    retry sends the very same request; one that took effect, or whose payment took money that
+    was given back (a refund of a change that had lost its home), is spent, and the move asked
+    again is the next generation, with a payment of its own: refunded money never pays for a
+    change, nor does one change's payment pay for two.
+    """
+    generation = 0
+    while True:
+        key = plan_change_key(subscription=subscription, tariff=tariff, generation=generation)
+        change = PlanChange.objects.filter(key=key).first()
+        if change is None:
+            return PlanChange.objects.create(
+                key=key,
+                subscription=subscription,
+                from_tariff_id=subscription.tariff_id,
+                to_tariff=tariff,
+                period_start=quote.from_period_start,
+                amount_due=quote.amount_due,
+                currency=quote.currency,
+            )
+        if not _spent(change):
+            return change
+        generation += 1
+
+
+def _spent(change: PlanChange) -> bool:
+    """Return whether a change's payment can pay for nothing more.
+
+    So it is when the change took effect (found here, it is history: a replay was answered
+    before, by `_applied_already`), or was given up after its payment took money (refunded, or
+    being refunded).
+    """
+    if change.status == PlanChangeStatus.APPLIED:
+        return True
+    if change.status != PlanChangeStatus.ABANDONED:
+        return False
+    status_ = (
+        Payment.objects.filter(pk=change_payment_id(change.key)).values_list("status", flat=True).first()
+    )
+    return status_ in PAID_STATUSES
 
 
 def _applied_already(subscription: Subscription, tariff: Tariff) -> ChangeResult | None:
-    """Return the answer of an upgrade to `tariff` already applied in this period (a retried request)."""
-    if subscription.tariff_id != tariff.pk or subscription.current_period_end is None:
+    """Return the answer of an upgrade to `tariff` already applied in this period (a retried request).
+
+    Only a change applied in the current period answers: one of an earlier period (the renewal
+    has come since) is history, and asking for the tariff the subscription is on is refused
+    (`tariff_unchanged`) rather than answered with an old charge as if just made.
+    """
+    start, end = subscription.current_period_start, subscription.current_period_end
+    if subscription.tariff_id != tariff.pk or start is None or end is None:
         return None
     change = (
         PlanChange.objects.filter(
-            subscription=subscription, to_tariff=tariff, status=PlanChangeStatus.APPLIED
+            subscription=subscription,
+            to_tariff=tariff,
+            status=PlanChangeStatus.APPLIED,
+            # A same-length upgrade applies inside the period; another length starts it.
+            applied_at__gte=start,
         )
         .order_by("-applied_at")
         .first()
@@ -389,7 +506,7 @@ def _applied_already(subscription: Subscription, tariff: Tariff) -> ChangeResult
         amount_due=change.amount_due,
         currency=change.currency,
         effective_at=change.applied_at,
-        new_period_end=subscription.current_period_end,
+        new_period_end=end,
         subscription=subscription,
         payment=payment,
     )

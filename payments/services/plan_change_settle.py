@@ -11,7 +11,13 @@ from django.utils.translation import gettext_noop
 from rest_framework import status
 
 from billing.models import PlanChange, PlanChangeStatus, Subscription
-from billing.plan_change import ChangeQuote, PlanChangeKind, plan_change_quote, subscription_upgrade_apply
+from billing.plan_change import (
+    ChangeQuote,
+    PlanChangeKind,
+    plan_change_key_is_current,
+    plan_change_quote,
+    subscription_upgrade_apply,
+)
 from core import clock
 from core.errors import DomainError
 from payments.models import Payment
@@ -25,8 +31,16 @@ class SubscriptionChangedSince(DomainError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class PlanChangeRepriced(SubscriptionChangedSince):
+    """The same move is still possible, but its period was moved (a goodwill extension): another price."""
+
+
 def plan_change_current_quote(subscription: Subscription, change: PlanChange, now: datetime) -> ChangeQuote:
-    """Price a pending change again (locked subscription); raise if it is no longer the change asked for."""
+    """Price a pending change again (locked subscription); raise if it is no longer the change asked for.
+
+    `PlanChangeRepriced` when only the period's end moved since: the move is a new change, priced
+    on the new period, and the money asked for the old one must not pay for it.
+    """
     quote = plan_change_quote(subscription=subscription, tariff=change.to_tariff, at=now)
     same_change = (
         quote.kind == PlanChangeKind.UPGRADE
@@ -35,6 +49,8 @@ def plan_change_current_quote(subscription: Subscription, change: PlanChange, no
     )
     if not same_change:
         raise SubscriptionChangedSince()
+    if not plan_change_key_is_current(key=change.key, subscription=subscription, tariff=change.to_tariff):
+        raise PlanChangeRepriced()
     return quote
 
 

@@ -228,6 +228,7 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
                     "kind": PaymentKind.RENEWAL,
                 },
                 idempotency_key=renewal_idempotency_key(payment),
+                receipt_email=subscription.account.email,
             )
         )
     except AuthenticationRequired as exc:

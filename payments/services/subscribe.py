@@ -9,6 +9,7 @@ code) replaces it. A promo code's use is counted in the same transaction (see
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import BillingAccount
@@ -17,18 +18,33 @@ from billing.promotions import promo_code_redeem, promo_code_validate, promo_red
 from billing.selectors import account_had_trial
 from billing.services import subscription_cancel, subscription_cancel_now, subscription_create
 from core import clock
-from core.errors import DomainError, LiveSubscriptionExists
+from core.errors import DomainError, LiveSubscriptionExists, TariffUnavailable
+from payments.gateways import configured_providers
 from payments.gateways.errors import GatewayError
-from payments.models import CheckoutSession, CheckoutStatus, Payment
+from payments.models import CheckoutSession, CheckoutStatus, Payment, Provider
 from payments.services.checkout import checkout_abandon, checkout_is_reusable, checkout_open, checkout_prepare
 from tariffs.models import PromoCode, Tariff
-from tariffs.selectors import promo_redemption_for_subscription
+from tariffs.selectors import promo_redemption_for_subscription, tariff_currency_fits
 
 
 class PaymentProviderUnavailable(DomainError):
     code = "payment_provider_unavailable"
     message = "The payment provider is not answering right now. Please retry in a moment."
     status_code = 503
+
+
+class ReceiptEmailRequired(DomainError):
+    code = "receipt_email_required"
+    message = (
+        "This tariff's payments come with a fiscal receipt sent by email, and your account has no "
+        "email address. Sign in with an account that has one."
+    )
+    status_code = 400
+
+
+def receipt_email_required(*, provider: str) -> bool:
+    """Return whether payments through `provider` need the viewer's email (YooKassa's 54-FZ receipts)."""
+    return provider == Provider.YOOKASSA and bool(getattr(settings, "YOOKASSA_RECEIPTS", True))
 
 
 @dataclass(frozen=True)
@@ -127,8 +143,16 @@ def subscribe(
     Raises `LiveSubscriptionExists` when the account already has a running subscription,
     `TariffUnavailable` for an inactive tariff, a `PromoCodeError` (400) for a promo code
     that cannot be used, and `PaymentProviderUnavailable` when the provider cannot be reached; a
-    retry then reuses the same checkout and idempotency key.
+    retry then reuses the same checkout and idempotency key. The tariff's provider takes the
+    payment: one this deployment does not configure makes the tariff unavailable, and one that
+    sends receipts by email (YooKassa) is refused to an account without an email
+    (`ReceiptEmailRequired`); both before anything is written.
     """
+    provider = tariff.payment_provider
+    if provider not in configured_providers() or not tariff_currency_fits(tariff=tariff):
+        raise TariffUnavailable(details={"tariff": tariff.slug})
+    if receipt_email_required(provider=provider) and not account.email:
+        raise ReceiptEmailRequired(details={"provider": provider})
     try:
         checkout, created = _prepare(account=account, tariff=tariff, autopay=autopay, promo_code=promo_code)
         checkout = checkout_open(checkout_id=checkout.pk)

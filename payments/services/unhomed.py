@@ -33,6 +33,7 @@ def payment_refund_unhomed(*, payment: Payment, subscription_status: str) -> Ref
         return existing
     refund = Refund.objects.create(
         payment=payment,
+        provider=payment.provider,  # refunded where it was paid
         amount=payment.amount - payment.refunded_amount,
         currency=payment.currency,
         status=RefundStatus.PENDING,

@@ -7,7 +7,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import construct_instance
 from django.utils.translation import gettext_lazy as _
 
-from tariffs.models import PromoCode, PromoKind, Tariff
+from payments.gateways import configured_providers, default_provider
+from tariffs.models import PROVIDER_NAMES, PromoCode, PromoKind, Tariff
 from tariffs.money_entry import money_entry_format, money_entry_parse
 from tariffs.selectors import promo_code_normalize
 from tariffs.services import promo_code_clean, tariff_clean
@@ -83,6 +84,7 @@ class TariffAdminForm(CatalogueRulesForm):
             "period_count",
             "period_unit",
             "trial_days",
+            "provider",
             "is_active",
             "display_order",
         )
@@ -91,6 +93,34 @@ class TariffAdminForm(CatalogueRulesForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.initial.setdefault("price", money_entry_format(self.instance.amount, self.instance.currency))
+        if "provider" in self.fields:
+            # Only the providers this deployment takes payments through (and the tariff's own,
+            # so that an existing tariff still shows where its payments went); empty: the default.
+            names = sorted(configured_providers())
+            if self.instance.provider and self.instance.provider not in names:
+                names.append(self.instance.provider)
+            field = self.fields["provider"]
+            default = PROVIDER_NAMES.get(default_provider(), default_provider())
+            self.fields["provider"] = forms.ChoiceField(
+                label=field.label,
+                help_text=field.help_text,
+                choices=[("", _("The default provider (%(name)s)") % {"name": default})]
+                + [(name, PROVIDER_NAMES.get(name, name)) for name in names],
+                required=False,
+            )
+
+    def clean_provider(self) -> str:
+        if self.add_prefix("provider") not in self.data:
+            # Not in the submission at all (the admin's own page always sends it): keep it.
+            return str(self.instance.provider)
+        name = str(self.cleaned_data.get("provider") or "")
+        if name and name not in configured_providers() and name != self.instance.provider:
+            raise ValidationError(
+                _("This deployment takes no payments through %(provider)s."),
+                code="provider_unknown",
+                params={"provider": name},
+            )
+        return name
 
     def rules_clean(self, instance: Any) -> None:
         tariff_clean(tariff=instance)

@@ -18,7 +18,7 @@ from tariffs.admin.confirmation import CONFIRM_FIELD, ConfirmChangesMixin
 from tariffs.admin.display import period_display, price_in_words
 from tariffs.admin.filters import CurrencyListFilter
 from tariffs.admin.forms import TariffAdminForm
-from tariffs.models import Tariff
+from tariffs.models import PROVIDER_NAMES, Tariff
 from tariffs.services import tariff_save, tariff_set_active
 
 
@@ -55,10 +55,11 @@ class TariffAdmin(ConfirmChangesMixin, admin.ModelAdmin):
         "price",
         "period",
         "trial_days",
+        "payment_provider",
         "is_active",
         "display_order",
     )
-    list_filter = ("is_active", "period_unit", CurrencyListFilter)
+    list_filter = ("is_active", "period_unit", "provider", CurrencyListFilter)
     search_fields = ("name", "name_ru", "slug", "description", "description_ru")
     prepopulated_fields = {"slug": ("name",)}
     ordering = ("display_order", "id")
@@ -75,13 +76,25 @@ class TariffAdmin(ConfirmChangesMixin, admin.ModelAdmin):
                 ),
             },
         ),
-        (_("Price"), {"fields": ("price", "currency", "period_count", "period_unit", "trial_days")}),
+        (
+            _("Price"),
+            {"fields": ("price", "currency", "period_count", "period_unit", "trial_days", "provider")},
+        ),
         (_("Storefront"), {"fields": ("is_active", "display_order")}),
     )
 
     @admin.display(description=_("price"), ordering="amount")
     def price(self, tariff: Tariff) -> str:
         return format_money(tariff.amount, tariff.currency)
+
+    @admin.display(description=_("payment provider"), ordering="provider")
+    def payment_provider(self, tariff: Tariff) -> str:
+        name = tariff.payment_provider
+        return (
+            PROVIDER_NAMES.get(name, name)
+            if tariff.provider
+            else _("%(name)s (the default)") % {"name": PROVIDER_NAMES.get(name, name)}
+        )
 
     @admin.display(description=_("period"))
     def period(self, tariff: Tariff) -> str:

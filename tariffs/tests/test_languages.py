@@ -67,6 +67,7 @@ class TestCatalogue:
             "currency",
             "period",
             "trial_days",
+            "provider",  # who takes the payments (issue 12)
         }
 
 

@@ -193,8 +193,8 @@
       return;
     }
     const facts = make("dl", { className: "facts" });
-    function fact(term, value, id) {
-      facts.append(make("dt", { textContent: term }), make("dd", { textContent: value, id: id }));
+    function fact(term, value, id, termId) {
+      facts.append(make("dt", termId ? { textContent: term, id: termId } : { textContent: term }), make("dd", { textContent: value, id: id }));
     }
     const plan = tariffById(s.tariff.id);
     fact(T.plan, s.tariff.name + " · " + pricePerPeriod(s.amount, s.currency, plan ? plan.period : null), "plan");
@@ -202,7 +202,8 @@
     const next = nextChargeText(s);
     if (next) fact(T.next_charge, next, "next-charge");
     if (RUNNING.includes(s.status)) fact(T.autopay, s.autopay ? T.autopay_on : T.autopay_off, "autopay");
-    if (state.card !== undefined) fact(T.card, cardText(), "card");
+    // #payment-method: where the card-expiry email's link (CARD_UPDATE_URL) leads.
+    if (state.card !== undefined) fact(T.card, cardText(), "card", "payment-method");
     panel.append(facts);
 
     if (s.status === "pending") {
@@ -259,12 +260,10 @@
     say(missing(response, answer) ? T.not_available : errorText(answer));
   }
 
-  // The subscription's own payment link first; else the checkout this browser opened for it;
-  // else subscribing again to the same tariff, which hands back the unpaid checkout (the API's rule).
+  // A pending subscription's `payment_action_url` is the review page of its open checkout; once
+  // that page has expired it is null, and subscribing again to the same tariff opens a fresh one.
   async function completePayment(s) {
     if (s.payment_action_url) { window.location.assign(s.payment_action_url); return; }
-    const opened = localStorage.getItem("cinema-checkout:" + s.id);
-    if (opened) { window.location.assign("/checkout/review/?checkout=" + encodeURIComponent(opened)); return; }
     await subscribe(s.tariff.slug || String(s.tariff.id));
   }
 
@@ -277,7 +276,6 @@
     const response = await api("/subscriptions/", { method: "POST", headers: { "Idempotency-Key": idempotencyKey() }, json: payload });
     const answer = await body(response);
     if (response.ok) {
-      localStorage.setItem("cinema-checkout:" + answer.subscription.id, answer.checkout.id);
       // Our own page first: it states what the viewer agrees to, then leads to the provider's.
       window.location.assign("/checkout/review/?checkout=" + encodeURIComponent(answer.checkout.id));
       return;
@@ -446,6 +444,19 @@
 
   let shown = "";
 
+  // The browser looks for the URL's #fragment before the panel is drawn: once it is, show the
+  // card section a link pointed at (the card-expiry email's) and put the focus on its button.
+  let fragmentShown = false;
+  function revealLinkedSection() {
+    if (fragmentShown || window.location.hash !== "#payment-method") return;
+    const target = byId("payment-method");
+    if (!target) return;
+    fragmentShown = true;
+    target.scrollIntoView({ block: "center" });
+    const button = byId("update-card");
+    if (button) button.focus({ preventScroll: true });
+  }
+
   async function refresh(withHistory) {
     try {
       await Promise.all([loadSubscription(), loadCard(), state.tariffs.length ? null : loadTariffs()]);
@@ -456,6 +467,7 @@
         shown = now;
         renderAccount();
         renderTariffs();
+        revealLinkedSection();
       }
       const id = viewerId();
       byId("viewer").textContent = id ? fill(T.signed_in_as, { id: id }) : "";

@@ -3,7 +3,7 @@
 The operations run in threads with their own database connections, so they must see each
 other's commits: nothing may wrap a test in a transaction. pytest-django's transactional
 tests flush the whole database after each test (a quarter to a third of a second here, for
-every one of the ~120 pair tests). Here `db` instead lets tests write for real and empties
+every one of the ~180 pair tests). Here `db` instead lets tests write for real and empties
 the service's tables before and after each test with one transaction of DELETEs (a few
 milliseconds), keeping what migrations made (roles and their permissions, content types).
 """
@@ -19,7 +19,7 @@ from pytest_django.live_server_helper import LiveServer
 from accounts.tests.roles import roles_restore, staff_member
 from payments.tests.sandbox_helpers import Control
 from tariffs.models import Tariff
-from tests.concurrency.operations import TARIFF_A, TARIFF_B, World
+from tests.concurrency.operations import TARIFF_A, TARIFF_B, TARIFF_C, World
 
 # Made by migrations and never written by the service: kept, as after `migrate`.
 KEPT_TABLES = frozenset(
@@ -105,7 +105,7 @@ def db(_committed_db_access: None) -> Iterator[None]:
 def fresh_world(db: None, stripe_sandbox: Control, _no_rate_limit: None) -> Callable[[], World]:
     """Return a function that empties the database and the sandbox and returns a new `World`.
 
-    Each round starts from nothing but the two tariffs (A and B) and two support staff
+    Each round starts from nothing but the three tariffs (A, B and C) and two support staff
     members, so what reconciliation and the checks read is that round's alone.
     """
 
@@ -116,6 +116,7 @@ def fresh_world(db: None, stripe_sandbox: Control, _no_rate_limit: None) -> Call
         stripe_sandbox.post("/config", {"webhook_url": None})
         Tariff.objects.create(slug=TARIFF_A, name="Monthly", amount=39900, currency="RUB")
         Tariff.objects.create(slug=TARIFF_B, name="Monthly HD", amount=59900, currency="RUB")
+        Tariff.objects.create(slug=TARIFF_C, name="Monthly Basic", amount=19900, currency="RUB")
         return World(
             sandbox=stripe_sandbox,
             support=staff_member("Support", username="support-1"),

@@ -22,7 +22,7 @@ from django.db.models import Q, Sum
 
 from accounts.models import BillingAccount
 from billing.access import grants_access
-from billing.models import LIVE_STATUSES, Subscription
+from billing.models import LIVE_STATUSES, PlanChange, PlanChangeStatus, Subscription
 from core import clock
 from payments.gateways.stripe_mapping import ACCOUNT_REF_METADATA_KEY
 from payments.models import (
@@ -262,12 +262,14 @@ def invariant_violations(*, view: StripeView, account_ids: Iterable[int], settle
     - no expired or abandoned checkout whose page is still payable at Stripe, and no payable
       page without an open checkout of ours;
     - exactly one payment per renewal period: at most one per (subscription, period), and a
-      paid one for every period a subscription was renewed into.
+      paid one for every period a subscription was renewed into;
+    - no plan change applied without its prorated charge paid (or nothing to pay).
     Once `settled` (reconciliation has applied everything Stripe knows):
     - every charge Stripe accepted gives access or was refunded in full (`charge_fates`);
     - our refunded amounts equal Stripe's;
     - no open checkout whose page Stripe has expired or completed, and no completed checkout
-      whose page Stripe does not show as complete.
+      whose page Stripe does not show as complete;
+    - no plan change's charge kept (not refunded in full) unless the change was applied.
     """
     ids = list(account_ids)
     problems: list[str] = []
@@ -285,6 +287,7 @@ def invariant_violations(*, view: StripeView, account_ids: Iterable[int], settle
     problems += _refund_violations(view, payments, settled=settled)
     problems += _checkout_violations(view, checkouts, settled=settled)
     problems += _renewal_violations(subscriptions, payments)
+    problems += _plan_change_violations(subscriptions, payments, settled=settled)
 
     fates = charge_fates(view, payments)
     per_payment = Counter(
@@ -363,12 +366,14 @@ def _checkout_violations(view: StripeView, checkouts: list[CheckoutSession], *, 
 def _renewal_violations(subscriptions: list[Subscription], payments: list[Payment]) -> list[str]:
     problems = []
     renewals: dict[Any, list[Payment]] = defaultdict(list)
-    first_period: dict[Any, Any] = {}
+    # Periods a payment other than a renewal started: the first one, and one an upgrade to
+    # another period length starts at the change (its payment's period starts then).
+    started: dict[Any, set[Any]] = defaultdict(set)
     for payment in payments:
         if payment.kind == PaymentKind.RENEWAL:
             renewals[(payment.subscription_id, payment.period_start)].append(payment)
         elif payment.status in (*HELD_STATUSES, PaymentStatus.REFUNDED) and payment.period_start is not None:
-            first_period[payment.subscription_id] = payment.period_start
+            started[payment.subscription_id].add(payment.period_start)
     for (subscription_id, period_start), rows in renewals.items():
         if len(rows) > 1:
             problems.append(
@@ -376,8 +381,7 @@ def _renewal_violations(subscriptions: list[Subscription], payments: list[Paymen
             )
     for subscription in subscriptions:
         start = subscription.current_period_start
-        first = first_period.get(subscription.pk)
-        if start is None or first is None or start == first:
+        if start is None or not started[subscription.pk] or start in started[subscription.pk]:
             continue
         paid = [
             row
@@ -389,4 +393,23 @@ def _renewal_violations(subscriptions: list[Subscription], payments: list[Paymen
                 f"subscription {subscription.pk} was renewed into the period from {start:%Y-%m-%d %H:%M} "
                 f"with {len(paid)} paid renewal payments for it"
             )
+    return problems
+
+
+def _plan_change_violations(
+    subscriptions: list[Subscription], payments: list[Payment], *, settled: bool
+) -> list[str]:
+    """Return plan changes applied without their charge, or charged and neither applied nor refunded."""
+    problems = []
+    charges = {payment.idempotency_key: payment for payment in payments if payment.kind == PaymentKind.CHANGE}
+    for change in PlanChange.objects.filter(subscription__in=[s.pk for s in subscriptions]):
+        payment = charges.get(change.key)
+        paid = payment is not None and payment.status in (*HELD_STATUSES, PaymentStatus.REFUNDED)
+        if change.status == PlanChangeStatus.APPLIED and change.amount_due > 0 and not paid:
+            state = payment.status if payment is not None else "missing"
+            problems.append(f"plan change {change.key} applied, but its payment is {state}")
+        # Paid for a change that could no longer be made: refunded in full once settled.
+        held = payment is not None and payment.status in HELD_STATUSES
+        if settled and held and change.status != PlanChangeStatus.APPLIED:
+            problems.append(f"plan change {change.key} is {change.status}, yet its charge is kept")
     return problems

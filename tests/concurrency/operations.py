@@ -63,9 +63,11 @@ from payments.tests.stripe_signing import sign
 SUBSCRIPTIONS = "/api/v1/subscriptions/"
 WEBHOOK = "/api/v1/webhooks/stripe/"
 CARD = "4242424242424242"
-# The two tariffs of the catalogue: A, and another one B (a viewer changing their mind).
+# The tariffs of the catalogue: A, another one B (a viewer changing their mind, or upgrading
+# from A: the same period at a higher price) and a cheaper one C (a downgrade from A).
 TARIFF_A = "monthly"
 TARIFF_B = "monthly-hd"
+TARIFF_C = "monthly-basic"
 EXTENSION_DAYS = 7
 # A bound on the wait for the other operation to be ready (it only prepares: milliseconds).
 GO_TIMEOUT_SECONDS = 30
@@ -409,6 +411,16 @@ def _subscription_action(action: str, payload: dict[str, Any] | None = None) -> 
     return run
 
 
+def _change_plan(tariff: str) -> Run:
+    def run(scene: Scene, world: World, client: APIClient) -> str:
+        url = f"{SUBSCRIPTIONS}{scene.subscription_id}/change/"
+        response = client.post(url, {"tariff": tariff}, format="json")
+        answer = _answer(response)
+        return f"{answer} {response.json().get('status', '')}".strip()
+
+    return run
+
+
 def _poll_checkout(scene: Scene, world: World, client: APIClient) -> str:
     # The success page polls without credentials: the checkout id is its key.
     return _answer(client.get(f"/api/v1/checkouts/{scene.checkout_id}/"))
@@ -640,6 +652,24 @@ _CATALOGUE = (
         frozenset({"active", "canceled", "due"}),
         _subscription,
         _extend,
+    ),
+    # Plan changes lock subscription → payment and charge the saved card off-session under the
+    # subscription's lock. In `due` and `canceled` they are refused unless the other operation
+    # (a renewal or an extension, a resume) makes them possible first; in `page_paid` unless
+    # the settlement activates the subscription first.
+    Operation(
+        "upgrade",
+        "POST /subscriptions/{id}/change/ to B (same period, dearer): the prorated charge now",
+        frozenset({"page_paid", "active", "canceled", "due", "refund_requested"}),
+        _client,
+        _change_plan(TARIFF_B),
+    ),
+    Operation(
+        "downgrade",
+        "POST /subscriptions/{id}/change/ to C (cheaper): scheduled for the period end",
+        frozenset({"active", "canceled", "due"}),
+        _client,
+        _change_plan(TARIFF_C),
     ),
 )
 OPERATIONS: dict[str, Operation] = {operation.name: operation for operation in _CATALOGUE}

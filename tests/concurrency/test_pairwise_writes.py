@@ -7,8 +7,11 @@ connections), then checks, before and after reconciliation settles what Stripe k
 - neither operation failed: no 5xx, no exception but the service's domain errors, no deadlock;
 - the end state is consistent (`invariant_violations`): one live subscription per account,
   every charge Stripe accepted gives access or was refunded, refunds within amounts, checkout
-  rows that agree with Stripe's pages, one payment per renewal period.
-Every round runs; a failing test lists each round's failures.
+  rows that agree with Stripe's pages, one payment per renewal period, no plan change applied
+  without its charge paid and no change's charge kept for a change not applied.
+Every round runs; a failing test lists each round's failures. The plan changes (an upgrade,
+a scheduled downgrade) apply to the states where they, or the other operation, can change
+something (about 180 pairs in all).
 """
 
 import threading

@@ -41,6 +41,7 @@ from billing.pages import DEMO_VIEWER_ID
 from config.celery import app as celery_app
 from payments.models import WebhookEvent, WebhookEventStatus
 from payments.sandbox import SandboxHandle, start_sandbox
+from payments.sandbox.yookassa import YooKassaSandboxHandle, start_yookassa_sandbox
 from payments.tests.sandbox_helpers import Control
 
 BASE_DIR = Path(django_settings.BASE_DIR)
@@ -55,6 +56,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WEBHOOK_PATH = "/api/v1/webhooks/stripe/"
+YOOKASSA_WEBHOOK_PATH = "/api/v1/webhooks/yookassa/"
 # Every wait is bounded; these bounds are generous, the usual case takes well under a second.
 WORKER_START_TIMEOUT = 30.0
 SETTLE_TIMEOUT = 20.0
@@ -134,6 +136,16 @@ def sandbox(live_server: LiveServer, sandbox_state: Path) -> Iterator[SandboxHan
     handle.stop()
 
 
+@pytest.fixture(scope="session")
+def yookassa_sandbox(live_server: LiveServer) -> Iterator[YooKassaSandboxHandle]:
+    """Start the YooKassa sandbox, sending its (unsigned) notifications to the live server from 127.0.0.1."""
+    handle = start_yookassa_sandbox(
+        webhook_url=live_server.url + YOOKASSA_WEBHOOK_PATH, webhook_retry_base=0.2, webhook_retry_cap=2.0
+    )
+    yield handle
+    handle.stop()
+
+
 # --- The Celery worker ---------------------------------------------------------
 
 
@@ -186,9 +198,14 @@ def celery_worker(
     django_db_setup: None,
     django_db_blocker: Any,
     sandbox: SandboxHandle,
+    yookassa_sandbox: YooKassaSandboxHandle,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CeleryWorker]:
-    """Run a Celery worker on the test database and the test process's broker."""
+    """Run a Celery worker on the test database and the test process's broker.
+
+    YooKassa is one of its providers, on the YooKassa sandbox (its shop set in the environment
+    makes it one, config/settings/base.py); only tests that configure it too use it.
+    """
     with django_db_blocker.unblock():
         assert connection.vendor == "postgresql", "the e2e tests need PostgreSQL (DATABASE_URL)"
         database_url = _test_database_url()
@@ -202,6 +219,8 @@ def celery_worker(
         "DATABASE_URL": database_url,
         "CELERY_BROKER_URL": broker_url,
         "STRIPE_API_BASE": sandbox.base_url,
+        "YOOKASSA_SHOP_ID": django_settings.YOOKASSA_SHOP_ID,
+        "YOOKASSA_API_BASE": yookassa_sandbox.api_base,
         # The worker reads the billing clock the tests move (`billing_advance`), as `make run`'s does.
         "BILLING_CLOCK_FILE": str(django_settings.BILLING_CLOCK_FILE),
         "PYTHONUNBUFFERED": "1",
@@ -286,12 +305,18 @@ def site(
     live_server: LiveServer,
     sandbox: SandboxHandle,
     sandbox_state: Path,
+    yookassa_sandbox: YooKassaSandboxHandle,
     celery_worker: CeleryWorker,
     settings: Any,
 ) -> Iterator[Site]:
-    """Point the service at the live server and the sandbox, load the demo data; settle at the end."""
+    """Point the service at the live server and the sandboxes, load the demo data; settle at the end.
+
+    The YooKassa sandbox runs and is reset too; YooKassa takes part (a provider, its demo
+    tariff) only in the tests that ask for `yookassa_site`.
+    """
     control = Control(sandbox)
     control.post("/reset")
+    yookassa_sandbox.sandbox.reset()
     settings.PUBLIC_BASE_URL = live_server.url
     settings.CHECKOUT_SUCCESS_URL = live_server.url + "/checkout/success/"
     settings.CHECKOUT_CANCEL_URL = live_server.url + "/checkout/cancel/"
@@ -308,6 +333,19 @@ def site(
     yield current
     # Nothing may be in flight when the database is flushed for the next test.
     current.wait_until_settled()
+
+
+@pytest.fixture
+def yookassa_site(site: Site, yookassa_sandbox: YooKassaSandboxHandle, settings: Any) -> Site:
+    """Make YooKassa a provider of the live server too (as it is of the worker) and seed its demo tariff."""
+    settings.PAYMENT_PROVIDERS = {
+        **settings.PAYMENT_PROVIDERS,
+        "yookassa": "payments.gateways.yookassa.setup.gateway_from_settings",
+    }
+    settings.YOOKASSA_API_BASE = yookassa_sandbox.api_base
+    settings.YOOKASSA_MAX_RETRIES = 0
+    call_command("seed_demo", base_url=site.base_url, stdout=io.StringIO())
+    return site
 
 
 # --- The browser ---------------------------------------------------------------------

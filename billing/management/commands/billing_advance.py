@@ -8,14 +8,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core import clock
 from ledger.services.recognition import revenue_recognize
+from notifications.services.card_expiry import card_expiry_notices_record
 from notifications.services.notices import notices_record_upcoming
 from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
 
 class Command(BaseCommand):
     help = (
-        "Move the billing clock forward N days, running renewals, dunning, expiry and revenue "
-        "recognition as each day passes."
+        "Move the billing clock forward N days, running renewals, dunning, expiry, the notices "
+        "that fall due (card expiry included) and revenue recognition as each day passes."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,6 +43,7 @@ class Command(BaseCommand):
                 after = ids[-1]
             expired += subscriptions_expire_due(now=now)
             notices_record_upcoming(now=now)  # expiring-soon and trial-ending emails fall due too
+            card_expiry_notices_record(now=now)  # and the warning of a card that expires before its renewal
             # The day that just ended is earned, as the nightly job would: each day its own revenue.
             revenue_recognize(day=now.date() - timedelta(days=1))
         summary = (

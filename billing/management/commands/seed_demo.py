@@ -13,6 +13,7 @@ from django.db import transaction
 
 from accounts.services import account_get_or_create
 from accounts.tokens import issue_token
+from payments.gateways import configured_providers
 from tariffs.models import PeriodUnit, Tariff
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 (a published demo password, never used in production)
@@ -46,6 +47,21 @@ DEMO_TARIFFS: list[dict[str, Any]] = [
         "display_order": 20,
     },
     {
+        # Paid through YooKassa (its offline sandbox under `make run`), in roubles with a receipt.
+        "slug": "monthly-yookassa",
+        "name": "Monthly (YooKassa)",
+        "description": "Every film and series in HD, billed every month through YooKassa.",
+        "name_ru": "Месячная (ЮKassa)",
+        "description_ru": "Все фильмы и сериалы в HD, оплата каждый месяц через ЮKassa.",  # noqa: RUF001 - Russian
+        "amount": 39900,
+        "currency": "RUB",
+        "provider": "yookassa",
+        "period_unit": PeriodUnit.MONTH,
+        "trial_days": 0,
+        "is_active": True,
+        "display_order": 15,
+    },
+    {
         "slug": "legacy-monthly",
         "name": "Monthly (2024 price)",
         "description": "No longer sold; kept for viewers who subscribed before.",
@@ -71,6 +87,8 @@ class Command(BaseCommand):
             raise CommandError("Demo data is never loaded under production settings.")
         with transaction.atomic():
             for tariff in DEMO_TARIFFS:
+                if tariff.get("provider", "stripe") not in configured_providers():
+                    continue  # e.g. YooKassa, when this run has neither its sandbox nor a shop
                 Tariff.objects.update_or_create(slug=tariff["slug"], defaults=tariff)
             for username, group_name in DEMO_STAFF.items():
                 self._staff_user(username, group_name)

@@ -231,6 +231,20 @@ class MemoryGateway:
         )
         return result
 
+    # Two-stage payments: The in-memory provider captures every payment at once and saves cards without a hold,
+    # so nothing of ours is ever held there and the domain never calls these.
+    card_check_holds_funds = False
+
+    def capture_payment(
+        self, payment_id: str, idempotency_key: str, amount: int | None = None
+    ) -> ProviderPayment:
+        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
+        raise NotImplementedError("payments are captured at once here; nothing is held")
+
+    def cancel_payment(self, payment_id: str, idempotency_key: str) -> ProviderPayment:
+        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
+        raise NotImplementedError("payments are captured at once here; nothing is held")
+
     def create_refund(self, request: RefundRequest) -> RefundInfo:
         """Refund part (`amount`) or the rest (`amount=None`) of a succeeded payment."""
 

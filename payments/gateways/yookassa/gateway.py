@@ -120,6 +120,7 @@ class YooKassaGateway:
         )
 
     webhook_signature_header = ""  # YooKassa signs nothing: notifications are filtered by IP instead
+    card_check_holds_funds = True  # a card is saved by holding 1.00 RUB, released by cancel_payment
 
     # --- customers ------------------------------------------------------------------------
 
@@ -213,7 +214,7 @@ class YooKassaGateway:
     def capture_payment(
         self, payment_id: str, idempotency_key: str, amount: int | None = None
     ) -> ProviderPayment:
-        """Take a held (two-stage) payment, all of it or `amount` of it (not in the Protocol yet)."""
+        """Take a held (two-stage) payment, all of it or `amount` of it."""
         body: dict[str, Any] = {}
         if amount is not None:
             current = self._payment(payment_id, "capture_payment")
@@ -227,7 +228,7 @@ class YooKassaGateway:
         return payment_from_model(parse_payment(data))
 
     def cancel_payment(self, payment_id: str, idempotency_key: str) -> ProviderPayment:
-        """Release a held (two-stage) payment: a card check's hold (not in the Protocol yet)."""
+        """Release a held (two-stage) payment: a card check's hold."""
         return payment_from_model(parse_payment(self._cancel(payment_id, idempotency_key, "cancel_payment")))
 
     # --- refunds --------------------------------------------------------------------------

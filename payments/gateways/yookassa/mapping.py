@@ -277,6 +277,7 @@ def payment_from_model(model: Any) -> ProviderPayment:
         failure_message=reason if declined else None,
         metadata=our_metadata(model),
         card=card,
+        receipt_registration=str(model.receipt_registration or ""),
     )
 
 

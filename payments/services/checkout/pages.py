@@ -21,7 +21,7 @@ from billing.models import Subscription
 from billing.pricing import amount_for_period
 from core import clock
 from core.errors import DomainError
-from payments.gateways import default_provider, get_gateway
+from payments.gateways import get_gateway
 from payments.gateways.base import CheckoutRequest
 from payments.gateways.errors import GatewayError
 from payments.models import (
@@ -59,12 +59,12 @@ def checkout_is_reusable(checkout: CheckoutSession, *, now: datetime) -> bool:
 def checkout_prepare(*, subscription: Subscription, trial: bool) -> CheckoutSession:
     """Write the rows of a new checkout for a pending subscription (no call to the provider).
 
-    The checkout and its payment go through the default provider. A trial saves the card
+    The checkout and its payment go through the tariff's provider. A trial saves the card
     without a charge (setup mode), and so does a first period that a promo code makes free
     (a checkout page takes no zero payment); otherwise the first period's payment is created
     at its price (`billing.pricing.amount_for_period`).
     """
-    provider = default_provider()
+    provider = subscription.tariff.payment_provider
     expires_at = clock.now() + settings.CHECKOUT_SESSION_TTL
     amount = amount_for_period(subscription=subscription, period_start=None)
     if trial or amount == 0:
@@ -135,6 +135,8 @@ def _checkout_request(checkout: CheckoutSession, customer_id: str) -> CheckoutRe
         expires_at=checkout.expires_at - clock.offset(),
         locale=subscription.account.language,
         idempotency_key=checkout_idempotency_key(checkout),
+        # A provider that registers a 54-FZ receipt (YooKassa) sends it to the viewer's email.
+        receipt_email=subscription.account.email,
     )
 
 

@@ -35,6 +35,7 @@ from payments.models import (
     PaymentStatus,
 )
 from payments.services.card_update import card_update_apply
+from payments.services.checkout.card_checks import card_check_held, card_check_release
 from payments.services.customers import payment_method_save
 from payments.services.plan_change_settle import plan_change_payment_settle
 from payments.services.unhomed import payment_refund_unhomed
@@ -49,6 +50,8 @@ class _ProviderView:
     session: ProviderCheckout
     payment_intent: ProviderPayment | None
     saved_card: CardInfo | None
+    # A card check's hold still open at the provider (YooKassa), released once the page is applied.
+    open_hold: str | None = None
 
 
 def _read_provider(provider: str, provider_session_id: str) -> _ProviderView:
@@ -60,7 +63,8 @@ def _read_provider(provider: str, provider_session_id: str) -> _ProviderView:
         setup = gateway.retrieve_payment_method_setup(session.setup_intent_id)
         if setup.payment_method_id:
             card = gateway.retrieve_payment_method(setup.payment_method_id)
-    return _ProviderView(session=session, payment_intent=intent, saved_card=card)
+    hold = card_check_held(provider=provider, session=session)
+    return _ProviderView(session=session, payment_intent=intent, saved_card=card, open_hold=hold)
 
 
 @log_context()  # its log lines name the subscription the page pays for
@@ -98,9 +102,16 @@ def checkout_sync(*, provider_session_id: str, provider: str | None = None) -> C
         ):
             _apply_completed(checkout, payment, subscription, view)
         elif view.session.status == "expired":
+            if payment is not None and view.payment_intent is not None:
+                # A provider that ends the page with its declined payment (YooKassa): the
+                # viewer is still told why.
+                _record_failed_attempt(payment, view.payment_intent)
             _apply_expired(checkout, payment, subscription)
         elif payment is not None and view.payment_intent is not None:
             _record_failed_attempt(payment, view.payment_intent)
+    if view.open_hold is not None:
+        # The card is saved (or the page given up): the 1.00 hold has done its work.
+        card_check_release(checkout_id=checkout.pk, provider=provider, hold_id=view.open_hold)
     return checkout
 
 
@@ -250,6 +261,7 @@ def payment_mark_succeeded(
     if intent is not None:
         payment.provider_payment_id = intent.id
         payment.provider_charge_id = intent.latest_charge_id
+        payment.receipt_registration = intent.receipt_registration
     if card is not None:
         payment.card_brand, payment.card_last4 = card.brand, card.last4
     payment.save()
@@ -258,10 +270,20 @@ def payment_mark_succeeded(
 
 def _apply_expired(checkout: CheckoutSession, payment: Payment | None, subscription: Subscription) -> None:
     """Close a checkout whose page can no longer be paid (rows locked by the caller)."""
-    if checkout.status == CheckoutStatus.OPEN:
+    was_open = checkout.status == CheckoutStatus.OPEN
+    if was_open:
         checkout.status = CheckoutStatus.EXPIRED
         checkout.save(update_fields=["status", "updated_at"])
-    if payment is not None and payment.status == PaymentStatus.PENDING:
+    # Only the page's own first payment, paid nowhere else, dies with the page, and only when the
+    # page closes now. A renewal's or a plan change's payment is also charged off-session: its
+    # page's expiry (or a late re-read of it) says nothing of that charge, whose answer may be
+    # lost; canceling it would make the next attempt charge again with a new key.
+    if (
+        was_open
+        and payment is not None
+        and payment.kind == PaymentKind.INITIAL
+        and payment.status == PaymentStatus.PENDING
+    ):
         payment.status = PaymentStatus.CANCELED
         payment.save(update_fields=["status", "updated_at"])
     still_payable = subscription.checkout_sessions.filter(status=CheckoutStatus.OPEN).exists()

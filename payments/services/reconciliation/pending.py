@@ -18,17 +18,20 @@ from django.db.models import Q
 from core import clock
 from payments.gateways import get_gateway
 from payments.models import (
+    CheckoutMode,
     CheckoutSession,
     CheckoutStatus,
     Payment,
     PaymentKind,
     PaymentStatus,
+    ReceiptRegistration,
     ReconciliationKind,
     ReconciliationRun,
     Refund,
     RefundStatus,
 )
 from payments.services.checkout import checkout_abandon, checkout_sync
+from payments.services.checkout.card_checks import HOLD_LIFETIME, card_check_held, card_check_release
 from payments.services.plan_change import plan_change_apply_intent
 from payments.services.reconciliation.runs import (
     FIXES_KEPT,
@@ -53,12 +56,16 @@ def reconcile_pending_payments(*, older_than: timedelta, provider: str | None = 
     payments whose payment at the provider is known. A paid checkout activates its
     subscription, an expired one is canceled, a succeeded renewal charge renews the
     subscription. Refunds written before then but never sent (their task was lost, e.g. the
-    broker was down) are sent.
+    broker was down) are sent. At a provider that holds funds to save a card (YooKassa), the
+    holds of settled card-saving checkouts still open there are released; and payments whose
+    fiscal receipt was still being registered get the provider's final word on it.
     """
 
     def work(run: ReconciliationRun) -> None:
         _settle_pending(run, older_than)
         _send_unsent_refunds(run, older_than=older_than)
+        _release_card_checks(run, older_than=older_than)
+        _refresh_receipts(run, older_than=older_than)
 
     return _execute(ReconciliationKind.PENDING_PAYMENTS, reconciliation_provider(provider), work)
 
@@ -188,3 +195,69 @@ def _send_unsent_refunds(run: ReconciliationRun, *, older_than: timedelta) -> No
             _note_error(run, f"refund {refund.pk}: {type(exc).__name__}: {exc}")
             continue
         _note_fix(run, {"refund": str(refund.pk), "payment": str(refund.payment_id), "status": sent.status})
+
+
+def _release_card_checks(run: ReconciliationRun, *, older_than: timedelta) -> None:
+    """Release the card checks the run's provider still holds for settled checkouts (never captured)."""
+    gateway = get_gateway(run.provider)
+    if not gateway.card_check_holds_funds:
+        return
+    now = clock.now()
+    settled = CheckoutSession.objects.filter(
+        provider=run.provider,
+        mode__in=(CheckoutMode.SETUP, CheckoutMode.CARD_UPDATE),
+        provider_session_id__isnull=False,
+        created_at__lte=now - older_than,
+        # Older holds were canceled by the provider itself.
+        created_at__gte=now - HOLD_LIFETIME,
+    ).exclude(status=CheckoutStatus.OPEN)
+    for checkout_id, session_id in settled.order_by("created_at").values_list("pk", "provider_session_id")[
+        :FIXES_KEPT
+    ]:
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            hold = card_check_held(
+                provider=run.provider, session=gateway.retrieve_checkout_session(str(session_id))
+            )
+        except Exception as exc:
+            _note_error(run, f"checkout {checkout_id}: {type(exc).__name__}: {exc}")
+            continue
+        if hold is None:
+            continue
+        if card_check_release(checkout_id=checkout_id, provider=run.provider, hold_id=hold):
+            _note_fix(run, {"checkout": str(checkout_id), "card_check_released": hold})
+        else:
+            _note_error(run, f"checkout {checkout_id}: the card check {hold} could not be released yet")
+
+
+def _refresh_receipts(run: ReconciliationRun, *, older_than: timedelta) -> None:
+    """Record the provider's final word on receipts that were still being registered (YooKassa, 54-FZ)."""
+    cutoff = clock.now() - older_than
+    waiting = Payment.objects.filter(
+        provider=run.provider,
+        receipt_registration=ReceiptRegistration.PENDING,
+        provider_payment_id__isnull=False,
+        paid_at__lte=cutoff,
+    )
+    gateway = get_gateway(run.provider)
+    for payment_id, provider_payment_id in waiting.order_by("paid_at").values_list(
+        "pk", "provider_payment_id"
+    )[:FIXES_KEPT]:
+        _lease_keep(run)
+        run.examined += 1
+        try:
+            status = gateway.retrieve_payment(str(provider_payment_id)).receipt_registration
+        except Exception as exc:
+            _note_error(run, f"payment {payment_id}: {type(exc).__name__}: {exc}")
+            continue
+        if status not in ReceiptRegistration.values:
+            continue
+        # Only this column: an UPDATE of one payment, no other row's lock is taken or awaited.
+        moved = (
+            Payment.objects.filter(pk=payment_id, receipt_registration=ReceiptRegistration.PENDING)
+            .exclude(receipt_registration=status)
+            .update(receipt_registration=status)
+        )
+        if moved:
+            _note_fix(run, {"payment": str(payment_id), "receipt_status": status})

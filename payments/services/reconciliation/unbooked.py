@@ -95,7 +95,8 @@ def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
     uses, which start or renew the subscription it was for, or refund it in full when that
     is no longer possible. A charge of ours whose rows are gone is refunded at the provider
     (key `unbooked-charge:<charge id>`), unless its renewal is still to book it
-    (`_left_to_its_renewal`). Returns None when there was nothing to do.
+    (`_left_to_its_renewal`); so is a second charge for a payment another charge paid
+    (`_refund_second_charge`). Returns None when there was nothing to do.
     """
     if charge.status != "succeeded" or not charge.payment_intent_id:
         return None
@@ -108,7 +109,7 @@ def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
     if payment is None:
         return _refund_rowless_charge(charge, intent.metadata, provider=provider)
     if payment.status in PAID_STATUSES:
-        return None
+        return _refund_second_charge(charge, payment, provider=provider)
     checkout = payment.checkout_sessions.exclude(provider_session_id=None).order_by("-created_at").first()
     if checkout is not None and checkout.provider_session_id:
         checkout_sync(provider_session_id=checkout.provider_session_id, provider=checkout.provider)
@@ -176,6 +177,45 @@ def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, prov
     if _left_to_its_renewal(metadata, provider=provider):
         logger.info("charge %s at %s is its renewal's to book: left to it", charge.id, provider)
         return None
+    _refund_at_provider(charge, provider=provider)
+    logger.error("charge %s at %s names rows we do not have: refunded there", charge.id, provider)
+    return "refunded_without_row"
+
+
+def _refund_second_charge(charge: ChargeInfo, payment: Payment, *, provider: str) -> str | None:
+    """Give back a charge naming a payment of ours that another charge paid; None if it paid it.
+
+    One payment row is paid once: a second charge for it (an attempt whose answer was lost, then
+    a new attempt under the next key that was answered) has no home, whatever it was for, and is
+    refunded in full at the provider. Only when the provider confirms the payment the row names
+    took the money: a paid row naming no payment there, or one that did not succeed (a refused
+    attempt's, never expected once paid), proves nothing, and the charge is left alone and logged.
+    """
+    if payment.provider_payment_id == charge.payment_intent_id or charge.amount <= charge.amount_refunded:
+        return None  # the charge that paid it, or a second one given back already
+    paid_by = payment.provider_payment_id
+    if not paid_by or get_gateway(provider).retrieve_payment(paid_by).status != "succeeded":
+        logger.error(
+            "charge %s at %s names paid payment %s, whose own charge (%s) is not confirmed: left alone",
+            charge.id,
+            provider,
+            payment.pk,
+            paid_by,
+        )
+        return None
+    _refund_at_provider(charge, provider=provider)
+    logger.error(
+        "charge %s at %s names payment %s, paid by %s: refunded there",
+        charge.id,
+        provider,
+        payment.pk,
+        payment.provider_payment_id,
+    )
+    return "refunded_second_charge"
+
+
+def _refund_at_provider(charge: ChargeInfo, *, provider: str) -> None:
+    """Refund what is left of a charge no row of ours books, keyed by the charge (never twice)."""
     left = charge.amount - charge.amount_refunded
     if left > 0:
         get_gateway(provider).create_refund(
@@ -187,8 +227,6 @@ def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, prov
                 idempotency_key=f"unbooked-charge:{charge.id}",
             )
         )
-    logger.error("charge %s at %s names rows we do not have: refunded there", charge.id, provider)
-    return "refunded_without_row"
 
 
 def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> None:

@@ -50,6 +50,15 @@ REFUND_STATUSES: dict[RefundState, RefundStatus] = {
 _ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
+def _refund_receipt(payment: Payment) -> dict[str, str]:
+    """Return the recipient and the item name of a refund's fiscal receipt (providers without one ignore them)."""
+    subscription = payment.subscription
+    return {
+        "receipt_email": subscription.account.email,
+        "receipt_item_name": subscription.tariff.name_for(subscription.account.language),
+    }
+
+
 @log_context()  # its log lines name the subscription, the payment and the refund's key
 def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
     """Ask the provider for a pending refund (idempotency key `refund:<id>`) and apply the answer.
@@ -74,6 +83,8 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
                 reason=reason,
                 metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
                 idempotency_key=f"refund:{refund.pk}",
+                # The refund's 54-FZ receipt (YooKassa): to the viewer, naming what was paid for.
+                **_refund_receipt(payment),
             )
         )
     except GatewayError as exc:

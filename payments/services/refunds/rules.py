@@ -15,7 +15,7 @@ from django.db.models import Sum
 from django.utils.translation import gettext_noop
 
 from core.errors import DomainError
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Payment, PaymentKind, PaymentStatus, Refund, RefundStatus
 
 # Refunds that hold part of a payment: nobody else may refund that part meanwhile.
 RESERVING_STATUSES = (RefundStatus.AWAITING_APPROVAL, RefundStatus.PENDING, RefundStatus.SUCCEEDED)
@@ -66,15 +66,21 @@ def refund_access_default(*, payment: Payment, amount: int) -> bool:
 
     A refund that leaves nothing of the payment (a full refund, or the rest after partial
     ones) ends access; a partial one keeps it, and so does refunding a period that a later
-    payment has already followed (the later period is paid for).
+    payment has already followed (the later period is paid for). Refunding a plan change's
+    payment never does: the period is paid by the payment that paid it, and only the upgrade's
+    difference is given back (the tariff stays; staff move it back with another plan change).
     """
+    if payment.kind == PaymentKind.CHANGE:
+        return False
     return refund_leaves_nothing(payment=payment, amount=amount) and not later_period_paid(payment=payment)
 
 
 def later_period_paid(*, payment: Payment) -> bool:
-    """Return whether another payment of the subscription paid a later period and still stands.
+    """Return whether another payment of the subscription still stands for time to its period end or later.
 
-    Read under the subscription's lock, which renewals take before they book a payment, so a
+    A later period paid, or the rest of this one: an upgrade's prorated charge ends with the
+    period it was taken in, and while it stands that period is paid for (its access is kept,
+    not its money kept for nothing). Read under the subscription's lock, which renewals take before they book a payment, so a
     renewal is either seen here or books after the cancellation (and then finds no home and
     is refunded).
     """
@@ -84,7 +90,7 @@ def later_period_paid(*, payment: Payment) -> bool:
         Payment.objects.filter(
             subscription_id=payment.subscription_id,
             status__in=REFUNDABLE_PAYMENT_STATUSES,
-            period_end__gt=payment.period_end,
+            period_end__gte=payment.period_end,
         )
         .exclude(pk=payment.pk)
         .exists()

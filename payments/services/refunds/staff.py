@@ -132,6 +132,8 @@ def refund_insert(
     above_threshold = refund_needs_approval(payment=payment, amount=amount)
     refund = Refund.objects.create(
         payment=payment,
+        # Refunded where it was paid.
+        provider=payment.provider,
         amount=amount,
         currency=payment.currency,
         status=RefundStatus.AWAITING_APPROVAL if above_threshold else RefundStatus.PENDING,
