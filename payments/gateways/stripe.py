@@ -36,6 +36,7 @@ from payments.gateways.base import (
     RefundRequest,
     SettlementLine,
 )
+from payments.gateways.captured_at_once import CapturedAtOnce
 from payments.gateways.errors import (
     AuthenticationRequired,
     CardDeclined,
@@ -83,7 +84,7 @@ LIST_PAGE_SIZE = 100
 WEBHOOK_TOLERANCE_SECONDS = 300
 
 
-class StripeGateway:
+class StripeGateway(CapturedAtOnce):
     """Talk to Stripe, or to a Stripe-compatible server at `api_base`, through the official SDK.
 
     Retries: the SDK's own retries are switched off and this class retries temporary failures
@@ -249,20 +250,6 @@ class StripeGateway:
         return info
 
     # --- refunds --------------------------------------------------------------------------
-
-    # Two-stage payments: Stripe captures every payment at once and saves cards without a hold,
-    # so nothing of ours is ever held there and the domain never calls these.
-    card_check_holds_funds = False
-
-    def capture_payment(
-        self, payment_id: str, idempotency_key: str, amount: int | None = None
-    ) -> ProviderPayment:
-        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
-        raise NotImplementedError("payments are captured at once here; nothing is held")
-
-    def cancel_payment(self, payment_id: str, idempotency_key: str) -> ProviderPayment:
-        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
-        raise NotImplementedError("payments are captured at once here; nothing is held")
 
     def create_refund(self, request: RefundRequest) -> RefundInfo:
         """Refund part (`amount`) or the rest (`amount=None`) of a PaymentIntent."""

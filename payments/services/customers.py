@@ -9,10 +9,11 @@ from django.db import transaction
 
 from accounts.models import BillingAccount
 from billing.locks import account_lock
+from billing.models import Subscription
 from core import clock
 from payments.gateways import get_gateway
-from payments.gateways.base import CardInfo, CustomerRequest
-from payments.models import ProviderCustomer
+from payments.gateways.base import CardInfo, CustomerRequest, OffSessionCharge
+from payments.models import Payment, ProviderCustomer
 
 
 def customer_idempotency_key(*, account: BillingAccount, provider: str) -> str:
@@ -69,3 +70,33 @@ def payment_method_save(*, account: BillingAccount, provider: str, card: CardInf
         },
     )
     return customer
+
+
+def off_session_charge(
+    *,
+    saved: ProviderCustomer,
+    payment: Payment,
+    subscription: Subscription,
+    description: str,
+    idempotency_key: str,
+) -> OffSessionCharge:
+    """Return the request that charges one of our payments to the card saved at its provider.
+
+    No viewer is present. The metadata names our payment, subscription and kind, by which the
+    provider's charge is found again (its events, the unbooked-charges sweep); a provider that
+    registers a fiscal receipt with the charge (YooKassa) sends it to the account's email.
+    """
+    return OffSessionCharge(
+        customer_id=saved.customer_ref,
+        payment_method_id=saved.payment_method_ref,
+        amount=payment.amount,
+        currency=payment.currency,
+        description=description,
+        metadata={
+            "payment_id": str(payment.pk),
+            "subscription_id": str(subscription.pk),
+            "kind": payment.kind,
+        },
+        idempotency_key=idempotency_key,
+        receipt_email=subscription.account.email,
+    )

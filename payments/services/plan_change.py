@@ -48,7 +48,7 @@ from core import clock
 from core.errors import DomainError
 from payments import facts
 from payments.gateways import get_gateway
-from payments.gateways.base import OffSessionCharge, ProviderPayment
+from payments.gateways.base import ProviderPayment
 from payments.gateways.errors import AuthenticationRequired, CardDeclined, GatewayError
 from payments.models import (
     PAID_STATUSES,
@@ -66,6 +66,7 @@ from payments.services.checkout import (
     checkout_prepare_for_payment,
     payment_mark_succeeded,
 )
+from payments.services.customers import off_session_charge
 from payments.services.plan_change_settle import (
     PlanChangeRepriced,
     SubscriptionChangedSince,
@@ -324,20 +325,12 @@ def _charge_locked(
         return NoPaymentMethodForChange()
     try:
         intent = get_gateway(payment.provider).charge_off_session(
-            OffSessionCharge(
-                customer_id=saved.customer_ref,
-                payment_method_id=saved.payment_method_ref,
-                amount=payment.amount,
-                currency=payment.currency,
+            off_session_charge(
+                saved=saved,
+                payment=payment,
+                subscription=locked,
                 description=f"{change.to_tariff.name} upgrade",
-                metadata={
-                    "payment_id": str(payment.pk),
-                    "subscription_id": str(locked.pk),
-                    "kind": PaymentKind.CHANGE,
-                },
                 idempotency_key=change_charge_idempotency_key(payment),
-                # Providers that register a fiscal receipt with the charge send it there (YooKassa).
-                receipt_email=locked.account.email,
             )
         )
     except AuthenticationRequired as exc:

@@ -30,7 +30,7 @@ from core.log_context import log_context, log_context_add
 from core.metrics import counts_renewals
 from payments import facts
 from payments.gateways import get_gateway
-from payments.gateways.base import OffSessionCharge, ProviderPayment
+from payments.gateways.base import ProviderPayment
 from payments.gateways.errors import AuthenticationRequired, CardDeclined
 from payments.models import (
     PAID_STATUSES,
@@ -48,6 +48,7 @@ from payments.services.checkout import (
     payment_mark_succeeded,
     renewal_payment_has_home,
 )
+from payments.services.customers import off_session_charge
 from payments.services.unhomed import payment_refund_unhomed
 
 logger = logging.getLogger(__name__)
@@ -216,19 +217,12 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
         return RenewalOutcome.DECLINED
     try:
         intent = get_gateway(payment.provider).charge_off_session(
-            OffSessionCharge(
-                customer_id=saved.customer_ref,
-                payment_method_id=saved.payment_method_ref,
-                amount=payment.amount,
-                currency=payment.currency,
+            off_session_charge(
+                saved=saved,
+                payment=payment,
+                subscription=subscription,
                 description=f"{subscription.tariff.name} renewal",
-                metadata={
-                    "payment_id": str(payment.pk),
-                    "subscription_id": str(subscription.pk),
-                    "kind": PaymentKind.RENEWAL,
-                },
                 idempotency_key=renewal_idempotency_key(payment),
-                receipt_email=subscription.account.email,
             )
         )
     except AuthenticationRequired as exc:

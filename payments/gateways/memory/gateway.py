@@ -29,6 +29,7 @@ from payments.gateways.base import (
     RefundRequest,
     SettlementLine,
 )
+from payments.gateways.captured_at_once import CapturedAtOnce
 from payments.gateways.errors import (
     AuthenticationRequired,
     CardDeclined,
@@ -62,7 +63,7 @@ def _real_now() -> datetime:
     return datetime.now(UTC)
 
 
-class MemoryGateway:
+class MemoryGateway(CapturedAtOnce):
     """The `PaymentGateway` interface over dicts, plus the viewer's side of a checkout page.
 
     `now` gives the provider's clock for `created` times (the billing clock, as the sandbox
@@ -230,20 +231,6 @@ class MemoryGateway:
             "charge_off_session", charge.idempotency_key, charge, create
         )
         return result
-
-    # Two-stage payments: The in-memory provider captures every payment at once and saves cards without a hold,
-    # so nothing of ours is ever held there and the domain never calls these.
-    card_check_holds_funds = False
-
-    def capture_payment(
-        self, payment_id: str, idempotency_key: str, amount: int | None = None
-    ) -> ProviderPayment:
-        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
-        raise NotImplementedError("payments are captured at once here; nothing is held")
-
-    def cancel_payment(self, payment_id: str, idempotency_key: str) -> ProviderPayment:
-        """Refuse: no payment of ours is held here (`card_check_holds_funds` is false)."""
-        raise NotImplementedError("payments are captured at once here; nothing is held")
 
     def create_refund(self, request: RefundRequest) -> RefundInfo:
         """Refund part (`amount`) or the rest (`amount=None`) of a succeeded payment."""
