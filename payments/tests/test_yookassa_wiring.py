@@ -114,7 +114,18 @@ class TestSubscribe:
         assert response.json()["payment"]["provider"] == "stripe"
         assert posts(yookassa, "/v3/payments") == []
 
-    @pytest.mark.parametrize("fault", [{"mode": "error", "status": 500}, {"mode": "rate_limit"}])
+    @pytest.mark.parametrize(
+        "fault",
+        [
+            {"mode": "error", "status": 500},
+            {"mode": "rate_limit"},
+            # Longer than the gateway's 2 s timeout; "after": YooKassa made the payment, the
+            # answer was lost, and the retry under the same key gets that payment back.
+            {"mode": "timeout", "hold_seconds": 3},
+            {"mode": "timeout", "hold_seconds": 3, "when": "after"},
+        ],
+        ids=["500", "429", "timeout", "answer-lost"],
+    )
     def test_an_outage_answers_503_and_the_retry_reuses_the_idempotence_key(
         self, viewer_client, yookassa, fault
     ):
@@ -130,6 +141,9 @@ class TestSubscribe:
         assert second.status_code in (200, 201)
         keys = [r["idempotency_key"] for r in posts(yookassa, "/v3/payments")]
         assert len(keys) == 2 and keys[0] == keys[1] == f"checkout:{second.json()['checkout']['id']}"
+        # One payment at YooKassa, whether or not the first call made it before failing.
+        status, listed = yookassa.api("GET", "/payments")
+        assert status == 200 and len(listed["items"]) == 1
 
 
 class TestCardChecks:
