@@ -15,7 +15,7 @@ from payments.services.payment_method import (
     payment_method_get,
     payment_method_update_start,
 )
-from payments.services.subscribe import PaymentProviderUnavailable
+from payments.services.subscribe import PaymentProviderUnavailable, ReceiptEmailRequired
 
 PAYMENT_METHOD_EXAMPLE = {
     "provider": "stripe",
@@ -61,6 +61,9 @@ class PaymentMethodApi(APIView):
     request=None,
     responses={
         200: PaymentMethodUpdateOutputSerializer,
+        400: error_response(
+            ReceiptEmailRequired.code, ReceiptEmailRequired.message, "The provider sends a receipt: no email"
+        ),
         409: error_response(
             NoSubscriptionForCard.code, NoSubscriptionForCard.message, "No running subscription"
         ),

@@ -22,7 +22,11 @@ from payments.gateways.errors import GatewayError
 from payments.models import CheckoutMode, CheckoutSession, CheckoutStatus, ProviderCustomer
 from payments.selectors import subscription_provider
 from payments.services.checkout.pages import checkout_is_reusable, checkout_open
-from payments.services.subscribe import PaymentProviderUnavailable
+from payments.services.subscribe import (
+    PaymentProviderUnavailable,
+    ReceiptEmailRequired,
+    receipt_email_required,
+)
 
 S = SubscriptionStatus
 
@@ -84,10 +88,14 @@ def _card_update_checkout(account: BillingAccount) -> CheckoutSession:
         if open_page is not None and checkout_is_reusable(open_page, now=now):
             return open_page
         # The card is saved where the renewals charge it: the subscription's provider.
+        provider = subscription_provider(subscription=subscription)
+        if receipt_email_required(provider=provider) and not account.email:
+            # Its card check comes with a fiscal receipt too, which the provider would refuse.
+            raise ReceiptEmailRequired(details={"provider": provider})
         return CheckoutSession.objects.create(
             subscription=subscription,
             mode=CheckoutMode.CARD_UPDATE,
-            provider=subscription_provider(subscription=subscription),
+            provider=provider,
             expires_at=now + settings.CHECKOUT_SESSION_TTL,
         )
 

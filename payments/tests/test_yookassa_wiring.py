@@ -145,6 +145,21 @@ class TestSubscribe:
         status, listed = yookassa.api("GET", "/payments")
         assert status == 200 and len(listed["items"]) == 1
 
+    def test_a_card_update_without_an_email_is_refused_before_anything_is_written(
+        self, viewer_client, yookassa
+    ):
+        client = viewer_client("alice", VIEWER_EMAIL)
+        pay_and_settle(yookassa, subscribe(client, yookassa_tariff())["checkout"]["id"])
+        # The auth service's token no longer carries one, and the account lost it (support cleared it).
+        Subscription.objects.get().account.__class__.objects.update(email="")
+        pages_before = CheckoutSession.objects.count()
+
+        response = viewer_client("alice").post("/api/v1/payment-method/update/")
+
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "receipt_email_required"
+        assert CheckoutSession.objects.count() == pages_before
+
 
 class TestCardChecks:
     def test_a_trial_saves_the_card_and_releases_the_hold(self, viewer_client, yookassa):
