@@ -300,6 +300,22 @@ class Site:
         wait_for(self.settled, what="webhooks delivered and processed by the Celery worker")
 
 
+def _no_other_session_busy() -> bool:
+    """Return whether no other session on the test database runs a query or holds a transaction open.
+
+    A request the browser sent just before its page closed may still be reading on a live
+    server thread; the flush that follows each test truncates every table, and a reader holding
+    one table while waiting for another would deadlock it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+        )
+        (busy,) = cursor.fetchone()
+    return busy == 0
+
+
 @pytest.fixture
 def site(
     live_server: LiveServer,
@@ -333,6 +349,7 @@ def site(
     yield current
     # Nothing may be in flight when the database is flushed for the next test.
     current.wait_until_settled()
+    wait_for(_no_other_session_busy, what="the live server's last requests to finish with the database")
 
 
 @pytest.fixture
@@ -388,8 +405,13 @@ class Screens:
 
 
 @pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    """Open a page in a fresh browser context; screenshot it if the test fails."""
+def page(browser: Browser, transactional_db: None, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """Open a page in a fresh browser context; screenshot it if the test fails.
+
+    It asks for the database so that it is closed before the database is flushed for the next
+    test: the account page polls the API every few seconds, and a poll reading tables while the
+    flush truncates them deadlocks it.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(BROWSER_TIMEOUT_MS)
     tab = context.new_page()
