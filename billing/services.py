@@ -142,7 +142,19 @@ def subscription_renew(
 
     A late or repeated call for a period already entered changes nothing.
     """
-    locked = subscription_lock(subscription.pk)
+    return subscription_renew_locked(
+        locked=subscription_lock(subscription.pk), period_start=period_start, period_end=period_end
+    )
+
+
+def subscription_renew_locked(
+    *, locked: Subscription, period_start: datetime, period_end: datetime
+) -> Subscription:
+    """`subscription_renew` for a caller whose transaction already holds the subscription's lock.
+
+    `locked` is the row that caller read under the lock, with whatever it wrote since applied to
+    it (the renewal job's row): reading it again would cost every renewal two queries.
+    """
     if locked.current_period_end != period_start:
         return locked
     changes = {

@@ -165,9 +165,8 @@ def subscription_changed(
     )
 
 
-def payment_succeeded(*, payment: Payment) -> None:
-    """Tell that a payment succeeded, and send the viewer a receipt."""
-    subscription = subscription_lock(payment.subscription_id)
+def payment_succeeded(*, payment: Payment, subscription: Subscription) -> None:
+    """Tell that a payment succeeded, and send the viewer a receipt (`subscription`: locked, current)."""
     event_publish(
         type=E.PAYMENT_SUCCEEDED,
         subscription=subscription,

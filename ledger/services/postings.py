@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.models import Subscription
 from core import clock
+from core.inserts import insert_or_ignore
 from ledger import accounts_chart as chart
 from ledger.models import EntryKind, JournalEntry, LedgerAccount, Posting
 from ledger.services import recognition
@@ -56,25 +57,24 @@ def entry_post(
     if not kept:
         return None
     accounts = accounts_for(keys=((code, currency) for code, _ in kept))
-    try:
-        with transaction.atomic():
-            entry = JournalEntry.objects.create(
-                kind=kind, source=source, effective_at=effective_at, payment=payment, memo=memo[:255]
-            )
-            Posting.objects.bulk_create(
-                Posting(
-                    entry=entry,
-                    account=accounts[code, currency],
-                    amount=amount,
-                    currency=currency,
-                    effective_at=effective_at,
-                )
-                for code, amount in kept
-            )
-    except IntegrityError:
-        if JournalEntry.objects.filter(source=source).exists():
+    entry = JournalEntry(
+        kind=kind, source=source, effective_at=effective_at, payment=payment, memo=memo[:255]
+    )
+    # The entry and its postings together, with no savepoint inside a caller's transaction (every
+    # payment posts one): a failed insert aborts that transaction in PostgreSQL in any case.
+    with transaction.atomic(savepoint=False):
+        if not insert_or_ignore(entry, conflict_fields=("source",)):
             return None  # posted already: a replayed event or a job run twice
-        raise
+        Posting.objects.bulk_create(
+            Posting(
+                entry=entry,
+                account=accounts[code, currency],
+                amount=amount,
+                currency=currency,
+                effective_at=effective_at,
+            )
+            for code, amount in kept
+        )
     return entry
 
 
@@ -172,11 +172,12 @@ def payment_captured(*, payment: Payment) -> None:
     )
 
 
-def payment_succeeded(*, payment: Payment) -> None:
+def payment_succeeded(*, payment: Payment, subscription: Subscription | None = None) -> None:
     """Start earning a payment that paid for a period: its straight line over that period.
 
     Not at capture: a first payment learns its period when the subscription starts, and a
-    charge without a home (refunded at once) pays for nothing and is never earned.
+    charge without a home (refunded at once) pays for nothing and is never earned. The
+    fact's subscription is not needed: the payment carries its own period.
     """
     recognition.plan_start(payment=payment)
 

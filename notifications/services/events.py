@@ -25,8 +25,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Q, QuerySet
 
+from accounts.models import BillingAccount
 from billing.models import Subscription
 from core import clock
 from core.queueing import nudge
@@ -104,11 +105,39 @@ def endpoint_secret(endpoint: EventEndpoint) -> str:
     return endpoint.secret
 
 
+# Every event reads the endpoints that receive it and takes the next number of its subscription
+# under the row's lock, and a renewal publishes twice: compiling these three reads through the
+# ORM cost a renewal more than running them (docs/benchmarks.md), so they are written out.
+# Table, column and constant names come from the code, never from input.
+# The same rule as `_endpoint_filter`: active in admin, or still configured.
+_ENDPOINTS_SQL = f"""
+    SELECT id, source, url, event_types, active FROM {EventEndpoint._meta.db_table}
+    WHERE (source = '{EndpointSource.ADMIN.value}' AND active)
+       OR (source = '{EndpointSource.ENVIRONMENT.value}' AND url IN ({{urls}}))
+    ORDER BY id
+"""  # noqa: S608
+_SUBSCRIPTION = f'"{Subscription._meta.db_table}"'
+_SUBSCRIPTION_LOCK_SQL = (
+    f"SELECT account.user_id FROM {_SUBSCRIPTION}"  # noqa: S608
+    f" JOIN {BillingAccount._meta.db_table} AS account ON account.id = {_SUBSCRIPTION}.account_id"
+    f" WHERE {_SUBSCRIPTION}.id = %s"
+)
+_LAST_SEQUENCE_SQL = f"SELECT MAX(sequence) FROM {OutboxEvent._meta.db_table} WHERE subscription_id = %s"  # noqa: S608
+
+
+def _endpoint_rows(configured: dict[str, EndpointSpec]) -> list[EventEndpoint]:
+    """Return the endpoints that receive events now: active in admin, or still configured."""
+    urls = list(configured)
+    # `url IN ()` is not SQL: with nothing configured, ask for a URL no endpoint has.
+    placeholders = ", ".join(["%s"] * len(urls)) or "NULL"
+    return list(EventEndpoint.objects.raw(_ENDPOINTS_SQL.format(urls=placeholders), urls))
+
+
 def _receiving_endpoints(event_type: str) -> list[EventEndpoint]:
     configured = configured_endpoints()
     # One query in the usual case: the receiving endpoints include every environment
     # endpoint that already has its row, so only a newly configured one needs a second look.
-    endpoints = list(EventEndpoint.objects.filter(_endpoint_filter(configured)).order_by("pk"))
+    endpoints = _endpoint_rows(configured)
     known = {endpoint.url for endpoint in endpoints if endpoint.source == EndpointSource.ENVIRONMENT}
     if missing := [url for url in configured if url not in known]:
         # First event since the endpoint was configured: give it a row (insert-or-ignore, so
@@ -117,8 +146,29 @@ def _receiving_endpoints(event_type: str) -> list[EventEndpoint]:
             [EventEndpoint(url=url, source=EndpointSource.ENVIRONMENT, secret="") for url in missing],
             ignore_conflicts=True,
         )
-        endpoints = list(EventEndpoint.objects.filter(_endpoint_filter(configured)).order_by("pk"))
+        endpoints = _endpoint_rows(configured)
     return [endpoint for endpoint in endpoints if _wants(endpoint, event_type, configured)]
+
+
+def _next_number(subscription: Subscription) -> tuple[str, int]:
+    """Lock a subscription's row; return its viewer's user id and the number of its next event.
+
+    The subscription's row only (its account's user id read along, never locked: the account
+    comes first in the lock order).
+    """
+    connection = transaction.get_connection()
+    lock = _SUBSCRIPTION_LOCK_SQL
+    if connection.features.has_select_for_update_of:  # not SQLite (`make run`), which locks the whole file
+        lock += f" FOR UPDATE OF {_SUBSCRIPTION}"
+    subscription_id = Subscription._meta.pk.get_db_prep_value(subscription.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(lock, [subscription_id])
+        (user_id,) = cursor.fetchone()
+        # Read after the lock, in a statement of its own: a publisher that waited for the lock
+        # sees the event its predecessor wrote.
+        cursor.execute(_LAST_SEQUENCE_SQL, [subscription_id])
+        (last,) = cursor.fetchone()
+    return user_id, (last or 0) + 1
 
 
 def event_publish(*, type: str, subscription: Subscription, payload: dict[str, Any]) -> OutboxEvent:
@@ -130,23 +180,12 @@ def event_publish(*, type: str, subscription: Subscription, payload: dict[str, A
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_publish must run inside the transaction of the change it describes")
-    # The subscription's row only (its account's user id read along, never locked: the account
-    # comes first in the lock order), without the columns and the tariff `subscription_lock`
-    # loads, since a renewal publishes twice. Not `values_list("account__user_id")`: with no
-    # column of the subscription selected, Django drops `OF` and locks the account as well.
-    user_id = (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("account")
-        .only("pk", "account__user_id")
-        .get(pk=subscription.pk)
-        .account.user_id
-    )
-    last = OutboxEvent.objects.filter(subscription_id=subscription.pk).aggregate(last=Max("sequence"))["last"]
+    user_id, sequence = _next_number(subscription)
     event = OutboxEvent.objects.create(
         type=type,
         subscription_id=subscription.pk,
         user_id=user_id,
-        sequence=(last or 0) + 1,
+        sequence=sequence,
         payload=payload,
         occurred_at=clock.now(),
     )

@@ -18,11 +18,12 @@ from uuid import UUID
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from billing.models import Subscription, SubscriptionStatus
 from core import clock
 from core.audit import AuditAction, audit_changes, audit_entry_create
+from core.inserts import insert_or_ignore
 from core.queueing import nudge
 from notifications.emails import notice_render
 from notifications.models import Notice, NoticeKind, NoticeStatus
@@ -52,18 +53,17 @@ def notice_record(
     reference: str = "",
 ) -> bool:
     """Record a notice to send once the caller's transaction commits; return False if it already exists."""
-    try:
-        with transaction.atomic():
-            Notice.objects.create(
-                kind=kind,
-                subscription=subscription,
-                period_start=period_start,
-                reference=reference,
-                payment=payment,
-                context=context,
-                next_attempt_at=clock.now(),
-            )
-    except IntegrityError:
+    notice = Notice(
+        kind=kind,
+        subscription=subscription,
+        period_start=period_start,
+        reference=reference,
+        payment=payment,
+        context=context,
+        next_attempt_at=clock.now(),
+    )
+    # One statement, no savepoint: every renewal records a receipt.
+    if not insert_or_ignore(notice, conflict_fields=("kind", "subscription", "period_start", "reference")):
         return False
     transaction.on_commit(_nudge_dispatcher, robust=True)
     return True

@@ -365,7 +365,8 @@ def _settle_paid(
 ) -> None:
     """Apply the change a locked, paid payment paid for, or refund it in full if it has no home."""
     if plan_change_payment_settle(subscription=subscription, payment=payment, actor=actor, reason=reason):
-        facts.payment_succeeded.record(payment=payment)
+        # Read again under the lock: the change was applied to the row through its own read.
+        facts.payment_succeeded.record(payment=payment, subscription=subscription_lock(subscription.pk))
     else:
         payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
 

@@ -24,8 +24,9 @@ from billing.models import Subscription, SubscriptionStatus
 from billing.periods import next_period_end
 from billing.plan_change import subscription_scheduled_change_take
 from billing.pricing import amount_for_period
-from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew
+from billing.services import subscription_expire, subscription_mark_past_due, subscription_renew_locked
 from core import clock
+from core.inserts import insert_or_ignore
 from core.log_context import log_context, log_context_add
 from core.metrics import counts_renewals
 from payments import facts
@@ -126,6 +127,8 @@ def _due_period(subscription: Subscription, now: datetime) -> _Due | None:
     return _Due(period_start=start, period_end=end)
 
 
+RENEWALS = Q(kind=PaymentKind.RENEWAL)
+
 # Renewal payment ids derive from what they pay for: a renewal retried after a crash or a lost
 # answer rebuilds the very same request (metadata included), which the provider then replays.
 RENEWAL_PAYMENT_NAMESPACE = uuid.UUID("7d2c4a3e-9b1f-4f53-a0a4-0d6f2b3c9e41")
@@ -148,20 +151,24 @@ def renewal_would_make(*, subscription: Subscription, payment_id: str) -> bool:
 
 
 def _renewal_payment(subscription: Subscription, due: _Due) -> Payment:
-    payment, _ = Payment.objects.get_or_create(
+    """Return the locked renewal payment of a due period: made now, or the one an earlier try made."""
+    payment = Payment(
+        id=renewal_payment_id(subscription, due.period_start),
         subscription=subscription,
         kind=PaymentKind.RENEWAL,
         period_start=due.period_start,
-        defaults={
-            "id": renewal_payment_id(subscription, due.period_start),
-            "amount": amount_for_period(subscription=subscription, period_start=due.period_start),
-            "currency": subscription.currency,
-            "provider": subscription_provider(subscription=subscription),
-            "period_end": due.period_end,
-            "idempotency_key": f"renewal:{subscription.pk}:{due.period_start:%Y%m%dT%H%M%SZ}",
-        },
+        amount=amount_for_period(subscription=subscription, period_start=due.period_start),
+        currency=subscription.currency,
+        provider=subscription_provider(subscription=subscription),
+        period_end=due.period_end,
+        idempotency_key=f"renewal:{subscription.pk}:{due.period_start:%Y%m%dT%H%M%SZ}",
     )
-    return payment
+    # One statement for the usual case, a first try (`one_renewal_payment_per_period`).
+    if insert_or_ignore(payment, conflict_fields=("subscription", "period_start"), partial=RENEWALS):
+        return payment
+    return Payment.objects.select_for_update().get(
+        subscription=subscription, kind=PaymentKind.RENEWAL, period_start=due.period_start
+    )
 
 
 @counts_renewals  # every outcome, and every error, in billing_renewals_total (docs/operations.md)
@@ -194,14 +201,14 @@ def renewal_run(*, subscription_id: UUID) -> RenewalOutcome:
         payment = _renewal_payment(subscription, due)
         log_context_add(payment_id=payment.pk, idempotency_key=renewal_idempotency_key(payment))
         if payment.status == PaymentStatus.SUCCEEDED:
-            subscription_renew(
-                subscription=subscription, period_start=due.period_start, period_end=due.period_end
+            subscription_renew_locked(
+                locked=subscription, period_start=due.period_start, period_end=due.period_end
             )
             return RenewalOutcome.RENEWED
         if payment.amount == 0:
-            _mark_paid(payment, intent=None, now=now)
-            subscription_renew(
-                subscription=subscription, period_start=due.period_start, period_end=due.period_end
+            _mark_paid(subscription, payment, intent=None, now=now)
+            subscription_renew_locked(
+                locked=subscription, period_start=due.period_start, period_end=due.period_end
             )
             return RenewalOutcome.RENEWED
         return _charge(subscription, payment, due, now)
@@ -241,45 +248,60 @@ def _charge(subscription: Subscription, payment: Payment, due: _Due, now: dateti
             hard=exc.kind == "hard",
         )
         return RenewalOutcome.DECLINED
-    return renewal_apply_intent(payment=payment, intent=intent)
+    if intent.status != "succeeded":
+        return _record_processing(payment, intent)
+    # Still in renewal_run's transaction, under the subscription's lock: apply the charge to
+    # the row read under it rather than lock and read it again.
+    return _apply_succeeded(subscription, payment, intent)
 
 
 def renewal_apply_intent(*, payment: Payment, intent: ProviderPayment) -> RenewalOutcome:
-    """Apply what the provider says of a renewal's payment (the charge's answer, an event, a re-read).
+    """Apply what the provider says of a renewal's payment (an event, a re-read, a sweep).
 
     A succeeded charge is always booked: it moves the subscription into the period it paid
     for, or, when the subscription can no longer take that period (it ended meanwhile), it
     is refunded in full. The subscription is locked before the payment (the lock order).
     """
-    if intent.status == "succeeded":
-        with transaction.atomic():
-            subscription = subscription_lock(payment.subscription_id)
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
-            newly_paid = locked.status not in PAID_STATUSES
-            if newly_paid:
-                payment_mark_succeeded(payment=locked, intent=intent, card=intent.card, now=clock.now())
-            if renewal_payment_has_home(subscription, locked):
-                # The payment is told before the new period, as the other services expect.
-                if newly_paid:
-                    facts.payment_succeeded.record(payment=locked)
-                subscription_renew(
-                    subscription=subscription,
-                    period_start=locked.period_start,  # type: ignore[arg-type]
-                    period_end=locked.period_end,  # type: ignore[arg-type]
-                )
-            elif newly_paid:
-                payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
-                return RenewalOutcome.REFUNDED
-        return RenewalOutcome.RENEWED
+    if intent.status != "succeeded":
+        return _record_processing(payment, intent)
+    with transaction.atomic():
+        subscription = subscription_lock(payment.subscription_id)
+        return _apply_succeeded(subscription, Payment.objects.select_for_update().get(pk=payment.pk), intent)
+
+
+def _apply_succeeded(subscription: Subscription, locked: Payment, intent: ProviderPayment) -> RenewalOutcome:
+    """Book a succeeded renewal charge: both rows locked and current, in the caller's transaction."""
+    newly_paid = locked.status not in PAID_STATUSES
+    if newly_paid:
+        payment_mark_succeeded(payment=locked, intent=intent, card=intent.card, now=clock.now())
+    if renewal_payment_has_home(subscription, locked):
+        # The payment is told before the new period, as the other services expect.
+        if newly_paid:
+            facts.payment_succeeded.record(payment=locked, subscription=subscription)
+        subscription_renew_locked(
+            locked=subscription,
+            period_start=locked.period_start,  # type: ignore[arg-type]
+            period_end=locked.period_end,  # type: ignore[arg-type]
+        )
+    elif newly_paid:
+        payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
+        return RenewalOutcome.REFUNDED
+    return RenewalOutcome.RENEWED
+
+
+def _record_processing(payment: Payment, intent: ProviderPayment) -> RenewalOutcome:
+    """Keep the provider's id of a charge still in progress: its event or a re-read settles it."""
     Payment.objects.filter(pk=payment.pk, provider_payment_id__isnull=True).update(
         provider_payment_id=intent.id
     )
     return RenewalOutcome.PROCESSING
 
 
-def _mark_paid(payment: Payment, *, intent: ProviderPayment | None, now: datetime) -> None:
+def _mark_paid(
+    subscription: Subscription, payment: Payment, *, intent: ProviderPayment | None, now: datetime
+) -> None:
     payment_mark_succeeded(payment=payment, intent=intent, card=intent.card if intent else None, now=now)
-    facts.payment_succeeded.record(payment=payment)
+    facts.payment_succeeded.record(payment=payment, subscription=subscription)
 
 
 def _next_retry(due: _Due, failed_attempts: int) -> datetime | None:

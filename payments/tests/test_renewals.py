@@ -5,10 +5,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import SubscriptionStatus
 from billing.periods import add_months
 from core import clock
+from ledger.models import JournalEntry
+from notifications.models import Notice, NoticeKind, OutboxEvent
 from payments.models import Payment, PaymentKind, PaymentStatus, ProviderCustomer
 from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due, subscriptions_expire_due
 
@@ -93,6 +97,34 @@ class TestRenewal:
         assert ends[-1] == datetime(2029, 2, 28, 9, 0, tzinfo=UTC)
         assert Payment.objects.filter(kind=PaymentKind.RENEWAL, status=PaymentStatus.SUCCEEDED).count() == 24
         assert len(off_session_charges(stripe_sandbox)) == 24
+
+
+class TestWhatARenewalCosts:
+    def test_the_subscription_is_read_once_and_its_news_still_told_in_order(
+        self, paid_subscription, stripe_sandbox
+    ):
+        # A renewal locks its subscription at the start and hands that row down: each further
+        # read of it would cost every renewal, at a hundred a second (docs/benchmarks.md).
+        subscription = paid_subscription()
+        move_to(subscription.current_period_end + timedelta(minutes=1))
+        published_before = OutboxEvent.objects.filter(subscription=subscription).count()
+
+        with CaptureQueriesContext(connection) as queries:
+            assert renewal_run(subscription_id=subscription.pk) == RenewalOutcome.RENEWED
+
+        statements = [query["sql"] for query in queries.captured_queries]
+        subscription_reads = [sql for sql in statements if '"billing_subscription"."tariff_id"' in sql]
+        assert len(subscription_reads) == 1 and "FOR UPDATE" in subscription_reads[0]
+        # The renewal's own transaction (a savepoint inside the test's), and no other.
+        assert len([sql for sql in statements if sql.startswith("SAVEPOINT")]) == 1
+        told = OutboxEvent.objects.filter(subscription=subscription).order_by("sequence")[published_before:]
+        assert [(event.type, event.sequence) for event in told] == [
+            ("payment.succeeded", published_before + 1),
+            ("subscription.renewed", published_before + 2),
+        ]
+        renewal = Payment.objects.get(subscription=subscription, kind=PaymentKind.RENEWAL)
+        assert Notice.objects.filter(payment=renewal, kind=NoticeKind.PAYMENT_SUCCEEDED).count() == 1
+        assert JournalEntry.objects.filter(source=f"payment:{renewal.pk}").count() == 1
 
 
 class TestDunning:

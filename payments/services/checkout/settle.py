@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from billing.locks import subscription_lock_with_account
+from billing.locks import subscription_lock, subscription_lock_with_account
 from billing.models import Subscription, SubscriptionStatus
 from billing.pricing import amount_for_period
 from billing.selectors import account_had_trial, card_had_trial
@@ -162,7 +162,9 @@ def _apply_completed(
     if not homed:
         payment_refund_unhomed(payment=payment, subscription_status=subscription.status)
     else:
-        facts.payment_succeeded.record(payment=payment)
+        # Read again under the lock this transaction holds: the steps above wrote it through
+        # rows of their own, and what the payment did to it is part of the news.
+        facts.payment_succeeded.record(payment=payment, subscription=subscription_lock(subscription.pk))
 
 
 def renewal_payment_has_home(subscription: Subscription, payment: Payment) -> bool:
@@ -246,7 +248,7 @@ def payment_settle_from_intent(*, payment: Payment, intent: ProviderPayment) -> 
         )
         if subscription.status == SubscriptionStatus.PENDING:
             _start_subscription(CheckoutMode.PAYMENT, locked, subscription, clock.now())
-            facts.payment_succeeded.record(payment=locked)
+            facts.payment_succeeded.record(payment=locked, subscription=subscription_lock(subscription.pk))
         else:
             payment_refund_unhomed(payment=locked, subscription_status=subscription.status)
 
