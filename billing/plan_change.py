@@ -377,20 +377,14 @@ def _end_limited_discount(
       ends with the change; one for every period carries over.
     """
     redemption = promo_redemption_for_subscription(subscription_id=subscription.pk)
-    if redemption is None:
+    if redemption is None or discount_carries_over(redemption=redemption, previous=previous, new=new):
         return {}
-    other_length = _months(previous) != _months(new)
-    if not promo_applies_to(redemption=redemption, tariff=new):
-        # With another length periods are counted anew from the new anchor: none is discounted
-        # from period 0 on. With the same length, none from the period at `first_full_price` on.
-        periods = 0
-        if not other_length:
-            periods = period_number(subscription=subscription, period_start=first_full_price)
-    elif other_length and redemption.periods is not None:
-        # A discount of the first 0 periods (counted from the new anchor) discounts nothing more.
-        periods = 0
-    else:
-        return {}
+    # With another length periods are counted anew from the new anchor: a discount of the first
+    # 0 periods discounts nothing more. With the same length (a code that does not apply to
+    # `new`), none from the period at `first_full_price` on.
+    periods = 0
+    if _months(previous) == _months(new):
+        periods = period_number(subscription=subscription, period_start=first_full_price)
     before = redemption.periods
     if before is not None and before <= periods:
         return {}  # it has ended by then already
