@@ -3,7 +3,8 @@
 `reconcile_unbooked_charges` reads one provider's charges of a recent window and settles each
 one our rows missed through the same services a webhook uses (`charge_settle_unbooked`); the
 daily report reads what the runs fixed (`unbooked_charges_fixed`) and lists those as fixes
-instead of as mismatches.
+instead of as mismatches. A charge it can neither book nor refund (`REFUND_NEEDS_EMAIL`) is
+no fix: it fails the run for staff to see, and the daily report keeps it as a mismatch.
 """
 
 import logging
@@ -38,9 +39,14 @@ from payments.services.reconciliation.runs import (
     reconciliation_provider,
 )
 from payments.services.renewals import renewal_apply_intent, renewal_would_make
+from payments.services.subscribe import receipt_email_required
 from payments.services.unhomed import UNHOMED_COMMENT
 
 logger = logging.getLogger(__name__)
+
+# The outcome of a charge to refund whose provider needs the viewer's email for the refund's
+# receipt (YooKassa's 54-FZ) when no email of theirs is found: nothing is sent, staff decide.
+REFUND_NEEDS_EMAIL = "refund_needs_email"
 
 
 def unbooked_charges_window() -> CreatedRange:
@@ -96,7 +102,9 @@ def charge_settle_unbooked(charge: ChargeInfo, *, provider: str) -> str | None:
     is no longer possible. A charge of ours whose rows are gone is refunded at the provider
     (key `unbooked-charge:<charge id>`), unless its renewal is still to book it
     (`_left_to_its_renewal`); so is a second charge for a payment another charge paid
-    (`_refund_second_charge`). Returns None when there was nothing to do.
+    (`_refund_second_charge`), with a receipt to the account's email where the provider needs
+    one; without that email nothing is sent (`REFUND_NEEDS_EMAIL`). Returns None when there was
+    nothing to do.
     """
     if charge.status != "succeeded" or not charge.payment_intent_id:
         return None
@@ -177,9 +185,27 @@ def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, prov
     if _left_to_its_renewal(metadata, provider=provider):
         logger.info("charge %s at %s is its renewal's to book: left to it", charge.id, provider)
         return None
-    _refund_at_provider(charge, provider=provider)
+    subscription = _subscription_named_in(metadata)
+    if not _refund_at_provider(charge, subscription, provider=provider):
+        logger.error(
+            "charge %s at %s names rows we do not have, and no email for its refund's receipt "
+            "(subscription %s): left alone, neither booked nor refunded",
+            charge.id,
+            provider,
+            metadata.get("subscription_id"),
+        )
+        return REFUND_NEEDS_EMAIL
     logger.error("charge %s at %s names rows we do not have: refunded there", charge.id, provider)
     return "refunded_without_row"
+
+
+def _subscription_named_in(metadata: dict[str, str]) -> Subscription | None:
+    # Read without a lock: only its account's email and its tariff's name are used, and a
+    # subscription's account never changes.
+    subscription_id = uuid_or_none(metadata.get("subscription_id"))
+    if subscription_id is None:
+        return None
+    return Subscription.objects.select_related("account", "tariff").filter(pk=subscription_id).first()
 
 
 def _refund_second_charge(charge: ChargeInfo, payment: Payment, *, provider: str) -> str | None:
@@ -190,6 +216,7 @@ def _refund_second_charge(charge: ChargeInfo, payment: Payment, *, provider: str
     refunded in full at the provider. Only when the provider confirms the payment the row names
     took the money: a paid row naming no payment there, or one that did not succeed (a refused
     attempt's, never expected once paid), proves nothing, and the charge is left alone and logged.
+    So is a charge whose refund needs a receipt to the account's email when the account has none.
     """
     if payment.provider_payment_id == charge.payment_intent_id or charge.amount <= charge.amount_refunded:
         return None  # the charge that paid it, or a second one given back already
@@ -203,7 +230,16 @@ def _refund_second_charge(charge: ChargeInfo, payment: Payment, *, provider: str
             paid_by,
         )
         return None
-    _refund_at_provider(charge, provider=provider)
+    if not _refund_at_provider(charge, payment.subscription, provider=provider):
+        logger.error(
+            "charge %s at %s names payment %s, paid by %s, and no email for its refund's receipt: "
+            "left alone, not refunded",
+            charge.id,
+            provider,
+            payment.pk,
+            paid_by,
+        )
+        return REFUND_NEEDS_EMAIL
     logger.error(
         "charge %s at %s names payment %s, paid by %s: refunded there",
         charge.id,
@@ -214,19 +250,35 @@ def _refund_second_charge(charge: ChargeInfo, payment: Payment, *, provider: str
     return "refunded_second_charge"
 
 
-def _refund_at_provider(charge: ChargeInfo, *, provider: str) -> None:
-    """Refund what is left of a charge no row of ours books, keyed by the charge (never twice)."""
+def _refund_at_provider(charge: ChargeInfo, subscription: Subscription | None, *, provider: str) -> bool:
+    """Refund what is left of a charge no row of ours books, keyed by the charge (never twice).
+
+    The refund's fiscal receipt (YooKassa) goes to the email of the subscription's account and
+    names its tariff; providers without receipts ignore both. Return False, sending nothing, when
+    something is left to refund but the provider needs that email and none is found: it would
+    refuse the refund anyway.
+    """
     left = charge.amount - charge.amount_refunded
-    if left > 0:
-        get_gateway(provider).create_refund(
-            GatewayRefundRequest(
-                payment_intent_id=charge.payment_intent_id or "",
-                amount=left,
-                reason="duplicate",
-                metadata={"unbooked_charge": charge.id},
-                idempotency_key=f"unbooked-charge:{charge.id}",
-            )
+    if left <= 0:
+        return True
+    email, item_name = "", ""
+    if subscription is not None:
+        account = subscription.account
+        email, item_name = account.email, subscription.tariff.name_for(account.language)
+    if not email and receipt_email_required(provider=provider):
+        return False
+    get_gateway(provider).create_refund(
+        GatewayRefundRequest(
+            payment_intent_id=charge.payment_intent_id or "",
+            amount=left,
+            reason="duplicate",
+            metadata={"unbooked_charge": charge.id},
+            idempotency_key=f"unbooked-charge:{charge.id}",
+            receipt_email=email,
+            receipt_item_name=item_name,
         )
+    )
+    return True
 
 
 def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> None:
@@ -239,6 +291,15 @@ def _settle_unbooked_charges(run: ReconciliationRun, window: CreatedRange) -> No
         except Exception as exc:
             logger.warning("reconciliation could not settle charge %s", charge.id, exc_info=True)
             _note_error(run, f"charge {charge.id}: {type(exc).__name__}: {exc}")
+            continue
+        if outcome == REFUND_NEEDS_EMAIL:
+            # Nothing was put right: an error fails the run for staff to see, and leaves the
+            # charge out of the fixes, so the daily report still lists it as missing with us.
+            _note_error(
+                run,
+                f"charge {charge.id}: {REFUND_NEEDS_EMAIL}: {charge.amount} {charge.currency} neither "
+                "booked nor refunded; its refund's receipt needs the viewer's email and none is found",
+            )
             continue
         if outcome is not None:
             fix = {
