@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from core.admin_base import ReadOnlyAdminMixin
+from core.money import format_money
 from core.validation import uuid_or_none
 from payments.models import CheckoutSession, ReconciliationRun, WebhookEvent
 from payments.services.webhooks import webhook_event_reprocess
@@ -186,6 +187,15 @@ class ReconciliationRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 fix["type"],
                 how,
                 fix["status"],
+            )
+        if "charge" in fix:
+            # The unbooked-charges sweep: a charge at the provider no row of ours books.
+            return format_html(
+                "<li>{} {} ({}): {}</li>",
+                _("charge"),
+                fix["charge"],
+                format_money(fix["amount"], fix["currency"]),
+                str(fix["outcome"]).replace("_", " "),
             )
         what = fix.get("payment") or fix.get("checkout")
         page = "payment" if fix.get("payment") else "checkoutsession"

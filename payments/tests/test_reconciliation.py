@@ -549,6 +549,31 @@ class TestAdmin:
         assert run.fixes[0]["event"] in page
         assert "/admin/payments/webhookevent/?q=evt_" in page
 
+    def test_a_sweep_run_shows_each_charge_it_gave_back(self, client):
+        # The unbooked-charges sweep notes charges, not rows of ours: its page once answered 500.
+        run = ReconciliationRun.objects.create(
+            kind=ReconciliationKind.UNBOOKED_CHARGES,
+            provider="yookassa",
+            status=ReconciliationRunStatus.OK,
+            examined=3,
+            fixed=1,
+            fixes=[
+                {
+                    "charge": "2f1a-charge",
+                    "amount": 39900,
+                    "currency": "RUB",
+                    "outcome": "refunded_without_row",
+                }
+            ],
+        )
+        client.force_login(self.staff("Accounting"))
+
+        page = client.get(f"/admin/payments/reconciliationrun/{run.pk}/change/")
+
+        assert page.status_code == 200
+        assert "2f1a-charge" in page.content.decode()
+        assert "refunded without row" in page.content.decode()
+
     def test_runs_cannot_be_added_changed_or_deleted(self, client, fixed_run):
         client.force_login(User.objects.create_superuser(username="root", email="root@example.com"))
 
