@@ -185,6 +185,10 @@ def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, prov
     if _left_to_its_renewal(metadata, provider=provider):
         logger.info("charge %s at %s is its renewal's to book: left to it", charge.id, provider)
         return None
+    if charge.amount <= charge.amount_refunded:
+        # Given back already, by an earlier sweep or at the provider: no news. Counting it again
+        # would make every run within the lookback report a fix, and none ever come out clean.
+        return None
     subscription = _subscription_named_in(metadata)
     if not _refund_at_provider(charge, subscription, provider=provider):
         logger.error(
