@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.days import utc_day_range, utc_midnight
 from core.money import format_money
 from payments.gateways import get_gateway
-from payments.gateways.base import ChargeInfo, CreatedRange
+from payments.gateways.base import ChargeInfo, CreatedRange, RefundInfo
 from payments.models import PAID_STATUSES, Payment
 from payments.services.daily_report.days import reconciliation_range_check
 from payments.services.daily_report.refunds import compare_refunds
@@ -34,6 +35,7 @@ from payments.services.daily_report.shapes import (
     MISSING_WITH_US,
     OTHER_DAY,
     PAYMENT,
+    REFUND,
     REFUNDED_DIFFERS,
     STATUS_DIFFERS,
     Mismatch,
@@ -69,6 +71,7 @@ def reconciliation_report(
     report.mismatches.extend(_compare_payments(day_, charges))
     _move_fixed_charges(report, [c.id for c in charges if day_.holds(c.created)], since=start)
     report.mismatches.extend(compare_refunds(day_, their_refunds))
+    _drop_sweep_refunds(report, their_refunds, since=start - settings.UNBOOKED_CHARGES_LOOKBACK)
     for line in lines:
         # Payouts and the like are not sales.
         if line.kind in ("payment", "refund") and day_.holds(line.created):
@@ -99,6 +102,33 @@ def _move_fixed_charges(report: ReconciliationReport, charge_ids: list[str], *, 
     report.fixed = [
         {**fix, "money": format_money(int(fix.get("amount") or 0), str(fix.get("currency") or ""))}
         for fix in fixed.values()
+    ]
+
+
+def _drop_sweep_refunds(
+    report: ReconciliationReport, their_refunds: list[RefundInfo], *, since: datetime
+) -> None:
+    """Leave out the refunds the unbooked-charges job gave of charges no row of ours books.
+
+    No refund row of ours stands for them: they are part of that job's fixes, which the report
+    lists, not money missing with us. Each names its charge in its metadata (`unbooked_charge`).
+    """
+    missing = {m.their_id for m in report.mismatches if m.object_type == REFUND and m.kind == MISSING_WITH_US}
+    charge_of = {
+        refund.id: refund.metadata["unbooked_charge"]
+        for refund in their_refunds
+        if refund.id in missing and refund.metadata.get("unbooked_charge")
+    }
+    if not charge_of:
+        return
+    fixed = unbooked_charges_fixed(
+        provider=report.provider, charge_ids=list(set(charge_of.values())), since=since
+    )
+    refunded = {charge for charge, fix in fixed.items() if str(fix.get("outcome", "")).startswith("refunded")}
+    report.mismatches = [
+        m
+        for m in report.mismatches
+        if not (m.object_type == REFUND and charge_of.get(m.their_id or "") in refunded)
     ]
 
 
