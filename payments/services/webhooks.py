@@ -96,12 +96,20 @@ def webhook_event_record(
         payload=event.object,
         source=source,
     )
+    acted_on = event_is_acted_on(provider=provider, event=event)
+    if not acted_on:
+        # Most of what a provider sends calls for nothing here: stored as ignored at once, with no
+        # task to queue, so a lost task (a broker restart) leaves no event waiting to be handled.
+        stored.status, stored.processed_at = WebhookEventStatus.IGNORED, clock.now()
     # One statement whether new or repeated (a repeat is a fifth of Stripe's deliveries), and
     # safe inside the reconciliation job's transaction: a duplicate raises nothing to roll back.
     if not insert_or_ignore(stored, conflict_fields=["event_id", "provider"]):
         record_webhook_received(provider=provider, source=source, duplicate=True)
         return WebhookEvent.objects.get(provider=provider, event_id=event.id), False
     record_webhook_received(provider=provider, source=source, duplicate=False)
+    if not acted_on:
+        record_webhook_handled(provider=provider, outcome=WebhookEventStatus.IGNORED)
+        return stored, True
     from payments.tasks import process_webhook_event
 
     enqueue_on_commit(process_webhook_event, stored.pk, fallback=RECONCILIATION_FALLBACK)

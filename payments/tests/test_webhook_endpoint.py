@@ -48,13 +48,20 @@ class TestSignature:
     def test_garbage_signature_header_is_refused(self, api_client, body):
         assert_refused(post(api_client, body, "t=abc,v1=zzz"))
 
-    def test_signed_event_is_stored_and_queued(self, api_client, body, django_capture_on_commit_callbacks):
+    def test_signed_event_is_stored_and_queued(self, api_client, django_capture_on_commit_callbacks):
+        body = event_body(
+            "evt_test_2", "checkout.session.completed", {"id": "cs_1", "object": "checkout.session"}
+        )
         with django_capture_on_commit_callbacks() as queued:
             response = post(api_client, body, sign(body, SECRET))
         assert response.status_code == 200
         assert response.json() == {"received": True, "duplicate": False}
         stored = WebhookEvent.objects.get()
-        assert (stored.event_id, stored.type, stored.object_id) == ("evt_test_1", "customer.created", "cus_1")
+        assert (stored.event_id, stored.type, stored.object_id) == (
+            "evt_test_2",
+            "checkout.session.completed",
+            "cs_1",
+        )
         assert stored.status == WebhookEventStatus.RECEIVED
         assert len(queued) == 1
 
@@ -70,17 +77,21 @@ class TestDuplicates:
         assert WebhookEvent.objects.count() == 1
         assert queued == []
 
-    def test_unknown_event_type_is_stored_and_marked_ignored(self, api_client, body):
-        post(api_client, body, sign(body, SECRET))
-        event = webhook_event_process(event_pk=WebhookEvent.objects.get().pk)
-        assert event is not None
-        assert event.status == WebhookEventStatus.IGNORED
-        assert event.attempts == 1
+    def test_an_event_we_do_not_act_on_is_stored_ignored_and_queues_nothing(
+        self, api_client, body, django_capture_on_commit_callbacks
+    ):
+        # Most of what Stripe sends (customer.created here) calls for nothing: no task is queued,
+        # so a broker restart cannot leave such an event waiting for the reconciliation job.
+        with django_capture_on_commit_callbacks() as queued:
+            post(api_client, body, sign(body, SECRET))
+        event = WebhookEvent.objects.get()
+        assert (event.status, event.attempts) == (WebhookEventStatus.IGNORED, 0)
+        assert event.processed_at is not None
+        assert queued == []
 
-    def test_processing_a_handled_event_again_does_nothing(self, api_client, body):
+    def test_processing_an_event_already_settled_does_nothing(self, api_client, body):
         post(api_client, body, sign(body, SECRET))
         pk = WebhookEvent.objects.get().pk
-        webhook_event_process(event_pk=pk)
         again = webhook_event_process(event_pk=pk)
         assert again is not None
-        assert again.attempts == 1
+        assert (again.status, again.attempts) == (WebhookEventStatus.IGNORED, 0)
