@@ -6,10 +6,13 @@
 #   of ours has its Russian translation (accounts/tests/test_i18n.py).
 set -euo pipefail
 
-missing=()
-[ -x /usr/bin/chromium ] || missing+=(chromium)
-command -v msgfmt >/dev/null 2>&1 && command -v xgettext >/dev/null 2>&1 || missing+=(gettext)
+find_missing() {
+  missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  command -v msgfmt >/dev/null 2>&1 && command -v xgettext >/dev/null 2>&1 || missing+=(gettext)
+}
 
+find_missing
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -22,10 +25,20 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Two test runs started together must not both call apt-get (the second fails on dpkg's lock):
+# the first installs, the other waits for it and then finds nothing missing.
+exec 9>/tmp/billing-ensure-system-packages.lock
+flock -w 900 9
+find_missing
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
 echo "ensure_system_packages: installing ${missing[*]} with apt-get"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq "${missing[@]}" >/dev/null
+# Any other apt-get on the machine (an unattended upgrade, say) is waited for, not failed on.
+apt-get -o DPkg::Lock::Timeout=600 update -qq
+apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
 if [ ! -x /usr/bin/chromium ] || ! command -v msgfmt >/dev/null 2>&1; then
   echo "ensure_system_packages: apt-get ran but chromium or gettext is still missing." >&2
   exit 1
