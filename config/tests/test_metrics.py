@@ -36,7 +36,7 @@ from core import clock
 from notifications.models import EventEndpoint
 from payments.gateways.base import GatewayEvent
 from payments.gateways.errors import TemporaryGatewayError
-from payments.models import CheckoutSession, ReconciliationRun, WebhookEvent
+from payments.models import CheckoutSession, ReconciliationRun, WebhookEvent, WebhookEventStatus
 from payments.services.renewals import RenewalOutcome, renewal_run, renewals_due
 from payments.services.webhooks import EventProcessingFailed, webhook_event_process, webhook_event_record
 from payments.tests.stripe_signing import event_body, sign
@@ -283,7 +283,11 @@ def _event(event_id: str, event_type: str = "customer.created") -> GatewayEvent:
 
 
 def test_an_unprocessed_webhook_event_shows_its_age(client):
-    stored, _ = webhook_event_record(provider="stripe", event=_event("evt_backlog_1"))
+    stored, _ = webhook_event_record(
+        provider="stripe", event=_event("evt_backlog_1", "checkout.session.completed")
+    )
+    # An event the service does not act on is stored ignored: it is never in the backlog.
+    webhook_event_record(provider="stripe", event=_event("evt_backlog_ignored"))
     clock.advance(timedelta(minutes=10))
 
     found = scrape(client)
@@ -291,7 +295,9 @@ def test_an_unprocessed_webhook_event_shows_its_age(client):
     age = found.value("billing_webhook_backlog_oldest_age_seconds", provider="stripe", status="received")
     assert 600 <= age < 660
 
-    webhook_event_process(event_pk=stored.pk)
+    WebhookEvent.objects.filter(pk=stored.pk).update(
+        status=WebhookEventStatus.PROCESSED
+    )  # a worker handled it
     drained = scrape(client)
     assert drained.value("billing_webhook_backlog_events", provider="stripe", status="received") == 0
     assert (
