@@ -109,7 +109,6 @@ def endpoint_secret(endpoint: EventEndpoint) -> str:
 # under the row's lock, and a renewal publishes twice: compiling these three reads through the
 # ORM cost a renewal more than running them (docs/benchmarks.md), so they are written out.
 # Table, column and constant names come from the code, never from input.
-# The same rule as `_endpoint_filter`: active in admin, or still configured.
 _ENDPOINTS_SQL = f"""
     SELECT id, source, url, event_types, active FROM {EventEndpoint._meta.db_table}
     WHERE (source = '{EndpointSource.ADMIN.value}' AND active)
@@ -126,7 +125,10 @@ _LAST_SEQUENCE_SQL = f"SELECT MAX(sequence) FROM {OutboxEvent._meta.db_table} WH
 
 
 def _endpoint_rows(configured: dict[str, EndpointSpec]) -> list[EventEndpoint]:
-    """Return the endpoints that receive events now: active in admin, or still configured."""
+    """Return the endpoints that receive events now: active in admin, or still configured.
+
+    The rule `_endpoint_filter` gives the ORM's queries, written out (the two must agree).
+    """
     urls = list(configured)
     # `url IN ()` is not SQL: with nothing configured, ask for a URL no endpoint has.
     placeholders = ", ".join(["%s"] * len(urls)) or "NULL"

@@ -227,3 +227,31 @@ def test_publishing_locks_the_subscriptions_row_and_never_its_account():
     locking = [query["sql"] for query in queries.captured_queries if "FOR UPDATE" in query["sql"]]
     assert locking
     assert all(sql.endswith('FOR UPDATE OF "billing_subscription"') for sql in locking), locking
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("configured_urls", [[], ["https://env-a.example/hook"]])
+def test_the_written_out_endpoint_read_matches_the_orm_rule(settings, configured_urls):
+    # Publishing reads the receiving endpoints with written-out SQL; every other reader uses
+    # `_endpoint_filter`. Both must name the same endpoints, whatever is configured.
+    from notifications.models import EndpointSource, EventEndpoint
+    from notifications.services.events import _endpoint_filter, _endpoint_rows, configured_endpoints
+
+    settings.EVENT_ENDPOINTS = [{"url": url, "secret": "s"} for url in configured_urls]
+    EventEndpoint.objects.create(url="https://admin-on.example/hook", source=EndpointSource.ADMIN, secret="s")
+    EventEndpoint.objects.create(
+        url="https://admin-off.example/hook", source=EndpointSource.ADMIN, secret="s", active=False
+    )
+    for url in ("https://env-a.example/hook", "https://env-gone.example/hook"):
+        EventEndpoint.objects.create(url=url, source=EndpointSource.ENVIRONMENT, secret="")
+    configured = configured_endpoints()
+
+    written_out = [endpoint.url for endpoint in _endpoint_rows(configured)]
+    by_orm = list(
+        EventEndpoint.objects.filter(_endpoint_filter(configured))
+        .order_by("pk")
+        .values_list("url", flat=True)
+    )
+
+    assert written_out == by_orm
+    assert written_out == ["https://admin-on.example/hook", *configured_urls]
