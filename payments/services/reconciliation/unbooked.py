@@ -178,10 +178,14 @@ def _left_to_its_renewal(metadata: dict[str, str], *, provider: str) -> bool:
 
 
 def _refund_rowless_charge(charge: ChargeInfo, metadata: dict[str, str], *, provider: str) -> str | None:
-    """Give back a charge made for our rows that no longer exist; leave anyone else's alone."""
+    """Give back a charge made for our rows that no longer exist; leave anyone else's alone.
+
+    Someone else's charge (no metadata of ours) is nothing this job can put right: it is no fix,
+    so the daily report keeps it among its mismatches, where accounting looks into it.
+    """
     if not (metadata.get("payment_id") or metadata.get("checkout_id")):
         logger.error("charge %s at %s is not ours (no metadata of ours): left alone", charge.id, provider)
-        return "not_ours"
+        return None
     if _left_to_its_renewal(metadata, provider=provider):
         logger.info("charge %s at %s is its renewal's to book: left to it", charge.id, provider)
         return None
