@@ -38,6 +38,7 @@ from payments.services.reconciliation.runs import (
     _note_fix,
     reconciliation_provider,
 )
+from payments.services.refunds.provider_answers import refund_receipt
 from payments.services.renewals import renewal_apply_intent, renewal_would_make
 from payments.services.subscribe import receipt_email_required
 from payments.services.unhomed import UNHOMED_COMMENT
@@ -269,11 +270,8 @@ def _refund_at_provider(charge: ChargeInfo, subscription: Subscription | None, *
     left = charge.amount - charge.amount_refunded
     if left <= 0:
         return True
-    email, item_name = "", ""
-    if subscription is not None:
-        account = subscription.account
-        email, item_name = account.email, subscription.tariff.name_for(account.language)
-    if not email and receipt_email_required(provider=provider):
+    receipt = refund_receipt(subscription) if subscription is not None else {}
+    if not receipt.get("receipt_email") and receipt_email_required(provider=provider):
         return False
     get_gateway(provider).create_refund(
         GatewayRefundRequest(
@@ -282,8 +280,7 @@ def _refund_at_provider(charge: ChargeInfo, subscription: Subscription | None, *
             reason="duplicate",
             metadata={"unbooked_charge": charge.id},
             idempotency_key=f"unbooked-charge:{charge.id}",
-            receipt_email=email,
-            receipt_item_name=item_name,
+            **receipt,
         )
     )
     return True

@@ -50,9 +50,8 @@ REFUND_STATUSES: dict[RefundState, RefundStatus] = {
 _ACTIVE_SUBSCRIPTION = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
 
 
-def _refund_receipt(payment: Payment) -> dict[str, str]:
+def refund_receipt(subscription: Subscription) -> dict[str, str]:
     """Return the recipient and the item name of a refund's fiscal receipt (providers without one ignore them)."""
-    subscription = payment.subscription
     return {
         "receipt_email": subscription.account.email,
         "receipt_item_name": subscription.tariff.name_for(subscription.account.language),
@@ -84,7 +83,7 @@ def refund_send(*, refund: Refund, actor: User | None = None) -> Refund:
                 metadata={"refund_id": str(refund.pk), "payment_id": str(payment.pk)},
                 idempotency_key=f"refund:{refund.pk}",
                 # The refund's 54-FZ receipt (YooKassa): to the viewer, naming what was paid for.
-                **_refund_receipt(payment),
+                **refund_receipt(payment.subscription),
             )
         )
     except GatewayError as exc:
