@@ -477,6 +477,45 @@ def test_charge_off_session_confirms_a_saved_card_with_the_callers_key(stub, gat
     assert info.card is not None and info.card.last4 == "4242"
 
 
+def test_charge_off_session_refuses_an_answer_that_is_not_an_object(stub, gateway):
+    stub.reply(body=[payment_intent_json()])
+
+    with pytest.raises(PermanentGatewayError) as caught:
+        gateway.charge_off_session(off_session_charge())
+
+    assert caught.value.code == "unexpected_response"
+
+
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, url)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_a_proxy_the_environment_names_when_the_gateway_is_made_carries_its_requests(stub, monkeypatch):
+    # The API's own address is closed: the charge gets through only by way of the proxy (the stub).
+    _proxy_environment(monkeypatch, stub.url)
+    gateway = StripeGateway(API_KEY, WEBHOOK_SECRET, api_base=closed_address(), max_retries=0, timeout=1)
+    stub.reply(body=payment_intent_json())
+
+    info = gateway.charge_off_session(off_session_charge())
+
+    assert info.status == "succeeded"
+    assert [request.path for request in stub.requests] == ["/v1/payment_intents"]
+
+
+def test_the_environment_is_read_once_not_on_every_request(stub, gateway, monkeypatch):
+    # Read on every call, as requests does by default, this proxy would refuse the charge.
+    _proxy_environment(monkeypatch, closed_address())
+    stub.reply(body=payment_intent_json())
+
+    info = gateway.charge_off_session(off_session_charge())
+
+    assert info.status == "succeeded"
+    assert len(stub.requests) == 1
+
+
 @pytest.mark.parametrize(
     ("status", "error", "expected"),
     [
@@ -863,13 +902,15 @@ def test_read_timeout_maps_to_a_temporary_error_retried_under_the_same_key(stub)
     assert stub.requests[0].headers["idempotency-key"] == stub.requests[1].headers["idempotency-key"]
 
 
-def test_refused_connection_maps_to_a_temporary_error():
+def closed_address() -> str:
+    """Return an address on this machine that nothing listens on."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    gateway = StripeGateway(
-        API_KEY, WEBHOOK_SECRET, api_base=f"http://127.0.0.1:{closed_port}", max_retries=0, timeout=1
-    )
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_refused_connection_maps_to_a_temporary_error():
+    gateway = StripeGateway(API_KEY, WEBHOOK_SECRET, api_base=closed_address(), max_retries=0, timeout=1)
 
     with pytest.raises(TemporaryGatewayError) as caught:
         gateway.retrieve_refund("re_1")
