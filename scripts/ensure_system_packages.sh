@@ -39,8 +39,9 @@ export DEBIAN_FRONTEND=noninteractive
 # Any other apt-get on the machine (an unattended upgrade, say) is waited for, not failed on.
 apt-get -o DPkg::Lock::Timeout=600 update -qq
 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}" >/dev/null
-if [ ! -x /usr/bin/chromium ] || ! command -v msgfmt >/dev/null 2>&1; then
-  echo "ensure_system_packages: apt-get ran but chromium or gettext is still missing." >&2
+find_missing
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "ensure_system_packages: apt-get ran but ${missing[*]} is still missing." >&2
   exit 1
 fi
 echo "ensure_system_packages: $(/usr/bin/chromium --version 2>/dev/null); $(msgfmt --version | head -1)"
